@@ -1,0 +1,81 @@
+"""Incremental Server-Sent Events decoder, shared by the SDK and the gateway.
+
+Pure and sans-IO: feed it bytes as they arrive (lines may be split across reads, and
+a read may hold many events) and it returns the events that became complete. It follows
+the WHATWG rules that matter for LLM APIs: `\\n`, `\\r\\n` and `\\r` line endings,
+comment lines starting with `:`, multi-line `data`, `event`/`id`/`retry` fields, a
+single optional space after the colon, and an event dispatched on a blank line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class ServerSentEvent:
+    data: str = ""
+    event: str | None = None
+    id: str | None = None
+    retry: int | None = None
+
+
+class SSEDecoder:
+    __slots__ = ("_buffer", "_data", "_event", "_id", "_retry", "_pending_cr")
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._data: list[str] = []
+        self._event: str | None = None
+        self._id: str | None = None
+        self._retry: int | None = None
+        self._pending_cr = False
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        """Consume bytes; return the events completed by them."""
+        if self._pending_cr and chunk.startswith(b"\n"):
+            chunk = chunk[1:]  # the \n of a \r\n split across two reads
+        self._pending_cr = False
+        buffer = self._buffer + chunk if self._buffer else chunk
+        if b"\r" in buffer:
+            if buffer.endswith(b"\r"):
+                self._pending_cr = True
+            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = buffer.split(b"\n")
+        self._buffer = lines.pop()
+        events: list[ServerSentEvent] = []
+        for raw in lines:
+            event = self._line(raw.decode("utf-8", errors="replace"))
+            if event is not None:
+                events.append(event)
+        return events
+
+    def flush(self) -> list[ServerSentEvent]:
+        """End of stream: dispatch what an unterminated last event holds."""
+        events = self.feed(b"\n\n") if self._buffer or self._data or self._event else []
+        self._buffer = b""
+        return events
+
+    def _line(self, line: str) -> ServerSentEvent | None:
+        if not line:
+            if not self._data and self._event is None and self._retry is None:
+                return None
+            event = ServerSentEvent("\n".join(self._data), self._event, self._id, self._retry)
+            self._data, self._event, self._retry = [], None, None
+            return event
+        if line[0] == ":":
+            return None
+        field, sep, value = line.partition(":")
+        if sep and value[:1] == " ":
+            value = value[1:]
+        if field == "data":
+            self._data.append(value)
+        elif field == "event":
+            self._event = value
+        elif field == "id":
+            if "\0" not in value:
+                self._id = value
+        elif field == "retry":
+            if value.isdigit():
+                self._retry = int(value)
+        return None

@@ -1,0 +1,208 @@
+"""create_app(settings) -> the ASGI application. The request pipeline is built here only.
+
+Pipeline for every HTTP request: route lookup -> authentication (before the body is read:
+a request without a valid key gets 401 whatever its body) -> handler, raced against the
+client's disconnect so that a client that goes away cancels the upstream call at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from .asgi import ClientGone, Request, new_request_id, send_error
+from .auth import Authenticator, Principal
+from .catalog import Catalog
+from .config import Settings
+from .engine import Engine
+from .errors import GatewayError
+from .fetch import Fetcher, FetchPolicy
+from .history import History, NullHistory
+from .http_client import HttpClient, Timeouts
+from .keys import master_key
+from .records import CallRecord
+from .routing import Router
+
+log = logging.getLogger("lunos")
+
+Handler = Callable[..., Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    handler: Handler
+    auth: str = "key"  # "public" | "key" | "master"
+    record: bool = False  # chat requests get a history row
+
+
+@dataclass
+class Gateway:
+    """Everything a handler needs, built once at start."""
+
+    settings: Settings
+    catalog: Catalog
+    router: Router
+    client: HttpClient
+    fetcher: Fetcher
+    engine: Engine
+    auth: Authenticator
+    history: History
+    master_key_path: object = None
+    background: list[asyncio.Task] = field(default_factory=list)
+
+
+class LunosApp:
+    def __init__(self, settings: Settings, history: History | None = None) -> None:
+        self.settings = settings
+        self._history = history
+        self.gw: Gateway | None = None
+        from .routes import chat, health, models
+
+        self.routes: dict[tuple[str, str], RouteSpec] = {
+            ("POST", "/v1/chat/completions"): RouteSpec(chat.chat_completions, "key", record=True),
+            ("GET", "/v1/models"): RouteSpec(models.list_models, "public"),
+            ("GET", "/healthz"): RouteSpec(health.healthz, "public"),
+        }
+
+    # ------------------------------------------------------------------ lifecycle
+    async def startup(self) -> None:
+        settings = self.settings
+        catalog = Catalog.load(settings.models)
+        client = HttpClient(Timeouts(settings.connect_timeout, settings.first_byte_timeout,
+                                     settings.idle_timeout))
+        fetcher = Fetcher(client, FetchPolicy(settings.fetch_allow_hosts, settings.fetch_max_bytes,
+                                              settings.fetch_timeout, settings.fetch_max_redirects))
+        router = Router(settings, catalog)
+        key, path = master_key(settings.master_key, settings.home)
+        if path is not None:
+            log.warning("master key file: %s", path)
+        self.gw = Gateway(
+            settings=settings,
+            catalog=catalog,
+            router=router,
+            client=client,
+            fetcher=fetcher,
+            engine=Engine(router, client, fetcher, settings),
+            auth=Authenticator(key),
+            history=self._history or NullHistory(),
+            master_key_path=path,
+        )
+        await self.gw.history.start()
+
+    async def shutdown(self) -> None:
+        if self.gw is None:
+            return
+        await self.gw.history.close()
+        await self.gw.client.aclose()
+
+    # ------------------------------------------------------------------ ASGI
+    async def __call__(self, scope, receive, send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self.http(scope, receive, send)
+        elif kind == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:  # report, and let the server exit
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def http(self, scope, receive, send) -> None:
+        gw = self.gw
+        request = Request(scope, receive)
+        spec = self.routes.get((request.method, request.path))
+        if spec is None:
+            await send_error(send, self._no_route(request), [("x-request-id", new_request_id())])
+            return
+        record: CallRecord | None = None
+        try:
+            principal = self._authenticate(spec, request)
+            if spec.record:
+                record = CallRecord(new_request_id("chatcmpl"), principal.key_id,
+                                    request.header(b"x-app-id") or "unknown", "")
+                try:
+                    raw = await request.body(self.settings.max_body_bytes)
+                except GatewayError as exc:
+                    record.status, record.error = exc.status, exc.message
+                    raise
+                await self._watched(spec.handler(gw, raw, send, principal, record), receive)
+            else:
+                await spec.handler(gw, request, send, principal)
+        except GatewayError as exc:
+            await send_error(send, exc, [("x-request-id", record.id if record else new_request_id())])
+        except ClientGone:
+            if record is not None:
+                record.status, record.error = 499, "client disconnected"
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            error = GatewayError(500, "Internal error", code="internal_error")
+            try:
+                await send_error(send, error, [("x-request-id", record.id if record else new_request_id())])
+            except Exception:  # the response had already started
+                pass
+            if record is not None:
+                record.status, record.error = 500, "internal error"
+        finally:
+            if record is not None:
+                if record.status == 0:
+                    record.status, record.error = 499, "client disconnected"
+                if record.latency_ms is None:
+                    record.finish()
+                gw.history.put(record)
+
+    def _authenticate(self, spec: RouteSpec, request: Request) -> Principal | None:
+        if spec.auth == "public":
+            return None
+        principal = self.gw.auth.authenticate(request.headers.get(b"authorization"))
+        if spec.auth == "master" and not principal.is_master:
+            raise GatewayError(403, "This route needs the master key", code="master_key_required")
+        return principal
+
+    async def _watched(self, work: Awaitable[None], receive) -> None:
+        """Run `work`, cancelling it when the client disconnects."""
+        task = asyncio.ensure_future(work)
+        watcher = asyncio.ensure_future(_disconnected(receive))
+        try:
+            await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not task.done():
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+            watcher.cancel()
+        if task.done() and not task.cancelled():
+            task.result()
+
+    def _no_route(self, request: Request) -> GatewayError:
+        if any(path == request.path for _, path in self.routes):
+            return GatewayError(405, f"Method {request.method} is not allowed on {request.path}",
+                                code="method_not_allowed")
+        return GatewayError(404, f"No route {request.method} {request.path}", code="route_not_found")
+
+
+async def _disconnected(receive) -> None:
+    """Return when the client goes away (the body has been read whole before this runs)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+def create_app(settings: Settings, history: History | None = None) -> LunosApp:
+    return LunosApp(settings, history)

@@ -1,0 +1,99 @@
+"""Plain ASGI request/response helpers (no framework: the hot path stays short)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from urllib.parse import parse_qs
+
+import orjson
+
+from .errors import GatewayError
+
+JSON = b"application/json"
+
+
+def new_request_id(prefix: str = "req") -> str:
+    return f"{prefix}-{secrets.token_hex(12)}"
+
+
+class Request:
+    __slots__ = ("_query", "headers", "method", "path", "receive", "scope")
+
+    def __init__(self, scope: dict, receive) -> None:
+        self.scope = scope
+        self.receive = receive
+        self.method: str = scope["method"]
+        self.path: str = scope["path"]
+        self.headers: dict[bytes, bytes] = dict(scope["headers"])  # ASGI names are lower-case
+        self._query: dict[str, list[str]] | None = None
+
+    def header(self, name: bytes) -> str | None:
+        value = self.headers.get(name)
+        return value.decode("latin-1") if value is not None else None
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        if self._query is None:
+            self._query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        return self._query
+
+    def arg(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[-1] if values else None
+
+    async def body(self, limit: int) -> bytes:
+        """Read the whole body, refusing (413) as soon as it is known to exceed `limit`."""
+        length = self.headers.get(b"content-length")
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                raise GatewayError(400, "Invalid Content-Length header") from None
+            if declared > limit:
+                raise _too_large(limit)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone()
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class ClientGone(Exception):
+    """The client disconnected before we answered."""
+
+
+def _too_large(limit: int) -> GatewayError:
+    return GatewayError(413, f"The request body is larger than the limit of {limit} bytes",
+                        code="request_too_large")
+
+
+def _headers(content_type: bytes, extra: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    headers = [(b"content-type", content_type)]
+    headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in extra)
+    return headers
+
+
+async def send_bytes(send, status: int, body: bytes, content_type: bytes = JSON,
+                     headers: Iterable[tuple[str, str]] = ()) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": _headers(content_type, headers)})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_json(send, status: int, payload, headers: Iterable[tuple[str, str]] = ()) -> None:
+    await send_bytes(send, status, orjson.dumps(payload), JSON, headers)
+
+
+async def send_error(send, error: GatewayError, headers: Iterable[tuple[str, str]] = ()) -> None:
+    await send_bytes(send, error.status, error.body(), JSON, [*error.headers.items(), *headers])

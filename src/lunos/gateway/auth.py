@@ -1,0 +1,71 @@
+"""Who is calling: bearer key -> `Principal`, answered from memory.
+
+The table of key hashes is loaded from the store at start and refreshed when keys change
+(see `store.KeyCache`); a request never waits on the database to be authenticated.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from .errors import GatewayError
+from .keys import hash_key
+
+MASTER_ID = "master"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    key_id: str
+    name: str
+    is_master: bool = False
+    allowed_models: frozenset[str] | None = None
+    expires_at: float | None = None
+    budget_usd: float | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+
+    def check_model(self, model: str, fallbacks: list[str] = ()) -> None:
+        if self.allowed_models is None:
+            return
+        for name in (model, *fallbacks):
+            if name not in self.allowed_models:
+                raise GatewayError(403, f"This key may not use the model {name!r}",
+                                   param="model", code="model_not_allowed")
+
+
+def bearer(header: bytes | None) -> str | None:
+    if not header:
+        return None
+    text = header.decode("latin-1").strip()
+    scheme, _, token = text.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+class Authenticator:
+    def __init__(self, master_key: str) -> None:
+        self._master_hash = hash_key(master_key)
+        self._master = Principal(MASTER_ID, "master", is_master=True)
+        self._keys: dict[str, Principal] = {}
+
+    def replace_keys(self, keys: dict[str, Principal]) -> None:
+        """Swap in a new table of key hash -> principal (atomic for readers)."""
+        self._keys = keys
+
+    def authenticate(self, header: bytes | None) -> Principal:
+        token = bearer(header)
+        if token is None:
+            raise GatewayError(401, "Missing API key: send 'Authorization: Bearer <key>'",
+                               code="missing_api_key")
+        digest = hash_key(token)
+        if digest == self._master_hash:
+            return self._master
+        principal = self._keys.get(digest)
+        if principal is None:
+            raise GatewayError(401, "Invalid API key", code="invalid_api_key")
+        if principal.expires_at is not None and principal.expires_at <= time.time():
+            raise GatewayError(401, "This API key has expired", code="expired_api_key")
+        return principal

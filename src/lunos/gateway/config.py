@@ -1,0 +1,197 @@
+"""Settings from the environment and an optional YAML file (env wins), frozen after start.
+
+Built-in providers and the OpenAI-compatible presets live in `PRESETS`; the file's
+`providers:` section adds providers by name or adjusts a built-in one. For provider P the
+environment gives `<P>_API_KEY` and `<P>_BASE_URL` (P upper-cased, `-` -> `_`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .providers.base import ProviderConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    kind: str
+    base_url: str
+    key_env: tuple[str, ...]
+    key_required: bool = True
+    base_url_env: str | None = None
+
+
+PRESETS: dict[str, Preset] = {
+    "openai": Preset("openai", "https://api.openai.com/v1", ("OPENAI_API_KEY",)),
+    "anthropic": Preset("anthropic", "https://api.anthropic.com", ("ANTHROPIC_API_KEY",)),
+    "google": Preset(
+        "google",
+        "https://generativelanguage.googleapis.com",
+        ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+        base_url_env="GEMINI_BASE_URL",
+    ),
+    "groq": Preset("openai", "https://api.groq.com/openai/v1", ("GROQ_API_KEY",)),
+    "mistral": Preset("openai", "https://api.mistral.ai/v1", ("MISTRAL_API_KEY",)),
+    "deepseek": Preset("openai", "https://api.deepseek.com/v1", ("DEEPSEEK_API_KEY",)),
+    "together": Preset("openai", "https://api.together.xyz/v1", ("TOGETHER_API_KEY",)),
+    "openrouter": Preset("openai", "https://openrouter.ai/api/v1", ("OPENROUTER_API_KEY",)),
+    "xai": Preset("openai", "https://api.x.ai/v1", ("XAI_API_KEY",)),
+    "fireworks": Preset("openai", "https://api.fireworks.ai/inference/v1", ("FIREWORKS_API_KEY",)),
+    "ollama": Preset("openai", "http://localhost:11434/v1", ("OLLAMA_API_KEY",), key_required=False),
+    "vllm": Preset("openai", "http://localhost:8000/v1", ("VLLM_API_KEY",), key_required=False),
+}
+
+KINDS = ("openai", "anthropic", "google")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says which setting and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    home: Path = Path(".lunos")
+    database_url: str | None = None
+    master_key: str | None = None
+    redis_url: str | None = None
+    providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
+    models: tuple[Mapping[str, Any], ...] = ()  # catalog overrides
+    drop_params: bool = False
+    max_body_bytes: int = 10 * 1024 * 1024
+    # Upstream timeouts in seconds.
+    connect_timeout: float = 10.0
+    first_byte_timeout: float = 120.0
+    idle_timeout: float = 120.0
+    total_timeout: float = 600.0
+    # Guarded fetch (image URLs, web pages).
+    fetch_allow_hosts: frozenset[str] = frozenset()
+    fetch_max_bytes: int = 20 * 1024 * 1024
+    fetch_timeout: float = 15.0
+    fetch_max_redirects: int = 5
+    # Web search.
+    search_backend: str | None = None
+    search: Mapping[str, Any] = field(default_factory=dict)
+    access_log: bool = False
+
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'lunos.db').as_posix()}"
+
+
+def _env_name(provider: str) -> str:
+    return provider.upper().replace("-", "_").replace(".", "_")
+
+
+def _provider(name: str, spec: Mapping[str, Any], env: Mapping[str, str]) -> ProviderConfig:
+    preset = PRESETS.get(name)
+    kind = spec.get("kind") or (preset.kind if preset else "openai")
+    if kind not in KINDS:
+        raise ConfigError(f"providers.{name}.kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    prefix = _env_name(name)
+    key_envs = (f"{prefix}_API_KEY", *(preset.key_env if preset else ()))
+    if spec.get("api_key_env"):
+        key_envs = (spec["api_key_env"], *key_envs)
+    api_key = next((env[k] for k in key_envs if env.get(k)), None) or spec.get("api_key")
+    url_envs = [f"{prefix}_BASE_URL"]
+    if preset and preset.base_url_env:
+        url_envs.insert(0, preset.base_url_env)
+    base_url = next((env[k] for k in url_envs if env.get(k)), None) or spec.get("base_url")
+    base_url = base_url or (preset.base_url if preset else None)
+    if not base_url:
+        raise ConfigError(f"providers.{name}.base_url is required for a provider Lunos does not know")
+    if not base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"the base URL of provider {name!r} must start with http:// or https://")
+    key_required = spec.get("key_required", preset.key_required if preset else bool(api_key))
+    headers = tuple((str(k).lower(), str(v)) for k, v in (spec.get("headers") or {}).items())
+    reserved = {"kind", "api_key", "api_key_env", "base_url", "key_required", "headers"}
+    options = {k: v for k, v in spec.items() if k not in reserved}
+    return ProviderConfig(name, kind, base_url.rstrip("/"), api_key, key_required, headers, options)
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def load_settings(
+    config_path: str | os.PathLike | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build settings: file values, then environment, then explicit overrides (CLI flags)."""
+    env = dict(os.environ if env is None else env)
+    path = config_path or env.get("LUNOS_CONFIG")
+    if path is None and Path("lunos.yaml").is_file():
+        path = "lunos.yaml"
+    data: dict[str, Any] = {}
+    if path:
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {path} must hold a mapping at the top level")
+
+    def pick(key: str, env_key: str, cast=str, default=None):
+        if env.get(env_key) not in (None, ""):
+            raw = env[env_key]
+        elif key in data and data[key] is not None:
+            raw = data[key]
+        else:
+            return default
+        try:
+            return cast(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{env_key} / {key}: cannot read {raw!r} as {cast.__name__}") from None
+
+    timeouts = data.get("timeouts") or {}
+    fetch = data.get("fetch") or {}
+    search = dict(data.get("search") or {})
+    allow = env.get("LUNOS_FETCH_ALLOW_HOSTS")
+    if allow is None:
+        allow_hosts = fetch.get("allow_hosts") or []
+    else:
+        allow_hosts = [h for h in allow.split(",")]
+    specs: dict[str, Mapping[str, Any]] = {name: {} for name in PRESETS}
+    for name, spec in (data.get("providers") or {}).items():
+        specs[str(name)] = spec or {}
+    providers = {name: _provider(name, spec, env) for name, spec in specs.items()}
+    values: dict[str, Any] = dict(
+        host=pick("host", "LUNOS_HOST", str, "127.0.0.1"),
+        port=pick("port", "LUNOS_PORT", int, 8000),
+        workers=pick("workers", "LUNOS_WORKERS", int, 1),
+        home=Path(pick("home", "LUNOS_HOME", str, ".lunos")),
+        database_url=pick("database_url", "LUNOS_DATABASE_URL"),
+        master_key=pick("master_key", "LUNOS_MASTER_KEY"),
+        redis_url=pick("redis_url", "LUNOS_REDIS_URL"),
+        providers=providers,
+        models=tuple(data.get("models") or ()),
+        drop_params=pick("drop_params", "LUNOS_DROP_PARAMS", _bool, False),
+        max_body_bytes=pick("max_body_bytes", "LUNOS_MAX_BODY_BYTES", int, 10 * 1024 * 1024),
+        connect_timeout=float(env.get("LUNOS_CONNECT_TIMEOUT") or timeouts.get("connect", 10.0)),
+        first_byte_timeout=float(env.get("LUNOS_FIRST_BYTE_TIMEOUT") or timeouts.get("first_byte", 120.0)),
+        idle_timeout=float(env.get("LUNOS_IDLE_TIMEOUT") or timeouts.get("idle", 120.0)),
+        total_timeout=float(env.get("LUNOS_TOTAL_TIMEOUT") or timeouts.get("total", 600.0)),
+        fetch_allow_hosts=frozenset(h.strip().lower() for h in allow_hosts if h.strip()),
+        fetch_max_bytes=int(fetch.get("max_bytes", 20 * 1024 * 1024)),
+        fetch_timeout=float(fetch.get("timeout", 15.0)),
+        fetch_max_redirects=int(fetch.get("max_redirects", 5)),
+        search_backend=pick("search_backend", "LUNOS_SEARCH_BACKEND"),
+        search=search,
+        access_log=pick("access_log", "LUNOS_ACCESS_LOG", _bool, False),
+    )
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    if values["max_body_bytes"] <= 0:
+        raise ConfigError("max_body_bytes must be positive")
+    return Settings(**values)

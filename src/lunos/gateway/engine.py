@@ -1,0 +1,384 @@
+"""The only place that talks to upstreams: send, retry, fall back, pump streams.
+
+For each candidate model (the requested one, then `models` / `fallback_model`) the engine
+checks what the provider can honour, inlines image URLs for providers that want bytes, asks
+the adapter for the upstream request, sends it and translates the answer. Retries happen
+only before the first byte reaches the client. A stream that fails after it started ends
+with an SSE error event, never with `[DONE]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import random
+import time
+from collections.abc import AsyncIterator
+
+import orjson
+
+from .._sse import SSEDecoder
+from .config import Settings
+from .errors import GatewayError
+from .fetch import Fetcher
+from .http_client import (
+    HttpClient,
+    Timeouts,
+    UpstreamConnectError,
+    UpstreamProtocolError,
+    UpstreamResponse,
+    UpstreamTimeout,
+)
+from .providers.base import ChatRequest
+from .records import Attempt, CallRecord
+from .routing import Route, Router
+from .usage import Output, TokenCounts, cost_of
+from .validation import ChatOptions
+
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+MAX_ERROR_BYTES = 1024 * 1024
+DONE = b"data: [DONE]\n\n"
+
+
+def sse_error(error: GatewayError) -> bytes:
+    return b"data: " + orjson.dumps(error.to_dict()) + b"\n\n"
+
+
+class Engine:
+    def __init__(self, router: Router, client: HttpClient, fetcher: Fetcher, settings: Settings) -> None:
+        self.router = router
+        self.client = client
+        self.fetcher = fetcher
+        self.settings = settings
+        self.retries = 2
+        self.backoff = 0.25
+        self.retry_after_cap = 10.0
+        self.timeouts = Timeouts(settings.connect_timeout, settings.first_byte_timeout,
+                                 settings.idle_timeout)
+
+    # ------------------------------------------------------------------ planning
+    def routes(self, model: str, options: ChatOptions) -> list[Route | GatewayError]:
+        """The candidates in order; a candidate that cannot be routed is kept as its error."""
+        out: list[Route | GatewayError] = []
+        for name in [model, *options.models]:
+            try:
+                out.append(self.router.resolve(name))
+            except GatewayError as exc:
+                out.append(exc)
+        return out
+
+    async def prepare(self, route: Route, body: dict, options: ChatOptions, record: CallRecord,
+                      stream: bool) -> ChatRequest:
+        include_usage = bool(stream and (body.get("stream_options") or {}).get("include_usage"))
+        req = ChatRequest(body, route.model, route.provider, route.upstream_model,
+                          route.model_info, stream, include_usage)
+        unsupported = route.adapter.check(req)
+        if unsupported:
+            drop = options.drop_params if options.drop_params is not None else self.settings.drop_params
+            if not drop:
+                first = unsupported[0]
+                raise GatewayError(400, first.message + " (set drop_params to drop it instead)",
+                                   param=first.param, code="unsupported_parameter")
+            names = list(dict.fromkeys(u.param for u in unsupported))
+            req.body = {k: v for k, v in body.items() if k not in names}
+            record.dropped_params = names
+        if not route.adapter.fetches_image_urls:
+            req.body = await self.inline_images(req.body)
+        return req
+
+    async def inline_images(self, body: dict) -> dict:
+        """Replace http(s) image URLs with data URLs fetched through the guarded fetch."""
+        found: list[tuple[int, int, str]] = []
+        for i, message in enumerate(body["messages"]):
+            content = message.get("content")
+            if not isinstance(content, list):
+                continue
+            for j, part in enumerate(content):
+                if part.get("type") == "image_url" and not part["image_url"]["url"].startswith("data:"):
+                    found.append((i, j, part["image_url"]["url"]))
+        if not found:
+            return body
+        fetched = await asyncio.gather(*(
+            self.fetcher.fetch(url, param=f"messages[{i}].content[{j}].image_url.url", accept="image/*")
+            for i, j, url in found
+        ))
+        messages = list(body["messages"])
+        for (i, j, url), result in zip(found, fetched):
+            if not result.content_type.startswith("image/"):
+                raise GatewayError(400, f"{url} is not an image (content type {result.content_type})",
+                                   param=f"messages[{i}].content[{j}].image_url.url", code="invalid_image")
+            message = dict(messages[i])
+            content = list(message["content"])
+            part = dict(content[j])
+            data = base64.b64encode(result.body).decode()
+            part["image_url"] = {**part["image_url"], "url": f"data:{result.content_type};base64,{data}"}
+            content[j] = part
+            message["content"] = content
+            messages[i] = message
+        return {**body, "messages": messages}
+
+    # ------------------------------------------------------------------ sending
+    async def send(self, route: Route, req: ChatRequest, attempt: Attempt) -> UpstreamResponse:
+        up = route.adapter.build_request(req)
+        provider = route.provider
+        started = time.perf_counter()
+        try:
+            response = await self.client.request(up.method, up.url, up.headers, up.body,
+                                                 timeouts=self.timeouts)
+        except UpstreamConnectError as exc:
+            raise GatewayError(502, f"{provider}: {exc}", code="upstream_connect_error",
+                               retryable=True) from None
+        except UpstreamTimeout as exc:
+            raise self.timeout_error(provider, exc.phase) from None
+        except UpstreamProtocolError as exc:
+            raise GatewayError(502, f"{provider}: {exc}", code="upstream_error", retryable=True) from None
+        finally:
+            attempt.latency_ms = (time.perf_counter() - started) * 1000
+        attempt.status = response.status
+        if response.status >= 400:
+            try:
+                raw = await response.read(limit=MAX_ERROR_BYTES)
+            except (UpstreamProtocolError, UpstreamTimeout):
+                raw = b""
+            raise route.adapter.parse_error(response.status, raw, response.headers)
+        return response
+
+    def timeout_error(self, provider: str, phase: str) -> GatewayError:
+        seconds = {"connect": self.timeouts.connect, "first_byte": self.timeouts.first_byte,
+                   "idle": self.timeouts.idle}.get(phase, self.settings.total_timeout)
+        what = {"connect": "accept a connection", "first_byte": "start answering",
+                "idle": "send more of its answer"}.get(phase, "finish")
+        return GatewayError(504, f"{provider} did not {what} within {seconds:g} s",
+                            code="upstream_timeout", retryable=phase in ("connect", "first_byte"))
+
+    async def backoff_sleep(self, error: GatewayError, retry: int) -> None:
+        delay = min(self.backoff * (2**retry), self.retry_after_cap) * (0.5 + random.random() / 2)
+        retry_after = error.headers.get("retry-after")
+        if retry_after:
+            try:
+                delay = min(max(float(retry_after), 0.0), self.retry_after_cap)
+            except ValueError:
+                pass
+        await asyncio.sleep(delay)
+
+    @staticmethod
+    def falls_back(error: GatewayError) -> bool:
+        """Whether the next candidate model should be tried after this error."""
+        return error.retryable or error.status in (404, 429, 502, 503, 504) or error.code in (
+            "provider_not_configured",
+        )
+
+    async def _attempts(self, body: dict, options: ChatOptions, record: CallRecord, stream: bool):
+        """Yield (route, req, attempt) for each try, in order; the caller reports failures
+        by sending the error back into the generator (`asend`)."""
+        error: GatewayError | None = None
+        for candidate in self.routes(body["model"], options):
+            if isinstance(candidate, GatewayError):
+                error = candidate
+                if not self.falls_back(candidate):
+                    raise candidate
+                continue
+            req = await self.prepare(candidate, body, options, record, stream)
+            for retry in range(self.retries + 1):
+                attempt = Attempt(candidate.model, candidate.provider)
+                record.attempts.append(attempt)
+                error = yield candidate, req, attempt
+                if error is None:
+                    return
+                attempt.error = error.message
+                if not error.retryable or retry == self.retries:
+                    break
+                await self.backoff_sleep(error, retry)
+            if not self.falls_back(error):
+                raise error
+        raise error  # type: ignore[misc]
+
+    # ------------------------------------------------------------------ non-streaming
+    async def complete(self, body: dict, options: ChatOptions, record: CallRecord) -> dict:
+        plan = self._attempts(body, options, record, stream=False)
+        step = await plan.__anext__()
+        while True:
+            route, req, attempt = step
+            try:
+                response = await self.send(route, req, attempt)
+                try:
+                    raw = await response.read(limit=MAX_RESPONSE_BYTES)
+                except UpstreamTimeout as exc:
+                    raise self.timeout_error(route.provider, exc.phase) from None
+                except UpstreamProtocolError as exc:
+                    raise GatewayError(502, f"{route.provider}: {exc}", code="upstream_error",
+                                       retryable=True) from None
+                completion = route.adapter.parse_response(req, response.status, raw)
+            except GatewayError as exc:
+                step = await plan.asend(exc)  # raises the final error when nothing is left
+                continue
+            await plan.aclose()
+            return self.finish_completion(completion, route, record)
+
+    def finish_completion(self, completion: dict, route: Route, record: CallRecord) -> dict:
+        record.model, record.provider, record.status = route.model, route.provider, 200
+        usage = completion.get("usage")
+        tokens = TokenCounts.of(usage)
+        record.tokens.add(tokens)
+        cost = cost_of(record.tokens, route.model_info)
+        record.cost = cost
+        if usage is not None and cost is not None:
+            usage["cost"] = cost
+        if record.trace:
+            record.response = Output.of_completion(completion).to_dict()
+        out = {
+            "id": record.id,
+            "object": "chat.completion",
+            "created": int(record.created_at),
+            "model": route.model,
+            "provider": route.provider,
+        }
+        for key, value in completion.items():
+            if key not in out:
+                out[key] = value
+        return out
+
+    # ------------------------------------------------------------------ streaming
+    async def stream(self, body: dict, options: ChatOptions, record: CallRecord) -> AsyncIterator[bytes]:
+        """Yield SSE bytes. Errors before the first yield raise GatewayError (the caller
+        answers with a JSON error); errors after it end the stream with an error event."""
+        plan = self._attempts(body, options, record, stream=True)
+        step = await plan.__anext__()
+        deadline = time.monotonic() + self.settings.total_timeout
+        while True:
+            route, req, attempt = step
+            pump = _Pump(route, req, record)
+            chunks = None
+            try:
+                response = await self.send(route, req, attempt)
+                chunks = response.aiter_bytes()
+                first = await self._first_block(pump, chunks, deadline)
+            except GatewayError as exc:
+                if chunks is not None:
+                    await chunks.aclose()
+                step = await plan.asend(exc)
+                continue
+            break
+        await plan.aclose()
+        record.model, record.provider, record.status = route.model, route.provider, 200
+        try:
+            yield first
+            if pump.ended:
+                return
+            async for data in chunks:
+                block = pump.feed(data)
+                if block:
+                    yield block
+                if time.monotonic() > deadline:
+                    raise self.timeout_error(route.provider, "total")
+            yield pump.finish()
+        except GatewayError as exc:
+            pump.fail(exc)
+            yield sse_error(exc)
+        except UpstreamTimeout as exc:
+            error = self.timeout_error(route.provider, exc.phase)
+            pump.fail(error)
+            yield sse_error(error)
+        except UpstreamProtocolError as exc:
+            error = GatewayError(502, f"{route.provider}: {exc}", code="upstream_error")
+            pump.fail(error)
+            yield sse_error(error)
+        finally:
+            pump.settle()
+            await chunks.aclose()
+
+    async def _first_block(self, pump: _Pump, chunks: AsyncIterator[bytes], deadline: float) -> bytes:
+        """Read until the translator has something to send (retries stay possible until then)."""
+        try:
+            async for data in chunks:
+                block = pump.feed(data)
+                if block:
+                    return block
+                if time.monotonic() > deadline:
+                    raise self.timeout_error(pump.route.provider, "total")
+            return pump.finish()
+        except UpstreamTimeout as exc:
+            raise self.timeout_error(pump.route.provider, exc.phase) from None
+        except UpstreamProtocolError as exc:
+            raise GatewayError(502, f"{pump.route.provider}: {exc}", code="upstream_error",
+                               retryable=True) from None
+
+
+class _Pump:
+    """Per-stream state: decode SSE, translate, stamp, encode; fold usage and output."""
+
+    __slots__ = ("decoder", "ended", "first_token_at", "include_usage", "output", "record",
+                 "route", "stamp", "translator", "usage")
+
+    def __init__(self, route: Route, req: ChatRequest, record: CallRecord) -> None:
+        self.route = route
+        self.record = record
+        self.decoder = SSEDecoder()
+        self.translator = route.adapter.stream_translator(req)
+        self.include_usage = req.include_usage
+        self.stamp = {"id": record.id, "object": "chat.completion.chunk",
+                      "created": int(record.created_at), "model": route.model,
+                      "provider": route.provider}
+        self.usage: dict | None = None
+        self.output = Output() if record.trace else None
+        self.first_token_at: float | None = None
+        self.ended = False
+
+    def feed(self, data: bytes) -> bytes:
+        out: list[bytes] = []
+        for event in self.decoder.feed(data):
+            for chunk in self.translator.feed(event):
+                self._emit(chunk, out)
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        out: list[bytes] = []
+        for event in self.decoder.flush():
+            for chunk in self.translator.feed(event):
+                self._emit(chunk, out)
+        for chunk in self.translator.finish():
+            self._emit(chunk, out)
+        out.append(DONE)
+        self.ended = True
+        return b"".join(out)
+
+    def _emit(self, chunk: dict, out: list[bytes]) -> None:
+        usage = chunk.get("usage")
+        choices = chunk.get("choices")
+        if usage:
+            self.usage = usage
+            cost = cost_of(TokenCounts.of(usage), self.route.model_info)
+            if cost is not None:
+                usage["cost"] = cost
+        if not choices:
+            if not usage or not self.include_usage:
+                return
+        else:
+            if not self.include_usage and "usage" in chunk:
+                del chunk["usage"]
+            delta = choices[0].get("delta") or {}
+            if self.first_token_at is None and (
+                delta.get("content") or delta.get("tool_calls") or delta.get("reasoning_content")
+            ):
+                self.first_token_at = time.perf_counter()
+            if self.output is not None:
+                for choice in choices:
+                    if choice.get("index", 0) == 0:
+                        self.output.fold_delta(choice.get("delta") or {})
+                        if choice.get("finish_reason"):
+                            self.output.finish_reason = choice["finish_reason"]
+        chunk.update(self.stamp)
+        out.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
+
+    def fail(self, error: GatewayError) -> None:
+        self.record.status = error.status
+        self.record.error = error.message
+
+    def settle(self) -> None:
+        """Fold what the stream produced into the history row."""
+        record = self.record
+        record.tokens.add(TokenCounts.of(self.usage))
+        record.cost = cost_of(record.tokens, self.route.model_info)
+        if self.output is not None:
+            record.response = self.output.to_dict()
+        record.finish(self.first_token_at)

@@ -1,0 +1,69 @@
+"""The gateway's one error type and its wire shape (SPEC §6).
+
+Every failure a client can see is a `GatewayError`; routes and the ASGI app turn it into
+`{"error": {"message", "type", "param", "code"}}` with a fitting status.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    408: "timeout_error",
+    409: "conflict_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    500: "internal_error",
+    502: "upstream_error",
+    503: "service_unavailable",
+    504: "timeout_error",
+}
+
+
+class GatewayError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        type: str | None = None,
+        headers: dict[str, str] | None = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.code = code
+        self.type = type or _TYPES.get(status, "api_error")
+        self.headers = headers or {}
+        self.retryable = retryable
+
+    def to_dict(self) -> dict:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def body(self) -> bytes:
+        return orjson.dumps(self.to_dict())
+
+    def __repr__(self) -> str:
+        return f"GatewayError({self.status}, {self.message!r}, param={self.param!r})"
+
+
+def invalid(message: str, param: str | None = None, code: str = "invalid_value") -> GatewayError:
+    return GatewayError(400, message, param=param, code=code)

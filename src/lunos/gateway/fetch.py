@@ -1,0 +1,134 @@
+"""The one guarded outbound fetch: every URL the gateway fetches on a user's behalf
+(image URLs for providers that want inline bytes, web pages for search) goes through here.
+
+Rules: http(s) only; the host is resolved once and the connection goes to the address that
+was checked (no second lookup to rebind); loopback, private, link-local, shared, reserved,
+multicast and cloud-metadata addresses are refused, whatever the spelling (`2130706433`,
+`0x7f.1`, `[::1]`, `::ffff:127.0.0.1` all resolve to what they are); every redirect hop is
+checked the same way; size and time are capped. `LUNOS_FETCH_ALLOW_HOSTS` admits hosts by
+the name written in the URL, never by resolved address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+from .errors import GatewayError
+from .http_client import (
+    HttpClient,
+    Timeouts,
+    UpstreamConnectError,
+    UpstreamProtocolError,
+    UpstreamTimeout,
+)
+
+_REDIRECTS = (301, 302, 303, 307, 308)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchPolicy:
+    allow_hosts: frozenset[str] = frozenset()
+    max_bytes: int = 20 * 1024 * 1024
+    timeout: float = 15.0
+    max_redirects: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    url: str  # after redirects
+    content_type: str
+    body: bytes
+
+
+class FetchRefused(GatewayError):
+    def __init__(self, url: str, reason: str, param: str | None) -> None:
+        super().__init__(400, f"Refused to fetch {url}: {reason}", param=param, code="fetch_refused")
+        self.url = url
+
+
+def _blocked(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        mapped = ip.ipv4_mapped or ip.sixtofour
+        if mapped is not None:
+            ip = mapped
+        elif ip in ipaddress.IPv6Network("64:ff9b::/96"):  # NAT64 embeds an IPv4 address
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return not ip.is_global or ip.is_multicast
+
+
+async def _resolve(host: str, port: int) -> list[str]:
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+class Fetcher:
+    def __init__(self, client: HttpClient, policy: FetchPolicy) -> None:
+        self.client = client
+        self.policy = policy
+
+    async def fetch(self, url: str, *, param: str | None = None, accept: str = "*/*") -> Fetched:
+        try:
+            return await asyncio.wait_for(self._fetch(url, param, accept), self.policy.timeout)
+        except asyncio.TimeoutError:
+            raise FetchRefused(url, f"no complete answer within {self.policy.timeout:g} s", param) from None
+
+    async def _fetch(self, url: str, param: str | None, accept: str) -> Fetched:
+        original = url
+        for _ in range(self.policy.max_redirects + 1):
+            target = await self._check(url, original, param)
+            timeouts = Timeouts(connect=self.policy.timeout, first_byte=self.policy.timeout,
+                                idle=self.policy.timeout)
+            try:
+                response = await self.client.request(
+                    "GET", url, [("accept", accept), ("user-agent", "lunos-fetch/1")],
+                    connect_to=target, timeouts=timeouts, pooled=False,
+                )
+            except (UpstreamConnectError, UpstreamTimeout, UpstreamProtocolError, ValueError) as exc:
+                raise FetchRefused(original, f"the fetch failed ({exc})", param) from None
+            if response.status in _REDIRECTS and response.headers.get("location"):
+                response.release()
+                url = urljoin(url, response.headers["location"])
+                continue
+            if response.status >= 400:
+                response.release()
+                raise FetchRefused(original, f"the server answered HTTP {response.status}", param)
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self.policy.max_bytes:
+                response.release()
+                raise FetchRefused(original, f"it is larger than {self.policy.max_bytes} bytes", param)
+            try:
+                body = await response.read(limit=self.policy.max_bytes)
+            except UpstreamProtocolError as exc:
+                raise FetchRefused(original, f"the fetch failed ({exc})", param) from None
+            content_type = response.headers.get("content-type", "application/octet-stream")
+            return Fetched(url, content_type.split(";", 1)[0].strip().lower(), body)
+        raise FetchRefused(original, f"more than {self.policy.max_redirects} redirects", param)
+
+    async def _check(self, url: str, original: str, param: str | None) -> tuple[str, int]:
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https"):
+            raise FetchRefused(original, "only http and https URLs are fetched", param)
+        host = (parts.hostname or "").lower()
+        if not host:
+            raise FetchRefused(original, "the URL has no host", param)
+        try:
+            port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+        except ValueError:
+            raise FetchRefused(original, "the URL has an invalid port", param) from None
+        try:
+            addresses = await _resolve(host, port)
+        except (OSError, UnicodeError):
+            raise FetchRefused(original, f"the host {host} does not resolve", param) from None
+        if not addresses:
+            raise FetchRefused(original, f"the host {host} does not resolve", param)
+        if host not in self.policy.allow_hosts and any(_blocked(a) for a in addresses):
+            raise FetchRefused(
+                original, f"{host} is a loopback, private, link-local or metadata address", param
+            )
+        return addresses[0], port

@@ -1,0 +1,36 @@
+"""Where history rows go. The store-backed writer lives in `store/`; this is the seam."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .records import CallRecord
+
+
+class History(Protocol):
+    async def start(self) -> None: ...
+
+    def put(self, record: CallRecord) -> None:
+        """Queue a finished row; never blocks the request."""
+
+    async def close(self) -> None:
+        """Flush what is queued."""
+
+
+class NullHistory:
+    """Keeps the last rows in memory only (tests, and a gateway with no store)."""
+
+    def __init__(self, keep: int = 1000) -> None:
+        self.rows: list[CallRecord] = []
+        self._keep = keep
+
+    async def start(self) -> None:
+        return None
+
+    def put(self, record: CallRecord) -> None:
+        self.rows.append(record)
+        if len(self.rows) > self._keep:
+            del self.rows[: len(self.rows) - self._keep]
+
+    async def close(self) -> None:
+        return None

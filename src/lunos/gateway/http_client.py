@@ -1,0 +1,337 @@
+"""A small pooled HTTP/1.1 client on asyncio protocols and httptools.
+
+The gateway makes one upstream call per request, so this client is on the hot path. General
+clients (httpx, aiohttp) spend more CPU per request than the rest of the gateway together;
+this one writes a request in one `write` and parses with httptools' C parser, keeping
+keep-alive connections per origin.
+
+Bodies stream: `response.aiter_bytes()` yields chunks as they arrive, with back-pressure
+(reading pauses when the consumer lags). Timeouts: connect, first byte (headers), idle
+between body chunks; the caller enforces the total. A reused connection that the server
+closed while idle is retried once on a fresh one, only when no byte of the response came.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httptools
+
+_HIGH_WATER = 1 << 20  # pause reading above 1 MiB of unread body
+
+
+class UpstreamConnectError(Exception):
+    """Could not open a connection (refused, DNS, TLS)."""
+
+
+class UpstreamTimeout(Exception):
+    def __init__(self, phase: str) -> None:
+        super().__init__(f"upstream {phase} timeout")
+        self.phase = phase  # "connect" | "first_byte" | "idle"
+
+
+class UpstreamProtocolError(Exception):
+    """The connection broke or the peer spoke broken HTTP."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect: float = 10.0
+    first_byte: float = 120.0
+    idle: float = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    scheme: str
+    host: str
+    port: int
+
+    @classmethod
+    def of(cls, url: str) -> tuple[Origin, str]:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {url!r}")
+        port = parts.port or (443 if scheme == "https" else 80)
+        target = parts.path or "/"
+        if parts.query:
+            target += "?" + parts.query
+        return cls(scheme, parts.hostname, port), target
+
+    @property
+    def host_header(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.scheme == "https" else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+
+class _Connection(asyncio.Protocol):
+    """One HTTP/1.1 connection; serves one request at a time."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.closed = False
+        self.reused = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self.status = 0
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.headers_done: asyncio.Future = self.loop.create_future()
+        self.chunks: deque[bytes] = deque()
+        self.buffered = 0
+        self.complete = False
+        self.keep_alive = True
+        self.error: BaseException | None = None
+        self.got_bytes = False
+        self._waiter: asyncio.Future | None = None
+        self._paused = False
+
+    # asyncio.Protocol
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.got_bytes = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:  # pragma: no cover - never asked for
+            self._fail(UpstreamProtocolError("unexpected protocol upgrade"))
+        except httptools.HttpParserError as exc:
+            self._fail(UpstreamProtocolError(f"invalid HTTP response: {exc}"))
+
+    def connection_lost(self, exc) -> None:
+        self.closed = True
+        if not self.complete:
+            self._fail(UpstreamProtocolError("connection closed before the response ended"))
+
+    def pause_writing(self) -> None:  # pragma: no cover - request bodies are small
+        pass
+
+    def resume_writing(self) -> None:  # pragma: no cover
+        pass
+
+    # httptools callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        self.status = self.parser.get_status_code()
+        self.keep_alive = self.parser.should_keep_alive()
+        if not self.headers_done.done():
+            self.headers_done.set_result(None)
+
+    def on_body(self, body: bytes) -> None:
+        self.chunks.append(body)
+        self.buffered += len(body)
+        if self.buffered > _HIGH_WATER and not self._paused and self.transport:
+            self._paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+        self._wake()
+
+    # helpers
+    def _fail(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+        if not self.headers_done.done():
+            self.headers_done.set_exception(exc)
+            self.headers_done.exception()  # mark retrieved
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def next_chunk(self, idle: float) -> bytes | None:
+        """The next body chunk, or None at the end of the body."""
+        while True:
+            if self.chunks:
+                chunk = self.chunks.popleft()
+                self.buffered -= len(chunk)
+                if self._paused and self.buffered < _HIGH_WATER // 2 and self.transport:
+                    self._paused = False
+                    self.transport.resume_reading()
+                return chunk
+            if self.complete:
+                return None
+            if self.error is not None:
+                raise self.error
+            self._waiter = self.loop.create_future()
+            try:
+                await asyncio.wait_for(self._waiter, idle)
+            except asyncio.TimeoutError:
+                raise UpstreamTimeout("idle") from None
+            finally:
+                self._waiter = None
+
+    def reusable(self) -> bool:
+        return self.complete and self.keep_alive and not self.closed and self.error is None
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class UpstreamResponse:
+    __slots__ = ("_client", "_conn", "_origin", "_released", "headers", "status")
+
+    def __init__(self, client: HttpClient, origin: Origin, conn: _Connection) -> None:
+        self._client = client
+        self._origin = origin
+        self._conn = conn
+        self._released = False
+        self.status = conn.status
+        self.headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in conn.headers}
+
+    async def aiter_bytes(self, idle: float | None = None) -> AsyncIterator[bytes]:
+        idle = idle if idle is not None else self._client.timeouts.idle
+        try:
+            while True:
+                chunk = await self._conn.next_chunk(idle)
+                if chunk is None:
+                    return
+                yield chunk
+        finally:
+            self.release()
+
+    async def read(self, limit: int | None = None) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in self.aiter_bytes():
+            parts.append(chunk)
+            size += len(chunk)
+            if limit is not None and size > limit:
+                self.release()
+                raise UpstreamProtocolError(f"response body over {limit} bytes")
+        return b"".join(parts)
+
+    def release(self) -> None:
+        """Give the connection back to the pool when the body was read whole, else close it."""
+        if self._released:
+            return
+        self._released = True
+        self._client._release(self._origin, self._conn)
+
+
+class HttpClient:
+    def __init__(self, timeouts: Timeouts | None = None, max_idle_per_origin: int = 256) -> None:
+        self.timeouts = timeouts or Timeouts()
+        self._idle: dict[Origin, list[_Connection]] = {}
+        self._max_idle = max_idle_per_origin
+        self._ssl: ssl.SSLContext | None = None
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            self._ssl = ssl.create_default_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR
+        return self._ssl
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes = b"",
+        *,
+        connect_to: tuple[str, int] | None = None,
+        timeouts: Timeouts | None = None,
+        pooled: bool = True,
+    ) -> UpstreamResponse:
+        """Send a request and wait for the response head; the body is read from the result.
+
+        `connect_to` opens the socket to that (ip, port) while the URL's host still names the
+        server (Host header, TLS SNI and certificate check): the guarded fetch resolves once
+        and connects to the address it checked.
+        """
+        origin, target = Origin.of(url)
+        timeouts = timeouts or self.timeouts
+        head = [f"{method} {target} HTTP/1.1\r\nhost: {origin.host_header}\r\n"]
+        for name, value in headers:
+            if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+                raise ValueError("header contains a line break")
+            head.append(f"{name}: {value}\r\n")
+        if body or method in ("POST", "PUT", "PATCH"):
+            head.append(f"content-length: {len(body)}\r\n")
+        head.append("\r\n")
+        payload = "".join(head).encode("latin-1") + body
+        for attempt in range(2):
+            conn = self._take_idle(origin) if pooled and connect_to is None else None
+            if conn is None:
+                conn = await self._connect(origin, connect_to, timeouts.connect)
+            if not pooled or connect_to is not None:
+                conn.keep_alive = False
+            conn.transport.write(payload)
+            try:
+                await asyncio.wait_for(asyncio.shield(conn.headers_done), timeouts.first_byte)
+            except asyncio.TimeoutError:
+                conn.close()
+                raise UpstreamTimeout("first_byte") from None
+            except UpstreamProtocolError:
+                conn.close()
+                if conn.reused and not conn.got_bytes and attempt == 0:
+                    continue  # the server dropped an idle keep-alive connection
+                raise
+            except BaseException:
+                conn.close()
+                raise
+            response = UpstreamResponse(self, origin if pooled and connect_to is None else None, conn)
+            return response
+        raise UpstreamProtocolError("connection closed")  # pragma: no cover
+
+    def _take_idle(self, origin: Origin) -> _Connection | None:
+        pool = self._idle.get(origin)
+        while pool:
+            conn = pool.pop()
+            if not conn.closed and conn.transport is not None and not conn.transport.is_closing():
+                conn._reset()
+                conn.reused = True
+                return conn
+        return None
+
+    async def _connect(self, origin: Origin, connect_to, timeout: float) -> _Connection:
+        loop = asyncio.get_running_loop()
+        host, port = connect_to or (origin.host, origin.port)
+        tls = self._ssl_context() if origin.scheme == "https" else None
+        try:
+            _, conn = await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: _Connection(loop), host, port, ssl=tls,
+                    server_hostname=origin.host if tls else None,
+                ),
+                timeout,
+            )
+        except asyncio.TimeoutError:
+            raise UpstreamTimeout("connect") from None
+        except (OSError, ssl.SSLError) as exc:
+            raise UpstreamConnectError(f"cannot connect to {origin.host}:{origin.port}: "
+                                       f"{exc.strerror or exc.__class__.__name__}") from None
+        return conn
+
+    def _release(self, origin: Origin | None, conn: _Connection) -> None:
+        if origin is None or not conn.reusable():
+            conn.close()
+            return
+        pool = self._idle.setdefault(origin, [])
+        if len(pool) >= self._max_idle:
+            conn.close()
+        else:
+            pool.append(conn)
+
+    async def aclose(self) -> None:
+        for pool in self._idle.values():
+            for conn in pool:
+                conn.close()
+        self._idle.clear()

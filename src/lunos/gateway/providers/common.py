@@ -1,0 +1,127 @@
+"""Small pieces every translating adapter needs: content parts, ids, usage, JSON."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import orjson
+
+from ..errors import GatewayError
+
+
+def text_of(content: Any) -> str:
+    """The text of a message's content, whether a string or a list of parts."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(p.get("text", "") for p in content if p.get("type") == "text")
+
+
+def parts_of(content: Any) -> list[dict]:
+    """Content as a list of parts (a plain string becomes one text part)."""
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    return content
+
+
+def parse_data_url(url: str) -> tuple[str, str]:
+    """`data:image/png;base64,AAAA` -> ("image/png", "AAAA"). Validation checked the form."""
+    header, _, data = url.partition(",")
+    return header[5:].split(";", 1)[0], data
+
+
+def new_tool_call_id() -> str:
+    return "call_" + secrets.token_hex(12)
+
+
+def tool_name_by_id(messages: list[dict]) -> dict[str, str]:
+    """Map every tool-call id an assistant turn issued to the function it called."""
+    names: dict[str, str] = {}
+    for m in messages:
+        if m.get("role") == "assistant":
+            for call in m.get("tool_calls") or ():
+                names[call["id"]] = call["function"]["name"]
+    return names
+
+
+def loads_arguments(arguments: str | None, param: str) -> dict:
+    """A tool call's JSON `arguments` string as an object (providers want objects)."""
+    if not arguments:
+        return {}
+    try:
+        value = orjson.loads(arguments)
+    except orjson.JSONDecodeError as exc:
+        raise GatewayError(400, f"tool call arguments are not valid JSON: {exc}", param=param) from None
+    if not isinstance(value, dict):
+        raise GatewayError(400, "tool call arguments must be a JSON object", param=param)
+    return value
+
+
+def dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def make_usage(
+    prompt: int,
+    completion: int,
+    *,
+    cached: int = 0,
+    cache_write: int = 0,
+    reasoning: int = 0,
+) -> dict:
+    """OpenAI-shaped usage. `prompt` already includes cached and cache-write tokens and
+    `completion` already includes reasoning tokens (SPEC §5)."""
+    details: dict[str, int] = {"cached_tokens": cached}
+    if cache_write:
+        details["cache_write_tokens"] = cache_write
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": details,
+        "completion_tokens_details": {"reasoning_tokens": reasoning},
+    }
+
+
+def upstream_message(body: bytes, *paths: tuple[str, ...]) -> str:
+    """The provider's own error message from an error body, or the raw text, trimmed."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body.decode("utf-8", "replace")[:500] or "no error message"
+    for path in paths:
+        value: Any = data
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, str) and value:
+            return value[:2000]
+    return body.decode("utf-8", "replace")[:500]
+
+
+def status_error(status: int, message: str, provider: str, retry_after: str | None = None) -> GatewayError:
+    """Map an upstream HTTP status to the gateway's error (SPEC §6).
+
+    The caller's request was bad (400/404/413/422) -> the same class of status; the provider
+    is throttling (429) -> 429; the provider refused *our* credentials (401/403) or failed
+    (5xx) -> 502; it timed out (408/504) -> 504.
+    """
+    text = f"{provider}: {message}"
+    if status in (400, 422):
+        return GatewayError(400, text, code="upstream_invalid_request")
+    if status == 404:
+        return GatewayError(404, text, code="model_not_found")
+    if status == 413:
+        return GatewayError(413, text, code="upstream_request_too_large")
+    if status == 429:
+        headers = {"retry-after": retry_after} if retry_after else {}
+        return GatewayError(429, text, code="upstream_rate_limited", headers=headers, retryable=True)
+    if status in (401, 403):
+        return GatewayError(502, f"{provider} rejected the gateway's credentials: {message}",
+                            code="upstream_auth_failed")
+    if status in (408, 504):
+        return GatewayError(504, text, code="upstream_timeout", retryable=True)
+    return GatewayError(502, text, code="upstream_error", retryable=status >= 500 or status == 409)

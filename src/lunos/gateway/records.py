@@ -1,0 +1,71 @@
+"""The history row of one chat request, filled in as the request goes (SPEC §7)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .usage import TokenCounts
+
+
+@dataclass(slots=True)
+class Attempt:
+    model: str
+    provider: str
+    status: int | None = None  # upstream HTTP status, None when no answer came
+    error: str | None = None
+    latency_ms: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "provider": self.provider, "status": self.status,
+                "error": self.error, "latency_ms": round(self.latency_ms, 3)}
+
+
+@dataclass(slots=True)
+class CallRecord:
+    id: str
+    key_id: str | None
+    app_id: str
+    model: str  # requested first; the answering model once one answers
+    stream: bool = False
+    provider: str | None = None
+    status: int = 0
+    error: str | None = None
+    tokens: TokenCounts = field(default_factory=TokenCounts)
+    cost: float | None = None
+    started: float = field(default_factory=time.perf_counter)
+    created_at: float = field(default_factory=time.time)
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    tokens_per_second: float | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    dropped_params: list[str] = field(default_factory=list)
+    trace: bool = False
+    request: dict | None = None  # kept only when trace is on
+    response: dict | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. web searches made
+
+    def usage_dict(self) -> dict:
+        t = self.tokens
+        return {
+            "prompt_tokens": t.prompt,
+            "completion_tokens": t.completion,
+            "total_tokens": t.prompt + t.completion,
+            "cached_tokens": t.cached,
+            "cache_write_tokens": t.cache_write,
+            "reasoning_tokens": t.reasoning,
+            "cost": self.cost,
+        }
+
+    def finish(self, first_token_at: float | None = None) -> None:
+        """Set latency, time to first token and output speed from the clock."""
+        now = time.perf_counter()
+        self.latency_ms = round((now - self.started) * 1000, 3)
+        if first_token_at is not None:
+            self.ttft_ms = round((first_token_at - self.started) * 1000, 3)
+            generating = now - first_token_at
+            if generating > 0 and self.tokens.completion:
+                self.tokens_per_second = round(self.tokens.completion / generating, 3)
+        elif self.tokens.completion and self.latency_ms:
+            self.tokens_per_second = round(self.tokens.completion / (self.latency_ms / 1000), 3)

@@ -1,0 +1,85 @@
+"""POST /v1/chat/completions: JSON or SSE (SPEC §4, §5)."""
+
+from __future__ import annotations
+
+import time
+
+from ..asgi import send_error, send_json
+from ..errors import GatewayError
+from ..records import CallRecord
+from ..validation import parse_json, validate_chat
+
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+def _trace_request(body: dict) -> dict:
+    params = {k: v for k, v in body.items() if k != "messages"}
+    return {"messages": body.get("messages", []), "params": params}
+
+
+def _lunos_headers(record: CallRecord, overhead_ms: float | None = None) -> list[tuple[str, str]]:
+    headers = [("x-request-id", record.id)]
+    if record.provider:
+        headers.append(("x-lunos-provider", record.provider))
+    if record.dropped_params:
+        headers.append(("x-lunos-dropped-params", ",".join(record.dropped_params)))
+    if overhead_ms is not None:
+        headers.append(("x-lunos-overhead-ms", f"{overhead_ms:.3f}"))
+    return headers
+
+
+def _overhead_ms(record: CallRecord) -> float:
+    """The gateway's own time: everything but waiting for upstream answers."""
+    total = (time.perf_counter() - record.started) * 1000
+    upstream = sum(a.latency_ms for a in record.attempts)
+    return max(total - upstream, 0.0)
+
+
+async def chat_completions(gw, raw: bytes, send, principal, record: CallRecord) -> None:
+    try:
+        body, options = validate_chat(parse_json(raw))
+        record.model = body["model"]
+        record.stream = bool(body.get("stream"))
+        if options.observability:
+            record.trace = True
+            record.request = _trace_request(body)
+        principal.check_model(body["model"], options.models)
+        if record.stream:
+            await _stream(gw, body, options, record, send)
+        else:
+            completion = await gw.engine.complete(body, options, record)
+            headers = _lunos_headers(record)
+            headers.append(("x-lunos-overhead-ms", f"{_overhead_ms(record):.3f}"))
+            await send_json(send, 200, completion, headers)
+    except GatewayError as exc:
+        record.status, record.error = exc.status, exc.message
+        headers = _lunos_headers(record)
+        if record.attempts:
+            headers.append(("x-should-retry", "false"))
+        await send_error(send, exc, headers)
+    finally:
+        if record.latency_ms is None:
+            record.finish()
+
+
+async def _stream(gw, body: dict, options, record: CallRecord, send) -> None:
+    events = gw.engine.stream(body, options, record)
+    try:
+        first = await events.__anext__()
+    except StopAsyncIteration:  # pragma: no cover - the engine always yields once
+        return
+    headers = SSE_HEADERS + [(k.encode(), v.encode()) for k, v in
+                             _lunos_headers(record, _overhead_ms(record))]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": first, "more_body": True})
+    try:
+        async for block in events:
+            await send({"type": "http.response.body", "body": block, "more_body": True})
+    finally:
+        await events.aclose()
+    await send({"type": "http.response.body", "body": b""})
+

@@ -1,0 +1,48 @@
+"""Run the gateway under uvicorn (uvloop + httptools)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from .app import LunosApp, create_app
+from .config import Settings, load_settings
+from .keys import master_key
+
+
+def app_from_env() -> LunosApp:
+    """The app factory each worker process calls (settings come from the environment)."""
+    settings = load_settings(os.environ.get("LUNOS_CONFIG") or None)
+    return create_app(settings)
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    key, path = master_key(settings.master_key, settings.home)
+    if path is not None:
+        # Workers read the same file; the key itself is never printed.
+        print(f"lunos: master key in {path} (mode 0600)", flush=True)
+    try:
+        import uvloop  # noqa: F401
+
+        loop = "uvloop"
+    except ImportError:  # pragma: no cover - Windows
+        loop = "asyncio"
+    common = dict(
+        host=settings.host,
+        port=settings.port,
+        loop=loop,
+        http="httptools",
+        lifespan="on",
+        access_log=settings.access_log,
+        log_level="info",
+        timeout_graceful_shutdown=30,
+        server_header=False,
+    )
+    if settings.workers > 1:
+        uvicorn.run("lunos.gateway.server:app_from_env", factory=True, workers=settings.workers,
+                    **common)
+    else:
+        uvicorn.run(create_app(settings), **common)

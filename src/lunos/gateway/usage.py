@@ -1,0 +1,123 @@
+"""Pure folds: from a response or a stream of chunks to usage, cost and the answer's output.
+
+Cost counts each kind of token at its own price: uncached input, cached input (read),
+cache writes, output, and reasoning (inside output; priced as output unless the catalog
+gives a reasoning price).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .catalog import ModelInfo
+
+MILLION = 1_000_000
+
+
+@dataclass(slots=True)
+class TokenCounts:
+    prompt: int = 0
+    completion: int = 0
+    cached: int = 0
+    cache_write: int = 0
+    reasoning: int = 0
+
+    @classmethod
+    def of(cls, usage: dict | None) -> TokenCounts:
+        if not usage:
+            return cls()
+        prompt_details = usage.get("prompt_tokens_details") or {}
+        completion_details = usage.get("completion_tokens_details") or {}
+        return cls(
+            prompt=int(usage.get("prompt_tokens") or 0),
+            completion=int(usage.get("completion_tokens") or 0),
+            cached=int(prompt_details.get("cached_tokens") or 0),
+            cache_write=int(prompt_details.get("cache_write_tokens") or 0),
+            reasoning=int(completion_details.get("reasoning_tokens") or 0),
+        )
+
+    def add(self, other: TokenCounts) -> None:
+        self.prompt += other.prompt
+        self.completion += other.completion
+        self.cached += other.cached
+        self.cache_write += other.cache_write
+        self.reasoning += other.reasoning
+
+
+def cost_of(tokens: TokenCounts, info: ModelInfo | None) -> float | None:
+    """USD for these tokens at the model's catalog prices; None when the price is unknown."""
+    if info is None or not info.priced:
+        return None
+    uncached = max(tokens.prompt - tokens.cached - tokens.cache_write, 0)
+    cached_price = info.cached_input_price if info.cached_input_price is not None else info.input_price
+    write_price = info.cache_write_price if info.cache_write_price is not None else info.input_price
+    reasoning_price = info.reasoning_price if info.reasoning_price is not None else info.output_price
+    visible_output = max(tokens.completion - tokens.reasoning, 0)
+    total = (
+        uncached * info.input_price
+        + tokens.cached * cached_price
+        + tokens.cache_write * write_price
+        + visible_output * info.output_price
+        + tokens.reasoning * reasoning_price
+    )
+    return round(total / MILLION, 10)
+
+
+@dataclass(slots=True)
+class Output:
+    """What the answer said, folded from a completion or from stream chunks (for traces)."""
+
+    content: str = ""
+    reasoning: str = ""
+    tool_calls: list[dict] = field(default_factory=list)
+    annotations: list[dict] = field(default_factory=list)
+    finish_reason: str | None = None
+
+    def to_dict(self) -> dict:
+        out: dict = {"content": self.content, "finish_reason": self.finish_reason}
+        if self.reasoning:
+            out["reasoning"] = self.reasoning
+        if self.tool_calls:
+            out["tool_calls"] = self.tool_calls
+        if self.annotations:
+            out["annotations"] = self.annotations
+        return out
+
+    @classmethod
+    def of_completion(cls, completion: dict) -> Output:
+        choices = completion.get("choices") or [{}]
+        message = choices[0].get("message") or {}
+        content = message.get("content")
+        if isinstance(content, list):
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        return cls(
+            content=content or "",
+            reasoning=message.get("reasoning_content") or "",
+            tool_calls=list(message.get("tool_calls") or []),
+            annotations=list(message.get("annotations") or []),
+            finish_reason=choices[0].get("finish_reason"),
+        )
+
+    def fold_delta(self, delta: dict) -> None:
+        """Accumulate one chunk delta of choice 0 (content, reasoning, tool calls)."""
+        text = delta.get("content")
+        if text:
+            self.content += text
+        reasoning = delta.get("reasoning_content")
+        if reasoning:
+            self.reasoning += reasoning
+        for call in delta.get("tool_calls") or ():
+            index = call.get("index", 0)
+            while len(self.tool_calls) <= index:
+                self.tool_calls.append({"id": None, "type": "function",
+                                        "function": {"name": "", "arguments": ""}})
+            slot = self.tool_calls[index]
+            if call.get("id"):
+                slot["id"] = call["id"]
+            fn = call.get("function") or {}
+            if fn.get("name"):
+                slot["function"]["name"] += fn["name"]
+            if fn.get("arguments"):
+                slot["function"]["arguments"] += fn["arguments"]
+        if delta.get("annotations"):
+            self.annotations.extend(delta["annotations"])

@@ -1,0 +1,179 @@
+"""Every SPEC §4 parameter is checked before anything goes upstream; errors name the param."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from lunos.gateway.errors import GatewayError
+from lunos.gateway.validation import parse_json, validate_chat
+
+PNG = "data:image/png;base64," + base64.b64encode(b"\x89PNG fake").decode()
+
+
+def body(**extra):
+    return {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi"}], **extra}
+
+
+def rejects(payload, param, status=400):
+    with pytest.raises(GatewayError) as info:
+        validate_chat(payload)
+    assert info.value.status == status
+    assert info.value.param == param, info.value.message
+    assert info.value.to_dict()["error"]["type"] == "invalid_request_error"
+    return info.value
+
+
+def test_minimal_body_passes_unchanged():
+    payload = body()
+    out, options = validate_chat(payload)
+    assert out == payload
+    assert options.observability is False and options.models == []
+
+
+def test_malformed_json():
+    with pytest.raises(GatewayError) as info:
+        parse_json(b'{"model": ')
+    assert info.value.status == 400 and info.value.code == "invalid_json"
+
+
+def test_body_must_be_object():
+    with pytest.raises(GatewayError):
+        validate_chat(["not", "an", "object"])
+
+
+@pytest.mark.parametrize(
+    ("payload", "param"),
+    [
+        ({"messages": [{"role": "user", "content": "x"}]}, "model"),
+        (body(model=""), "model"),
+        (body(model=5), "model"),
+        ({"model": "openai/gpt-4o"}, "messages"),
+        (body(messages=[]), "messages"),
+        (body(messages="hi"), "messages"),
+        (body(messages=["hi"]), "messages[0]"),
+        (body(messages=[{"role": "robot", "content": "x"}]), "messages[0].role"),
+        (body(messages=[{"content": "x"}]), "messages[0].role"),
+        (body(messages=[{"role": "user"}]), "messages[0].content"),
+        (body(messages=[{"role": "user", "content": []}]), "messages[0].content"),
+        (body(messages=[{"role": "user", "content": 5}]), "messages[0].content"),
+        (body(messages=[{"role": "user", "content": [{"type": "audio"}]}]), "messages[0].content[0].type"),
+        (body(messages=[{"role": "user", "content": [{"type": "text"}]}]), "messages[0].content[0].text"),
+        (body(messages=[{"role": "system", "content": [{"type": "image_url", "image_url": {"url": PNG}}]}]),
+         "messages[0].content[0].type"),
+        (body(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "ftp://x/y.png"}}]}]),
+         "messages[0].content[0].image_url.url"),
+        (body(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,@@@"}}]}]),
+         "messages[0].content[0].image_url.url"),
+        (body(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:text/plain;base64,aGk="}}]}]),
+         "messages[0].content[0].image_url.url"),
+        (body(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": PNG, "detail": "max"}}]}]),
+         "messages[0].content[0].image_url.detail"),
+        (body(messages=[{"role": "assistant"}]), "messages[0].content"),
+        (body(messages=[{"role": "tool", "content": "x"}]), "messages[0].tool_call_id"),
+        (body(messages=[{"role": "tool", "tool_call_id": "call_1", "content": "x"}]), "messages[0].tool_call_id"),
+        (body(messages=[{"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": {}}}]}]),
+         "messages[0].tool_calls[0].function.arguments"),
+        (body(temperature=2.5), "temperature"),
+        (body(temperature="hot"), "temperature"),
+        (body(temperature=True), "temperature"),
+        (body(top_p=1.5), "top_p"),
+        (body(frequency_penalty=-3), "frequency_penalty"),
+        (body(presence_penalty=2.1), "presence_penalty"),
+        (body(max_tokens=0), "max_tokens"),
+        (body(max_tokens=1.5), "max_tokens"),
+        (body(max_completion_tokens=-1), "max_completion_tokens"),
+        (body(n=0), "n"),
+        (body(seed="x"), "seed"),
+        (body(user=5), "user"),
+        (body(stop=["a", "b", "c", "d", "e"]), "stop"),
+        (body(stop=[1]), "stop"),
+        (body(stream="yes"), "stream"),
+        (body(stream_options={"include_usage": True}), "stream_options"),
+        (body(stream=True, stream_options={"include_usage": "y"}), "stream_options.include_usage"),
+        (body(parallel_tool_calls="no"), "parallel_tool_calls"),
+        (body(logit_bias={"abc": 1}), "logit_bias"),
+        (body(top_logprobs=3), "top_logprobs"),
+        (body(reasoning_effort="extreme"), "reasoning_effort"),
+        (body(tools={}), "tools"),
+        (body(tools=[{"type": "retrieval"}]), "tools[0].type"),
+        (body(tools=[{"type": "function", "function": {"name": "bad name"}}]), "tools[0].function.name"),
+        (body(tools=[{"type": "function", "function": {"name": "f"}}, {"type": "function", "function": {"name": "f"}}]),
+         "tools[1].function.name"),
+        (body(tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "strnig"}}}]),
+         "tools[0].function.parameters"),
+        (body(tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}}}}}]),
+         "tools[0].function.parameters"),
+        (body(tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "string"}}}]),
+         "tools[0].function.parameters"),
+        (body(tool_choice="always"), "tool_choice"),
+        (body(tool_choice="required"), "tool_choice"),
+        (body(tools=[{"type": "function", "function": {"name": "f"}}],
+              tool_choice={"type": "function", "function": {"name": "g"}}), "tool_choice.function.name"),
+        (body(response_format={"type": "xml"}), "response_format.type"),
+        (body(response_format={"type": "json_schema"}), "response_format.json_schema"),
+        (body(response_format={"type": "json_schema", "json_schema": {"name": "a b"}}), "response_format.json_schema.name"),
+        (body(response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": 12}}}),
+         "response_format.json_schema.schema"),
+        (body(tools=[{"type": "web_search", "parameters": {"max_results": 50}}]), "tools[0].parameters.max_results"),
+        (body(tools=[{"type": "web_search", "parameters": {"engine": "bing"}}]), "tools[0].parameters.engine"),
+        (body(tools=[{"type": "web_search", "parameters": {"depth": 3}}]), "tools[0].parameters.depth"),
+        (body(observability="yes"), "observability"),
+        (body(models="openai/gpt-4o"), "models"),
+        (body(fallback_model=3), "fallback_model"),
+        (body(drop_params=1), "drop_params"),
+    ],
+)
+def test_rejects_naming_the_parameter(payload, param):
+    rejects(payload, param)
+
+
+def test_tool_round_trip_messages_pass():
+    payload = body(
+        messages=[
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": [{"type": "text", "text": "look"},
+                                         {"type": "image_url", "image_url": {"url": PNG, "detail": "low"}},
+                                         {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]},
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "toolu_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "toolu_1", "content": "42"},
+        ],
+        tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}],
+        tool_choice={"type": "function", "function": {"name": "f"}},
+    )
+    out, _ = validate_chat(payload)
+    assert out["messages"][3]["tool_call_id"] == "toolu_1"
+
+
+def test_lunos_fields_are_taken_out():
+    out, options = validate_chat(body(observability=True, models=["anthropic/claude-haiku-4-5"],
+                                      fallback_model="google/gemini-2.5-flash", drop_params=True))
+    for name in ("observability", "models", "fallback_model", "drop_params"):
+        assert name not in out
+    assert options.observability is True
+    assert options.models == ["anthropic/claude-haiku-4-5", "google/gemini-2.5-flash"]
+    assert options.drop_params is True
+
+
+def test_web_search_tool_is_taken_out_of_tools():
+    out, options = validate_chat(body(tools=[
+        {"type": "web_search", "parameters": {"max_results": 3, "allowed_domains": ["Example.com"]}},
+        {"type": "function", "function": {"name": "f"}},
+    ]))
+    assert [t["type"] for t in out["tools"]] == ["function"]
+    assert options.web_search.max_results == 3
+    assert options.web_search.allowed_domains == ("example.com",)
+
+
+def test_web_search_options_switch():
+    out, options = validate_chat(body(web_search_options={"search_context_size": "high"}))
+    assert "web_search_options" not in out
+    assert options.web_search.search_context_size == "high"
+
+
+def test_defaults_and_ranges_that_are_fine():
+    validate_chat(body(temperature=0, top_p=1, n=1, frequency_penalty=0, presence_penalty=-2,
+                       stop="END", seed=42, max_tokens=1, logprobs=True, top_logprobs=5,
+                       stream=True, stream_options={"include_usage": True}))

@@ -1,0 +1,167 @@
+"""A deterministic "model" the provider stand-ins share, so one test can ask the same thing
+of every provider and know the answer.
+
+Each stand-in turns its own wire format into a `Conversation`, asks `respond`, and turns
+the `Answer` back into its wire format. Behaviour, in order:
+
+1. the last turn carries tool results  -> text "Tool results: <name>=<content>; ..."
+2. tools offered, and tool_choice forces one (required/named) or the last user text
+   names a tool                        -> a call of that tool, arguments built from its schema
+   (a user text "call <a> and <b>" asks for two calls in one turn)
+3. the last user turn has images       -> text "I see 1 image: image/png 68 bytes"
+4. a response schema was given         -> JSON built from the schema
+5. otherwise                           -> text "You said: <last user text>"
+
+Tokens are whitespace-separated words; `max_tokens` cuts the answer (finish "length"), a
+stop sequence cuts it before the sequence (finish "stop").
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Image:
+    mime: str
+    size: int  # bytes of the decoded image, or 0 for a URL the provider would fetch
+    url: str | None = None
+
+
+@dataclass
+class Turn:
+    role: str  # "user" | "assistant"
+    text: str = ""
+    images: list[Image] = field(default_factory=list)
+    tool_calls: list[tuple[str, dict]] = field(default_factory=list)
+    tool_results: list[tuple[str, str]] = field(default_factory=list)  # (name or id, content)
+
+
+@dataclass
+class Conversation:
+    system: str = ""
+    turns: list[Turn] = field(default_factory=list)
+    tools: list[dict] = field(default_factory=list)  # [{"name", "parameters"}]
+    tool_choice: str | None = None  # None/"auto" | "none" | "required" | a tool name
+    max_tokens: int | None = None
+    stop: list[str] = field(default_factory=list)
+    response_schema: dict | None = None
+    json_mode: bool = False
+
+
+@dataclass
+class Answer:
+    text: str = ""
+    tool_calls: list[tuple[str, dict]] = field(default_factory=list)
+    finish: str = "stop"  # "stop" | "length" | "tool_calls" | "stop_sequence"
+    stop_sequence: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def words(self) -> list[str]:
+        """The text as stream pieces: each word with its leading space."""
+        parts = re.findall(r"\s*\S+", self.text)
+        return parts or ([self.text] if self.text else [])
+
+
+def count_words(text: str) -> int:
+    return len(text.split())
+
+
+def value_for(schema: dict, name: str = ""):
+    if not isinstance(schema, dict):
+        return None
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            return value_for(schema[key][0], name)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object" or "properties" in schema:
+        props = schema.get("properties", {})
+        return {k: value_for(v, k) for k, v in props.items()}
+    if kind == "array":
+        item = value_for(schema.get("items", {}), name)
+        return [item] if item is not None else []
+    if kind == "integer":
+        return 1
+    if kind == "number":
+        return 1.5
+    if kind == "boolean":
+        return True
+    if kind == "null":
+        return None
+    return {"location": "Paris", "city": "Paris", "query": "lunos"}.get(name, "test")
+
+
+def respond(conv: Conversation) -> Answer:
+    prompt_tokens = count_words(conv.system) + sum(
+        count_words(t.text) + sum(count_words(c) for _, c in t.tool_results) + 1
+        for t in conv.turns
+    )
+    answer = _choose(conv)
+    answer.prompt_tokens = max(prompt_tokens, 1)
+    if not answer.tool_calls:
+        _apply_limits(answer, conv)
+    answer.completion_tokens = (
+        count_words(answer.text) + sum(len(json.dumps(a).split()) for _, a in answer.tool_calls)
+    ) or 1
+    return answer
+
+
+def _choose(conv: Conversation) -> Answer:
+    last = conv.turns[-1] if conv.turns else Turn("user")
+    if last.tool_results:
+        text = "Tool results: " + "; ".join(f"{n}={c}" for n, c in last.tool_results)
+        return Answer(text=text)
+    last_user = next((t for t in reversed(conv.turns) if t.role == "user"), Turn("user"))
+    calls = _tool_calls(conv, last_user.text)
+    if calls:
+        return Answer(tool_calls=calls, finish="tool_calls")
+    if last_user.images:
+        described = ", ".join(f"{i.mime} {i.size} bytes" if i.size else f"url {i.url}"
+                              for i in last_user.images)
+        n = len(last_user.images)
+        return Answer(text=f"I see {n} image{'s' if n > 1 else ''}: {described}")
+    if conv.response_schema is not None:
+        return Answer(text=json.dumps(value_for(conv.response_schema)))
+    if conv.json_mode:
+        return Answer(text=json.dumps({"said": last_user.text}))
+    return Answer(text=f"You said: {last_user.text}")
+
+
+def _tool_calls(conv: Conversation, user_text: str) -> list[tuple[str, dict]]:
+    if not conv.tools or conv.tool_choice == "none":
+        return []
+    by_name = {t["name"]: t for t in conv.tools}
+    if conv.tool_choice not in (None, "auto", "required"):
+        tool = by_name[conv.tool_choice]
+        return [(tool["name"], value_for(tool.get("parameters") or {}) or {})]
+    named = [t for t in conv.tools if re.search(rf"\b{re.escape(t['name'])}\b", user_text)]
+    if not named and conv.tool_choice == "required":
+        named = [conv.tools[0]]
+    if not named:
+        return []
+    if not re.search(r"\bcall\b.*\band\b", user_text):
+        named = named[:1]
+    return [(t["name"], value_for(t.get("parameters") or {}) or {}) for t in named]
+
+
+def _apply_limits(answer: Answer, conv: Conversation) -> None:
+    for seq in conv.stop:
+        cut = answer.text.find(seq)
+        if seq and cut >= 0:
+            answer.text = answer.text[:cut]
+            answer.finish = "stop_sequence"
+            answer.stop_sequence = seq
+    if conv.max_tokens is not None:
+        pieces = answer.words()
+        if len(pieces) > conv.max_tokens:
+            answer.text = "".join(pieces[: conv.max_tokens])
+            answer.finish = "length"

@@ -1,0 +1,175 @@
+"""Stand-in for OpenAI's Chat Completions API (`POST /v1/chat/completions`), strict.
+
+Rejects as the real API does: a wrong or missing bearer key (401), unknown top-level
+fields ("Unrecognized request argument supplied"), bad roles, a `tool` message whose
+`tool_call_id` no earlier assistant turn issued, out-of-range sampling values.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import orjson
+
+from .fake_model import Conversation, Image, Turn, respond
+from .harness import Recorded, Reject, StandInApp, send_json, send_sse
+
+KNOWN_FIELDS = {
+    "model", "messages", "temperature", "max_tokens", "max_completion_tokens", "top_p", "stop",
+    "frequency_penalty", "presence_penalty", "seed", "n", "user", "tools", "tool_choice",
+    "parallel_tool_calls", "response_format", "stream", "stream_options", "logprobs",
+    "top_logprobs", "logit_bias", "reasoning_effort", "metadata", "store", "service_tier",
+    "web_search_options", "prediction", "modalities", "audio", "verbosity", "prompt_cache_key",
+    "safety_identifier", "functions", "function_call",
+}
+ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
+
+
+def _error(message: str, param: str | None = None, code: str | None = None,
+           type_: str = "invalid_request_error"):
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+class OpenAIStandIn(StandInApp):
+    def __init__(self, api_key: str = "sk-openai-test") -> None:
+        super().__init__()
+        self.api_key = api_key
+
+    async def handle(self, rec: Recorded, send) -> None:
+        if rec.path != "/v1/chat/completions" or rec.method != "POST":
+            raise Reject(404, _error(f"Unknown request URL: {rec.method} {rec.path}", code="unknown_url"))
+        if rec.headers.get("authorization") != f"Bearer {self.api_key}":
+            raise Reject(401, _error("Incorrect API key provided.", code="invalid_api_key"))
+        body = rec.json
+        if not isinstance(body, dict):
+            raise Reject(400, _error("We could not parse the JSON body of your request."))
+        conv = self.conversation(body)
+        n = body.get("n") or 1
+        answer = respond(conv)
+        created = int(time.time())
+        cid = f"chatcmpl-standin{len(self.requests)}"
+        finish = {"stop_sequence": "stop"}.get(answer.finish, answer.finish)
+        usage = {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
+                 "total_tokens": answer.prompt_tokens + answer.completion_tokens,
+                 "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                 "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0}}
+        calls = [{"id": f"call_std{i}", "type": "function",
+                  "function": {"name": name, "arguments": orjson.dumps(args).decode()}}
+                 for i, (name, args) in enumerate(answer.tool_calls)]
+        if not body.get("stream"):
+            message = {"role": "assistant", "content": answer.text if not calls else None,
+                       "refusal": None, "annotations": []}
+            if calls:
+                message["tool_calls"] = calls
+            await send_json(send, 200, {
+                "id": cid, "object": "chat.completion", "created": created, "model": body["model"],
+                "choices": [{"index": i, "message": message, "logprobs": None, "finish_reason": finish}
+                            for i in range(n)],
+                "usage": usage, "service_tier": "default", "system_fingerprint": "fp_standin"})
+            return
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        base = {"id": cid, "object": "chat.completion.chunk", "created": created,
+                "model": body["model"], "system_fingerprint": "fp_standin"}
+
+        def chunk(delta, finish_reason=None, index=0):
+            c = {**base, "choices": [{"index": index, "delta": delta, "logprobs": None,
+                                      "finish_reason": finish_reason}]}
+            if include_usage:
+                c["usage"] = None
+            return b"data: " + orjson.dumps(c) + b"\n\n"
+
+        events = []
+        for i in range(n):
+            events.append(chunk({"role": "assistant", "content": "", "refusal": None}, index=i))
+            if calls:
+                for j, call in enumerate(calls):
+                    events.append(chunk({"tool_calls": [{"index": j, "id": call["id"], "type": "function",
+                                                         "function": {"name": call["function"]["name"], "arguments": ""}}]}, index=i))
+                    args = call["function"]["arguments"]
+                    for k in range(0, len(args), 7):
+                        events.append(chunk({"tool_calls": [{"index": j, "function": {"arguments": args[k:k + 7]}}]}, index=i))
+            else:
+                for piece in answer.words():
+                    events.append(chunk({"content": piece}, index=i))
+            events.append(chunk({}, finish, index=i))
+        if include_usage:
+            events.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n")
+        events.append(b"data: [DONE]\n\n")
+        await send_sse(send, events)
+
+    def conversation(self, body: dict) -> Conversation:
+        unknown = sorted(set(body) - KNOWN_FIELDS)
+        if unknown:
+            raise Reject(400, _error(f"Unrecognized request argument supplied: {unknown[0]}", unknown[0]))
+        if not isinstance(body.get("model"), str) or not body["model"]:
+            raise Reject(400, _error("you must provide a model parameter", "model"))
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise Reject(400, _error("'messages' must contain at least 1 item", "messages"))
+        temperature = body.get("temperature")
+        if temperature is not None and not 0 <= temperature <= 2:
+            raise Reject(400, _error("temperature must be between 0 and 2", "temperature"))
+        top_p = body.get("top_p")
+        if top_p is not None and not 0 <= top_p <= 1:
+            raise Reject(400, _error("top_p must be between 0 and 1", "top_p"))
+        conv = Conversation()
+        issued: dict[str, str] = {}
+        for i, m in enumerate(messages):
+            role = m.get("role")
+            if role not in ROLES:
+                raise Reject(400, _error(f"Invalid value: '{role}'. Supported values are: 'system', 'assistant', 'user', 'tool', 'function', and 'developer'.", f"messages[{i}].role"))
+            content = m.get("content")
+            if role in ("system", "developer"):
+                conv.system += _text(content)
+                continue
+            if role == "tool":
+                call_id = m.get("tool_call_id")
+                if call_id not in issued:
+                    raise Reject(400, _error("Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.", f"messages.[{i}].role"))
+                if conv.turns and conv.turns[-1].role == "user" and conv.turns[-1].tool_results:
+                    conv.turns[-1].tool_results.append((issued[call_id], _text(content)))
+                else:
+                    conv.turns.append(Turn("user", tool_results=[(issued[call_id], _text(content))]))
+                continue
+            turn = Turn(role, text=_text(content), images=_images(content))
+            for call in m.get("tool_calls") or []:
+                issued[call["id"]] = call["function"]["name"]
+                turn.tool_calls.append((call["function"]["name"], orjson.loads(call["function"]["arguments"] or "{}")))
+            conv.turns.append(turn)
+        conv.tools = [{"name": t["function"]["name"], "parameters": t["function"].get("parameters")}
+                      for t in body.get("tools") or []]
+        choice = body.get("tool_choice")
+        conv.tool_choice = choice["function"]["name"] if isinstance(choice, dict) else choice
+        conv.max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+        stop = body.get("stop")
+        conv.stop = [stop] if isinstance(stop, str) else list(stop or [])
+        fmt = body.get("response_format") or {}
+        if fmt.get("type") == "json_schema":
+            conv.response_schema = fmt["json_schema"].get("schema", {})
+        conv.json_mode = fmt.get("type") == "json_object"
+        return conv
+
+
+def _text(content) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if p.get("type") == "text")
+    return ""
+
+
+def _images(content) -> list[Image]:
+    images = []
+    if not isinstance(content, list):
+        return images
+    for part in content:
+        if part.get("type") != "image_url":
+            continue
+        url = part["image_url"]["url"]
+        if url.startswith("data:"):
+            header, _, data = url.partition(",")
+            images.append(Image(header[5:].split(";")[0], len(base64.b64decode(data))))
+        else:
+            images.append(Image("url", 0, url))
+    return images

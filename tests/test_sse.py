@@ -1,0 +1,75 @@
+"""The shared SSE decoder: framing rules, and bytes split at every position."""
+
+from __future__ import annotations
+
+import pytest
+
+from lunos._sse import ServerSentEvent, SSEDecoder
+
+STREAM = (
+    b": a comment\n"
+    b"event: message_start\n"
+    b"data: {\"a\": 1}\n"
+    b"\n"
+    b"data: line one\n"
+    b"data: line two\n"
+    b"id: 7\n"
+    b"retry: 1500\n"
+    b"\n"
+    b"data:no-space\r\n\r\n"
+    b"data: [DONE]\n\n"
+)
+EXPECTED = [
+    ServerSentEvent('{"a": 1}', "message_start"),
+    ServerSentEvent("line one\nline two", None, "7", 1500),
+    ServerSentEvent("no-space", None, "7"),
+    ServerSentEvent("[DONE]", None, "7"),
+]
+
+
+def test_decodes_whole_stream():
+    assert SSEDecoder().feed(STREAM) == EXPECTED
+
+
+@pytest.mark.parametrize("cut", range(1, len(STREAM)))
+def test_any_split_gives_the_same_events(cut):
+    decoder = SSEDecoder()
+    events = decoder.feed(STREAM[:cut]) + decoder.feed(STREAM[cut:])
+    assert events == EXPECTED
+
+
+def test_byte_by_byte():
+    decoder = SSEDecoder()
+    events = []
+    for i in range(len(STREAM)):
+        events += decoder.feed(STREAM[i : i + 1])
+    assert events == EXPECTED
+
+
+def test_crlf_split_between_reads_is_one_line_end():
+    decoder = SSEDecoder()
+    events = decoder.feed(b"data: a\r") + decoder.feed(b"\n\r") + decoder.feed(b"\ndata: b\n\n")
+    assert [e.data for e in events] == ["a", "b"]
+
+
+def test_bare_cr_line_endings():
+    assert [e.data for e in SSEDecoder().feed(b"data: x\r\rdata: y\r\r")] == ["x", "y"]
+
+
+def test_unterminated_last_event_comes_out_on_flush():
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: tail") == []
+    assert decoder.flush() == [ServerSentEvent("tail")]
+    assert decoder.flush() == []
+
+
+def test_comments_and_unknown_fields_are_ignored():
+    events = SSEDecoder().feed(b":keepalive\n\nfoo: bar\ndata: x\n\n")
+    assert events == [ServerSentEvent("x")]
+
+
+def test_utf8_split_inside_a_character():
+    data = "data: héllo\n\n".encode()
+    cut = data.index(b"\xc3") + 1
+    decoder = SSEDecoder()
+    assert decoder.feed(data[:cut]) + decoder.feed(data[cut:]) == [ServerSentEvent("héllo")]
