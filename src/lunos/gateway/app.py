@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+
+from sqlalchemy.exc import SQLAlchemyError
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -19,11 +21,12 @@ from .config import Settings
 from .engine import Engine
 from .errors import GatewayError
 from .fetch import Fetcher, FetchPolicy
-from .history import History, NullHistory
+from .history import History
 from .http_client import HttpClient, Timeouts
 from .keys import master_key
 from .records import CallRecord
 from .routing import Router
+from .store import HistoryWriter, KeySync, Store, StoreUnavailable
 
 log = logging.getLogger("lunos")
 
@@ -49,6 +52,8 @@ class Gateway:
     engine: Engine
     auth: Authenticator
     history: History
+    store: Store | None = None
+    keysync: KeySync | None = None
     master_key_path: object = None
     background: list[asyncio.Task] = field(default_factory=list)
 
@@ -58,12 +63,21 @@ class LunosApp:
         self.settings = settings
         self._history = history
         self.gw: Gateway | None = None
-        from .routes import chat, health, models
+        from .routes import admin, chat, health, logs, models
 
         self.routes: dict[tuple[str, str], RouteSpec] = {
             ("POST", "/v1/chat/completions"): RouteSpec(chat.chat_completions, "key", record=True),
             ("GET", "/v1/models"): RouteSpec(models.list_models, "public"),
+            ("GET", "/v1/logs"): RouteSpec(logs.list_logs),
+            ("GET", "/v1/usage"): RouteSpec(logs.usage),
+            ("POST", "/admin/keys"): RouteSpec(admin.create_key, "master"),
+            ("GET", "/admin/keys"): RouteSpec(admin.list_keys, "master"),
             ("GET", "/healthz"): RouteSpec(health.healthz, "public"),
+        }
+        # Routes ending in one path parameter: (method, prefix) -> spec.
+        self.prefix_routes: dict[tuple[str, str], RouteSpec] = {
+            ("GET", "/v1/logs/"): RouteSpec(logs.get_log),
+            ("DELETE", "/admin/keys/"): RouteSpec(admin.revoke_key, "master"),
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -76,8 +90,13 @@ class LunosApp:
                                               settings.fetch_timeout, settings.fetch_max_redirects))
         router = Router(settings, catalog)
         key, path = master_key(settings.master_key, settings.home)
-        if path is not None:
-            log.warning("master key file: %s", path)
+        auth = Authenticator(key)
+        store = Store.open(settings.db_url())
+        await store.migrate()
+        await store.set_master(key)
+        keysync = KeySync(store, auth, settings.key_sync_interval)
+        await keysync.start()
+        history = self._history or HistoryWriter(store, max_queue=settings.history_queue)
         self.gw = Gateway(
             settings=settings,
             catalog=catalog,
@@ -85,17 +104,42 @@ class LunosApp:
             client=client,
             fetcher=fetcher,
             engine=Engine(router, client, fetcher, settings),
-            auth=Authenticator(key),
-            history=self._history or NullHistory(),
+            auth=auth,
+            history=history,
+            store=store,
+            keysync=keysync,
             master_key_path=path,
         )
-        await self.gw.history.start()
+        await history.start()
+        if settings.trace_retention_days:
+            self.gw.background.append(asyncio.create_task(self._purge_traces()))
+
+    async def _purge_traces(self) -> None:
+        """Drop trace payloads older than the retention period, hourly (rows stay)."""
+        import time
+
+        days = self.settings.trace_retention_days
+        while True:
+            try:
+                purged = await self.gw.store.purge_traces(time.time() - days * 86400)
+                if purged:
+                    log.info("purged the traces of %d rows older than %g days", purged, days)
+            except Exception as exc:  # the store may be down; try again next round
+                log.warning("trace purge failed: %s", exc.__class__.__name__)
+            await asyncio.sleep(3600)
 
     async def shutdown(self) -> None:
-        if self.gw is None:
+        gw = self.gw
+        if gw is None:
             return
-        await self.gw.history.close()
-        await self.gw.client.aclose()
+        for task in gw.background:
+            task.cancel()
+        await gw.history.close()
+        if gw.keysync is not None:
+            await gw.keysync.close()
+        await gw.client.aclose()
+        if gw.store is not None:
+            await gw.store.close()
 
     # ------------------------------------------------------------------ ASGI
     async def __call__(self, scope, receive, send) -> None:
@@ -125,6 +169,9 @@ class LunosApp:
         gw = self.gw
         request = Request(scope, receive)
         spec = self.routes.get((request.method, request.path))
+        args: tuple = ()
+        if spec is None:
+            spec, args = self._prefix_route(request)
         if spec is None:
             await send_error(send, self._no_route(request), [("x-request-id", new_request_id())])
             return
@@ -141,7 +188,12 @@ class LunosApp:
                     raise
                 await self._watched(spec.handler(gw, raw, send, principal, record), receive)
             else:
-                await spec.handler(gw, request, send, principal)
+                try:
+                    await spec.handler(gw, request, send, principal, *args)
+                except (SQLAlchemyError, OSError) as exc:
+                    log.warning("store error on %s %s: %s", request.method, request.path,
+                                exc.__class__.__name__)
+                    raise StoreUnavailable() from None
         except GatewayError as exc:
             await send_error(send, exc, [("x-request-id", record.id if record else new_request_id())])
         except ClientGone:
@@ -189,8 +241,18 @@ class LunosApp:
         if task.done() and not task.cancelled():
             task.result()
 
+    def _prefix_route(self, request: Request) -> tuple[RouteSpec | None, tuple]:
+        for (method, prefix), spec in self.prefix_routes.items():
+            if method == request.method and request.path.startswith(prefix):
+                rest = request.path[len(prefix):]
+                if rest and "/" not in rest:
+                    return spec, (rest,)
+        return None, ()
+
     def _no_route(self, request: Request) -> GatewayError:
-        if any(path == request.path for _, path in self.routes):
+        if any(path == request.path for _, path in self.routes) or any(
+            request.path.startswith(prefix) for _, prefix in self.prefix_routes
+        ):
             return GatewayError(405, f"Method {request.method} is not allowed on {request.path}",
                                 code="method_not_allowed")
         return GatewayError(404, f"No route {request.method} {request.path}", code="route_not_found")

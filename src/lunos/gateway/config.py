@@ -81,6 +81,10 @@ class Settings:
     search_backend: str | None = None
     search: Mapping[str, Any] = field(default_factory=dict)
     access_log: bool = False
+    # History and keys.
+    history_queue: int = 100_000
+    trace_retention_days: float | None = None
+    key_sync_interval: float = 1.0
 
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.home / 'lunos.db').as_posix()}"
@@ -190,6 +194,9 @@ def load_settings(
         search_backend=pick("search_backend", "LUNOS_SEARCH_BACKEND"),
         search=search,
         access_log=pick("access_log", "LUNOS_ACCESS_LOG", _bool, False),
+        history_queue=pick("history_queue", "LUNOS_HISTORY_QUEUE", int, 100_000),
+        trace_retention_days=pick("trace_retention_days", "LUNOS_TRACE_RETENTION_DAYS", float),
+        key_sync_interval=pick("key_sync_interval", "LUNOS_KEY_SYNC_INTERVAL", float, 1.0),
     )
     values.update({k: v for k, v in overrides.items() if v is not None})
     if values["max_body_bytes"] <= 0:

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 
 from .app import LunosApp, create_app
 from .config import Settings, load_settings
 from .keys import master_key
+from .store import Store
 
 
 def app_from_env() -> LunosApp:
     """The app factory each worker process calls (settings come from the environment)."""
     settings = load_settings(os.environ.get("LUNOS_CONFIG") or None)
     return create_app(settings)
+
+
+async def prepare_store(settings: Settings, key: str) -> None:
+    """Migrate once, before any worker starts, and record the master key's hash."""
+    store = Store.open(settings.db_url())
+    try:
+        await store.migrate()
+        await store.set_master(key)
+    finally:
+        await store.close()
 
 
 def serve(settings: Settings) -> None:
@@ -24,6 +36,7 @@ def serve(settings: Settings) -> None:
     if path is not None:
         # Workers read the same file; the key itself is never printed.
         print(f"lunos: master key in {path} (mode 0600)", flush=True)
+    asyncio.run(prepare_store(settings, key))
     try:
         import uvloop  # noqa: F401
 

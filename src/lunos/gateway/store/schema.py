@@ -1,0 +1,86 @@
+"""Tables, as SQLAlchemy Core objects (one definition for SQLite and PostgreSQL).
+
+JSON payloads are stored as text serialized by the gateway (orjson), so both databases
+hold the same bytes and no driver-specific JSON handling is involved.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+migrations_table = Table(
+    "lunos_migrations",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("applied_at", Float, nullable=False),
+)
+
+meta = Table(
+    "lunos_meta",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+keys = Table(
+    "lunos_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(32), nullable=False),
+    Column("is_master", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float),
+    Column("expires_at", Float),
+    Column("budget_usd", Float),
+    Column("rpm", Integer),
+    Column("tpm", Integer),
+    Column("allowed_models", Text),  # JSON list, or NULL for any model
+    Column("spend_usd", Float, nullable=False, default=0.0),
+)
+
+requests = Table(
+    "lunos_requests",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("key_id", String(40)),
+    Column("app_id", String(200), nullable=False),
+    Column("model", String(300), nullable=False),
+    Column("provider", String(100)),
+    Column("status", Integer, nullable=False),
+    Column("error", Text),
+    Column("prompt_tokens", Integer, nullable=False, default=0),
+    Column("completion_tokens", Integer, nullable=False, default=0),
+    Column("cached_tokens", Integer, nullable=False, default=0),
+    Column("cache_write_tokens", Integer, nullable=False, default=0),
+    Column("reasoning_tokens", Integer, nullable=False, default=0),
+    Column("cost", Float),
+    Column("latency_ms", Float),
+    Column("ttft_ms", Float),
+    Column("tokens_per_second", Float),
+    Column("stream", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    Column("day", String(10), nullable=False),  # UTC date, for usage by day on any database
+    Column("attempts", Text),  # JSON
+    Column("dropped_params", Text),  # JSON
+    Column("trace", Boolean, nullable=False, default=False),
+    Column("request", Text),  # JSON, only with observability
+    Column("response", Text),  # JSON, only with observability
+    Column("extra", Text),  # JSON (web searches, ...)
+    Index("ix_lunos_requests_key_created", "key_id", "created_at"),
+    Index("ix_lunos_requests_created", "created_at"),
+    Index("ix_lunos_requests_day", "day"),
+)

@@ -1,0 +1,429 @@
+"""The store on SQLAlchemy 2 (async): SQLite by default, PostgreSQL when the URL says so.
+
+One class serves both; differences are confined to `_engine_url` and connection setup.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, case, func, insert, or_, select, text, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from ..errors import GatewayError
+from ..keys import display_prefix, hash_key, new_key
+from ..records import CallRecord
+from . import schema
+from .migrations import migrate
+
+KEYS_VERSION = "keys_version"
+
+
+class StoreUnavailable(GatewayError):
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(503, "The gateway's store is unavailable; try again shortly",
+                         code="store_unavailable", retryable=True)
+        self.detail = detail
+
+
+def _engine_url(url: str) -> str:
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///"):]
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    return url
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _day(ts: float) -> str:
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%d")
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def _unjson(value: str | None) -> Any:
+    return None if value is None else orjson.loads(value)
+
+
+def record_to_row(record: CallRecord) -> dict:
+    t = record.tokens
+    return {
+        "id": record.id,
+        "key_id": record.key_id,
+        "app_id": record.app_id[:200],
+        "model": (record.model or "")[:300],
+        "provider": record.provider,
+        "status": record.status,
+        "error": record.error,
+        "prompt_tokens": t.prompt,
+        "completion_tokens": t.completion,
+        "cached_tokens": t.cached,
+        "cache_write_tokens": t.cache_write,
+        "reasoning_tokens": t.reasoning,
+        "cost": record.cost,
+        "latency_ms": record.latency_ms,
+        "ttft_ms": record.ttft_ms,
+        "tokens_per_second": record.tokens_per_second,
+        "stream": record.stream,
+        "created_at": record.created_at,
+        "day": _day(record.created_at),
+        "attempts": _json([a.to_dict() for a in record.attempts]) if record.attempts else None,
+        "dropped_params": _json(record.dropped_params) if record.dropped_params else None,
+        "trace": record.trace,
+        "request": _json(record.request) if record.trace else None,
+        "response": _json(record.response) if record.trace else None,
+        "extra": _json(record.extra) if record.extra else None,
+    }
+
+
+def row_to_public(row: Any) -> dict:
+    m = row._mapping
+    return {
+        "id": m["id"],
+        "key_id": m["key_id"],
+        "app_id": m["app_id"],
+        "model": m["model"],
+        "provider": m["provider"],
+        "status": m["status"],
+        "error": m["error"],
+        "usage": {
+            "prompt_tokens": m["prompt_tokens"],
+            "completion_tokens": m["completion_tokens"],
+            "total_tokens": m["prompt_tokens"] + m["completion_tokens"],
+            "cached_tokens": m["cached_tokens"],
+            "cache_write_tokens": m["cache_write_tokens"],
+            "reasoning_tokens": m["reasoning_tokens"],
+            "cost": m["cost"],
+        },
+        "latency_ms": m["latency_ms"],
+        "ttft_ms": m["ttft_ms"],
+        "tokens_per_second": m["tokens_per_second"],
+        "stream": bool(m["stream"]),
+        "created_at": _iso(m["created_at"]),
+        "attempts": _unjson(m["attempts"]) or [],
+        "dropped_params": _unjson(m["dropped_params"]) or [],
+        "trace": bool(m["trace"]),
+        "request": _unjson(m["request"]),
+        "response": _unjson(m["response"]),
+        "extra": _unjson(m["extra"]) or {},
+    }
+
+
+def key_to_public(row: Any) -> dict:
+    m = row._mapping
+    return {
+        "id": m["id"],
+        "name": m["name"],
+        "prefix": m["prefix"],
+        "created_at": _iso(m["created_at"]),
+        "revoked_at": _iso(m["revoked_at"]),
+        "expires_at": _iso(m["expires_at"]),
+        "budget_usd": m["budget_usd"],
+        "rpm": m["rpm"],
+        "tpm": m["tpm"],
+        "allowed_models": _unjson(m["allowed_models"]),
+        "spend_usd": round(m["spend_usd"] or 0.0, 10),
+    }
+
+
+def _encode_cursor(created_at: float, row_id: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([created_at, row_id])).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        created_at, row_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return float(created_at), str(row_id)
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise GatewayError(400, "Invalid cursor", param="cursor") from None
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine, url: str) -> None:
+        self.engine = engine
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        engine_url = _engine_url(url)
+        if engine_url.startswith("sqlite"):
+            path = engine_url.split(":///", 1)[1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_async_engine(engine_url, connect_args={"timeout": 30})
+            from sqlalchemy import event
+
+            @event.listens_for(engine.sync_engine, "connect")
+            def _pragmas(dbapi_conn, _record) -> None:  # WAL: readers never block the writer
+                cursor = dbapi_conn.cursor()
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+                cursor.execute("PRAGMA busy_timeout=30000")
+                cursor.close()
+        else:
+            engine = create_async_engine(engine_url, pool_size=10, max_overflow=10,
+                                         pool_pre_ping=True, pool_recycle=300)
+        return cls(engine, url)
+
+    async def migrate(self) -> list[int]:
+        async with self.engine.begin() as conn:
+            if not self.is_sqlite:
+                await conn.execute(text("SELECT pg_advisory_xact_lock(7716001)"))
+            return await conn.run_sync(migrate)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except (SQLAlchemyError, OSError):
+            return False
+
+    # ------------------------------------------------------------------ keys
+    async def create_key(
+        self,
+        name: str,
+        *,
+        budget_usd: float | None = None,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        allowed_models: list[str] | None = None,
+        expires_at: float | None = None,
+    ) -> tuple[dict, str]:
+        raw = new_key()
+        values = {
+            "id": "key_" + secrets.token_hex(8),
+            "name": name,
+            "key_hash": hash_key(raw),
+            "prefix": display_prefix(raw),
+            "is_master": False,
+            "created_at": time.time(),
+            "revoked_at": None,
+            "expires_at": expires_at,
+            "budget_usd": budget_usd,
+            "rpm": rpm,
+            "tpm": tpm,
+            "allowed_models": _json(allowed_models),
+            "spend_usd": 0.0,
+        }
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(schema.keys).values(**values))
+            await self._bump_keys_version(conn)
+            row = (await conn.execute(select(schema.keys).where(schema.keys.c.id == values["id"]))).one()
+        return key_to_public(row), raw
+
+    async def list_keys(self, include_revoked: bool = True) -> list[dict]:
+        q = select(schema.keys).where(schema.keys.c.is_master.is_(False))
+        if not include_revoked:
+            q = q.where(schema.keys.c.revoked_at.is_(None))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q.order_by(schema.keys.c.created_at.desc()))).all()
+        return [key_to_public(r) for r in rows]
+
+    async def get_key(self, key_id: str) -> dict | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(schema.keys).where(
+                schema.keys.c.id == key_id, schema.keys.c.is_master.is_(False)))).first()
+        return key_to_public(row) if row else None
+
+    async def revoke_key(self, key_id: str) -> dict | None:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(schema.keys)
+                .where(schema.keys.c.id == key_id, schema.keys.c.is_master.is_(False),
+                       schema.keys.c.revoked_at.is_(None))
+                .values(revoked_at=time.time())
+            )
+            if result.rowcount:
+                await self._bump_keys_version(conn)
+            row = (await conn.execute(select(schema.keys).where(
+                schema.keys.c.id == key_id, schema.keys.c.is_master.is_(False)))).first()
+        return key_to_public(row) if row else None
+
+    async def active_keys(self) -> list[dict]:
+        """Every key that can authenticate, with its hash (for the in-memory table)."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(schema.keys).where(
+                schema.keys.c.revoked_at.is_(None), schema.keys.c.is_master.is_(False)))).all()
+        out = []
+        for row in rows:
+            public = key_to_public(row)
+            public["key_hash"] = row._mapping["key_hash"]
+            public["expires_at_ts"] = row._mapping["expires_at"]
+            out.append(public)
+        return out
+
+    async def set_master(self, key: str) -> None:
+        """Keep only the master key's hash (and display prefix) in the database."""
+        digest, prefix = hash_key(key), display_prefix(key)
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(select(schema.keys.c.key_hash).where(
+                schema.keys.c.id == "master"))).first()
+            if row is None:
+                await conn.execute(insert(schema.keys).values(
+                    id="master", name="master", key_hash=digest, prefix=prefix, is_master=True,
+                    created_at=time.time(), spend_usd=0.0))
+            elif row[0] != digest:
+                await conn.execute(update(schema.keys).where(schema.keys.c.id == "master")
+                                   .values(key_hash=digest, prefix=prefix))
+
+    async def keys_version(self) -> str:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(schema.meta.c.value).where(
+                schema.meta.c.name == KEYS_VERSION))).first()
+        return row[0] if row else "0"
+
+    async def _bump_keys_version(self, conn) -> None:
+        version = secrets.token_hex(8)
+        result = await conn.execute(update(schema.meta).where(schema.meta.c.name == KEYS_VERSION)
+                                    .values(value=version))
+        if not result.rowcount:
+            await conn.execute(insert(schema.meta).values(name=KEYS_VERSION, value=version))
+
+    # ------------------------------------------------------------------ history
+    async def insert_rows(self, rows: list[dict]) -> None:
+        """Insert a batch of history rows and add their cost to each key's spend, atomically."""
+        if not rows:
+            return
+        spend: dict[str, float] = {}
+        for row in rows:
+            if row["key_id"] and row["cost"]:
+                spend[row["key_id"]] = spend.get(row["key_id"], 0.0) + row["cost"]
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(schema.requests), rows)
+            for key_id, amount in spend.items():
+                await conn.execute(update(schema.keys).where(schema.keys.c.id == key_id)
+                                   .values(spend_usd=schema.keys.c.spend_usd + amount))
+
+    async def existing_ids(self, ids: list[str]) -> set[str]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(schema.requests.c.id).where(
+                schema.requests.c.id.in_(ids)))).all()
+        return {r[0] for r in rows}
+
+    def _filters(self, key_id: str | None, model: str | None, app_id: str | None,
+                 status: str | None, since: float | None, until: float | None) -> list:
+        c = schema.requests.c
+        where = []
+        if key_id is not None:
+            where.append(c.key_id == key_id)
+        if model:
+            where.append(c.model == model)
+        if app_id:
+            where.append(c.app_id == app_id)
+        if status:
+            if status == "success":
+                where.append(c.status < 400)
+            elif status == "error":
+                where.append(c.status >= 400)
+            elif status.isdigit():
+                where.append(c.status == int(status))
+            else:
+                raise GatewayError(400, "'status' must be success, error or an HTTP status",
+                                   param="status")
+        if since is not None:
+            where.append(c.created_at >= since)
+        if until is not None:
+            where.append(c.created_at < until)
+        return where
+
+    async def list_logs(
+        self,
+        *,
+        key_id: str | None,
+        model: str | None = None,
+        app_id: str | None = None,
+        status: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[dict], str | None]:
+        c = schema.requests.c
+        where = self._filters(key_id, model, app_id, status, since, until)
+        if cursor:
+            at, row_id = _decode_cursor(cursor)
+            where.append(or_(c.created_at < at, and_(c.created_at == at, c.id < row_id)))
+        q = (select(schema.requests).where(*where)
+             .order_by(c.created_at.desc(), c.id.desc()).limit(limit + 1))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = None
+        if more and rows:
+            last = rows[-1]._mapping
+            next_cursor = _encode_cursor(last["created_at"], last["id"])
+        return [row_to_public(r) for r in rows], next_cursor
+
+    async def get_log(self, row_id: str, key_id: str | None) -> dict | None:
+        c = schema.requests.c
+        q = select(schema.requests).where(c.id == row_id)
+        if key_id is not None:
+            q = q.where(c.key_id == key_id)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(q)).first()
+        return row_to_public(row) if row else None
+
+    async def usage(self, *, key_id: str | None, since: float | None = None,
+                    until: float | None = None, group_by: tuple[str, ...] = ("day", "model", "app_id"),
+                    model: str | None = None, app_id: str | None = None) -> list[dict]:
+        c = schema.requests.c
+        columns = [getattr(c, g) for g in group_by]
+        q = (
+            select(
+                *columns,
+                func.count().label("requests"),
+                func.coalesce(func.sum(c.prompt_tokens), 0).label("prompt_tokens"),
+                func.coalesce(func.sum(c.completion_tokens), 0).label("completion_tokens"),
+                func.coalesce(func.sum(c.cached_tokens), 0).label("cached_tokens"),
+                func.coalesce(func.sum(c.reasoning_tokens), 0).label("reasoning_tokens"),
+                func.coalesce(func.sum(c.cost), 0.0).label("cost"),
+                func.sum(case((c.status >= 400, 1), else_=0)).label("errors"),
+            )
+            .where(*self._filters(key_id, model, app_id, None, since, until))
+            .group_by(*columns)
+            .order_by(*columns)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+        out = []
+        for row in rows:
+            m = dict(row._mapping)
+            m["total_tokens"] = int(m["prompt_tokens"]) + int(m["completion_tokens"])
+            m["cost"] = round(float(m["cost"] or 0.0), 10)
+            m["errors"] = int(m["errors"] or 0)
+            for k in ("prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens",
+                      "requests"):
+                m[k] = int(m[k])
+            out.append(m)
+        return out
+
+    async def purge_traces(self, older_than: float) -> int:
+        """Drop request/response payloads of rows older than `older_than` (rows stay)."""
+        c = schema.requests.c
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(schema.requests)
+                .where(c.created_at < older_than, or_(c.request.is_not(None), c.response.is_not(None)))
+                .values(request=None, response=None)
+            )
+        return result.rowcount or 0

@@ -1,0 +1,110 @@
+"""History rows leave the request path: a bounded queue, batched inserts, flushed on shutdown.
+
+`put` is O(1) and never waits. A background task drains the queue every `interval` seconds
+(or as soon as a batch is full) in one transaction per batch. When the database is down the
+rows stay queued and the task retries with backoff, so nothing is lost until the queue is
+full; past `max_queue` new rows are counted as dropped (visible in /metrics), never blocking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from ..records import CallRecord
+from .sql import Store, record_to_row
+
+log = logging.getLogger("lunos.history")
+
+
+class HistoryWriter:
+    def __init__(self, store: Store, *, max_queue: int = 100_000, batch: int = 500,
+                 interval: float = 0.1) -> None:
+        self.store = store
+        self.max_queue = max_queue
+        self.batch = batch
+        self.interval = interval
+        self.queue: deque[CallRecord] = deque()
+        self.dropped = 0
+        self.written = 0
+        self.failures = 0
+        self.store_ok = True
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._closing = False
+
+    @property
+    def depth(self) -> int:
+        return len(self.queue)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="lunos-history-writer")
+
+    def put(self, record: CallRecord) -> None:
+        if len(self.queue) >= self.max_queue:
+            self.dropped += 1
+            return
+        self.queue.append(record)
+        if len(self.queue) >= self.batch:
+            self._wake.set()
+
+    async def _run(self) -> None:
+        delay = self.interval
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            if await self._drain():
+                delay = self.interval
+            else:
+                delay = min(max(delay * 2, 0.25), 2.0)  # store down: back off, keep the rows
+            if self._closing and not self.queue:
+                return
+
+    async def _drain(self) -> bool:
+        """Write everything queued, batch by batch. False when the store failed."""
+        while self.queue:
+            records = [self.queue.popleft() for _ in range(min(self.batch, len(self.queue)))]
+            rows = [record_to_row(r) for r in records]
+            try:
+                await self._insert(rows)
+            except (SQLAlchemyError, OSError, ConnectionError) as exc:
+                self.queue.extendleft(reversed(records))
+                self.failures += 1
+                if self.store_ok:
+                    log.warning("history store unavailable (%s); %d rows kept queued",
+                                exc.__class__.__name__, len(self.queue))
+                self.store_ok = False
+                return False
+            self.written += len(rows)
+            if not self.store_ok:
+                log.warning("history store is back; writing queued rows")
+            self.store_ok = True
+        return True
+
+    async def _insert(self, rows: list[dict]) -> None:
+        try:
+            await self.store.insert_rows(rows)
+        except IntegrityError:
+            # A batch whose commit succeeded but whose answer was lost: write the rest only.
+            present = await self.store.existing_ids([r["id"] for r in rows])
+            missing = [r for r in rows if r["id"] not in present]
+            if missing:
+                await self.store.insert_rows(missing)
+
+    async def close(self, timeout: float = 30.0) -> None:
+        """Flush what is queued (waiting up to `timeout` for the store), then stop."""
+        self._closing = True
+        self._wake.set()
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        except asyncio.TimeoutError:
+            log.error("history store unreachable at shutdown; %d rows not written", len(self.queue))
+            self._task.cancel()

@@ -1,0 +1,208 @@
+"""The store, on SQLite and on PostgreSQL alike."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from lunos.gateway.auth import Authenticator
+from lunos.gateway.errors import GatewayError
+from lunos.gateway.keys import hash_key
+from lunos.gateway.records import CallRecord
+from lunos.gateway.store import HistoryWriter, KeySync, Store
+from lunos.gateway.store.sql import record_to_row
+from lunos.gateway.usage import TokenCounts
+from tests.databases import database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request, tmp_path):
+    with database(request.param, tmp_path) as url:
+        s = Store.open(url)
+        await s.migrate()
+        yield s
+        await s.close()
+
+
+def record(i: int, key_id: str | None = "key_a", **kw) -> CallRecord:
+    r = CallRecord(f"chatcmpl-{i:04d}", key_id, kw.pop("app_id", "app1"), kw.pop("model", "openai/gpt-4o"))
+    r.created_at = kw.pop("created_at", 1_700_000_000.0 + i)
+    r.status = kw.pop("status", 200)
+    r.provider = "openai"
+    r.tokens = TokenCounts(prompt=10, completion=5, cached=2)
+    r.cost = kw.pop("cost", 0.001)
+    r.latency_ms = 12.5
+    for k, v in kw.items():
+        setattr(r, k, v)
+    return r
+
+
+async def test_migrate_is_idempotent(store):
+    assert await store.migrate() == []
+
+
+async def test_keys_are_hashed_shown_once_and_revocable(store):
+    row, raw = await store.create_key("ci", budget_usd=5.0, rpm=60, allowed_models=["openai/gpt-4o"])
+    assert raw.startswith("sk-lunos-") and row["prefix"] == raw[: len(row["prefix"])]
+    assert "key" not in row and "key_hash" not in row
+    listed = await store.list_keys()
+    assert [k["id"] for k in listed] == [row["id"]]
+    assert listed[0]["budget_usd"] == 5.0 and listed[0]["allowed_models"] == ["openai/gpt-4o"]
+    active = await store.active_keys()
+    assert active[0]["key_hash"] == hash_key(raw)
+    version = await store.keys_version()
+    revoked = await store.revoke_key(row["id"])
+    assert revoked["revoked_at"] is not None
+    assert await store.keys_version() != version
+    assert await store.active_keys() == []
+    assert await store.revoke_key("key_missing") is None
+
+
+async def test_master_key_only_hash_and_not_listed(store):
+    await store.set_master("sk-lunos-the-master")
+    assert await store.list_keys() == []
+    assert await store.active_keys() == []
+
+
+async def test_rows_round_trip_and_spend(store):
+    row, raw = await store.create_key("a")
+    await store.insert_rows([record_to_row(record(1, row["id"], cost=0.25)),
+                             record_to_row(record(2, row["id"], cost=0.5))])
+    entry = await store.get_log("chatcmpl-0001", None)
+    assert entry["usage"] == {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
+                              "cached_tokens": 2, "cache_write_tokens": 0, "reasoning_tokens": 0,
+                              "cost": 0.25}
+    assert entry["created_at"].endswith("Z") and entry["request"] is None
+    keys = await store.list_keys()
+    assert keys[0]["spend_usd"] == pytest.approx(0.75)
+
+
+async def test_trace_payload_kept_only_when_traced(store):
+    traced = record(1, trace=True, request={"messages": [{"role": "user", "content": "hi"}]},
+                    response={"content": "hello"})
+    untraced = record(2, request={"messages": ["should not be stored"]})
+    await store.insert_rows([record_to_row(traced), record_to_row(untraced)])
+    assert (await store.get_log("chatcmpl-0001", None))["request"]["messages"][0]["content"] == "hi"
+    assert (await store.get_log("chatcmpl-0002", None))["request"] is None
+
+
+async def test_a_key_sees_only_its_own_rows(store):
+    await store.insert_rows([record_to_row(record(i, "key_a" if i % 2 else "key_b")) for i in range(10)])
+    assert await store.get_log("chatcmpl-0002", "key_a") is None
+    assert (await store.get_log("chatcmpl-0001", "key_a"))["key_id"] == "key_a"
+    rows, _ = await store.list_logs(key_id="key_a", limit=100)
+    assert {r["key_id"] for r in rows} == {"key_a"} and len(rows) == 5
+
+
+async def test_cursor_pagination_walks_every_row_once(store):
+    rows = [record_to_row(record(i)) for i in range(23)]
+    rows[5]["created_at"] = rows[6]["created_at"]  # equal timestamps still page correctly
+    await store.insert_rows(rows)
+    seen, cursor = [], None
+    while True:
+        page, cursor = await store.list_logs(key_id="key_a", limit=5, cursor=cursor)
+        seen += [r["id"] for r in page]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(r["id"] for r in rows) and len(seen) == 23
+    with pytest.raises(GatewayError):
+        await store.list_logs(key_id=None, cursor="garbage!")
+
+
+async def test_filters(store):
+    await store.insert_rows([
+        record_to_row(record(1, model="openai/gpt-4o", app_id="web")),
+        record_to_row(record(2, model="anthropic/claude-haiku-4-5", app_id="web", status=502)),
+        record_to_row(record(3, model="openai/gpt-4o", app_id="cli")),
+    ])
+    ids = lambda rows: sorted(r["id"] for r in rows[0])  # noqa: E731
+    assert ids(await store.list_logs(key_id=None, model="openai/gpt-4o")) == ["chatcmpl-0001", "chatcmpl-0003"]
+    assert ids(await store.list_logs(key_id=None, app_id="web")) == ["chatcmpl-0001", "chatcmpl-0002"]
+    assert ids(await store.list_logs(key_id=None, status="error")) == ["chatcmpl-0002"]
+    assert ids(await store.list_logs(key_id=None, since=1_700_000_002.0)) == ["chatcmpl-0002", "chatcmpl-0003"]
+    assert ids(await store.list_logs(key_id=None, until=1_700_000_002.0)) == ["chatcmpl-0001"]
+
+
+async def test_usage_by_day_model_app(store):
+    day = 86400
+    await store.insert_rows([
+        record_to_row(record(1, created_at=1_700_000_000.0, cost=0.1)),
+        record_to_row(record(2, created_at=1_700_000_100.0, cost=0.2)),
+        record_to_row(record(3, created_at=1_700_000_000.0 + day, cost=0.3, model="google/gemini-2.5-flash")),
+        record_to_row(record(4, key_id="key_b", cost=5.0)),
+    ])
+    rows = await store.usage(key_id="key_a")
+    assert [(r["day"], r["model"], r["requests"], round(r["cost"], 6)) for r in rows] == [
+        ("2023-11-14", "openai/gpt-4o", 2, 0.3),
+        ("2023-11-15", "google/gemini-2.5-flash", 1, 0.3),
+    ]
+    assert rows[0]["prompt_tokens"] == 20 and rows[0]["total_tokens"] == 30
+    by_app = await store.usage(key_id=None, group_by=("app_id",))
+    assert by_app == [{**by_app[0], "app_id": "app1", "requests": 4}]
+
+
+async def test_purge_traces_keeps_rows(store):
+    old = record(1, trace=True, request={"m": 1}, response={"c": 2}, created_at=time.time() - 40 * 86400)
+    new = record(2, trace=True, request={"m": 1}, response={"c": 2}, created_at=time.time())
+    await store.insert_rows([record_to_row(old), record_to_row(new)])
+    assert await store.purge_traces(time.time() - 30 * 86400) == 1
+    assert (await store.get_log("chatcmpl-0001", None))["request"] is None
+    assert (await store.get_log("chatcmpl-0002", None))["request"] == {"m": 1}
+
+
+async def test_writer_batches_and_flushes_on_close(store):
+    writer = HistoryWriter(store, batch=7, interval=0.05)
+    await writer.start()
+    for i in range(50):
+        writer.put(record(i))
+    await writer.close()
+    rows, _ = await store.list_logs(key_id=None, limit=500)
+    assert len(rows) == 50 and writer.written == 50 and writer.depth == 0
+
+
+async def test_writer_bounded_queue_counts_drops(store):
+    writer = HistoryWriter(store, max_queue=3)
+    for i in range(5):
+        writer.put(record(i))
+    assert writer.depth == 3 and writer.dropped == 2
+
+
+async def test_writer_survives_a_replayed_batch(store):
+    await store.insert_rows([record_to_row(record(1))])
+    writer = HistoryWriter(store, interval=0.05)
+    await writer.start()
+    writer.put(record(1))  # already written: a lost commit acknowledgement
+    writer.put(record(2))
+    await writer.close()
+    rows, _ = await store.list_logs(key_id=None)
+    assert sorted(r["id"] for r in rows) == ["chatcmpl-0001", "chatcmpl-0002"]
+
+
+async def test_key_sync_picks_up_changes_from_elsewhere(store):
+    auth = Authenticator("sk-lunos-master")
+    sync = KeySync(store, auth, interval=0.05)
+    await sync.start()
+    row, raw = await store.create_key("elsewhere")  # as another worker would
+    for _ in range(100):
+        try:
+            principal = auth.authenticate(f"Bearer {raw}".encode())
+            break
+        except GatewayError:
+            import asyncio
+
+            await asyncio.sleep(0.02)
+    assert principal.key_id == row["id"]
+    await store.revoke_key(row["id"])
+    for _ in range(100):
+        try:
+            auth.authenticate(f"Bearer {raw}".encode())
+        except GatewayError as exc:
+            assert exc.status == 401
+            break
+        import asyncio
+
+        await asyncio.sleep(0.02)
+    else:
+        pytest.fail("revocation never reached the key table")
+    await sync.close()
