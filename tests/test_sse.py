@@ -73,3 +73,17 @@ def test_utf8_split_inside_a_character():
     cut = data.index(b"\xc3") + 1
     decoder = SSEDecoder()
     assert decoder.feed(data[:cut]) + decoder.feed(data[cut:]) == [ServerSentEvent("héllo")]
+
+
+def test_empty_read_keeps_a_split_crlf():
+    decoder = SSEDecoder()
+    events = decoder.feed(b"data: a\r") + decoder.feed(b"") + decoder.feed(b"\ndata: b\n\n")
+    assert [e.data for e in events] == ["a\nb"]  # \r\n is one line end, even split by b""
+
+
+def test_byte_order_mark_is_skipped():
+    assert SSEDecoder().feed(b"\xef\xbb\xbfdata: x\n\n") == [ServerSentEvent("x")]
+
+
+def test_event_without_data_is_not_dispatched():
+    assert SSEDecoder().feed(b"event: ping\n\ndata: y\n\n") == [ServerSentEvent("y")]

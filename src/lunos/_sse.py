@@ -21,7 +21,7 @@ class ServerSentEvent:
 
 
 class SSEDecoder:
-    __slots__ = ("_buffer", "_data", "_event", "_id", "_retry", "_pending_cr")
+    __slots__ = ("_buffer", "_data", "_event", "_id", "_pending_cr", "_retry", "_started")
 
     def __init__(self) -> None:
         self._buffer = b""
@@ -30,9 +30,16 @@ class SSEDecoder:
         self._id: str | None = None
         self._retry: int | None = None
         self._pending_cr = False
+        self._started = False
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Consume bytes; return the events completed by them."""
+        if not chunk:
+            return []
+        if not self._started:
+            self._started = True
+            if chunk.startswith(b"\xef\xbb\xbf"):  # a byte-order mark opens the stream
+                chunk = chunk[3:]
         if self._pending_cr and chunk.startswith(b"\n"):
             chunk = chunk[1:]  # the \n of a \r\n split across two reads
         self._pending_cr = False
@@ -58,7 +65,8 @@ class SSEDecoder:
 
     def _line(self, line: str) -> ServerSentEvent | None:
         if not line:
-            if not self._data and self._event is None and self._retry is None:
+            if not self._data:  # no data field: nothing to dispatch (WHATWG)
+                self._event, self._retry = None, None
                 return None
             event = ServerSentEvent("\n".join(self._data), self._event, self._id, self._retry)
             self._data, self._event, self._retry = [], None, None
@@ -72,10 +80,8 @@ class SSEDecoder:
             self._data.append(value)
         elif field == "event":
             self._event = value
-        elif field == "id":
-            if "\0" not in value:
-                self._id = value
-        elif field == "retry":
-            if value.isdigit():
-                self._retry = int(value)
+        elif field == "id" and "\0" not in value:
+            self._id = value
+        elif field == "retry" and value.isdigit():
+            self._retry = int(value)
         return None

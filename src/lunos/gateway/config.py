@@ -25,6 +25,7 @@ class Preset:
     key_env: tuple[str, ...]
     key_required: bool = True
     base_url_env: str | None = None
+    options: tuple[tuple[str, object], ...] = ()
 
 
 PRESETS: dict[str, Preset] = {
@@ -37,7 +38,8 @@ PRESETS: dict[str, Preset] = {
         base_url_env="GEMINI_BASE_URL",
     ),
     "groq": Preset("openai", "https://api.groq.com/openai/v1", ("GROQ_API_KEY",)),
-    "mistral": Preset("openai", "https://api.mistral.ai/v1", ("MISTRAL_API_KEY",)),
+    "mistral": Preset("openai", "https://api.mistral.ai/v1", ("MISTRAL_API_KEY",),
+                      options=(("stream_usage", False),)),
     "deepseek": Preset("openai", "https://api.deepseek.com/v1", ("DEEPSEEK_API_KEY",)),
     "together": Preset("openai", "https://api.together.xyz/v1", ("TOGETHER_API_KEY",)),
     "openrouter": Preset("openai", "https://openrouter.ai/api/v1", ("OPENROUTER_API_KEY",)),
@@ -116,7 +118,8 @@ def _provider(name: str, spec: Mapping[str, Any], env: Mapping[str, str]) -> Pro
     key_required = spec.get("key_required", preset.key_required if preset else bool(api_key))
     headers = tuple((str(k).lower(), str(v)) for k, v in (spec.get("headers") or {}).items())
     reserved = {"kind", "api_key", "api_key_env", "base_url", "key_required", "headers"}
-    options = {k: v for k, v in spec.items() if k not in reserved}
+    options = {**dict(preset.options if preset else ()),
+               **{k: v for k, v in spec.items() if k not in reserved}}
     return ProviderConfig(name, kind, base_url.rstrip("/"), api_key, key_required, headers, options)
 
 

@@ -2,7 +2,9 @@
 
 The body goes upstream as the client sent it, with only the model id replaced and usage
 always requested in streams (the gateway needs it for cost; the engine hides the usage
-chunk again when the client did not ask for it).
+chunk again when the client did not ask for it). Catalog features rename the few fields a
+model spells differently (`max_tokens_field`, `seed_field`); a provider whose API has no
+`stream_options` sets `stream_usage: false` in its config (it reports usage unasked).
 """
 
 from __future__ import annotations
@@ -30,20 +32,38 @@ class OpenAIAdapter:
         self.config = config
         self._url = config.base_url.rstrip("/") + "/chat/completions"
         self._headers = bearer_headers(config)
+        self._stream_usage = bool(config.options.get("stream_usage", True))
 
     def check(self, req: ChatRequest) -> list[Unsupported]:
-        # Unknown models: let the upstream judge. Known ones: the catalog says.
-        if req.model_info is None:
+        """Unknown models: the upstream judges. Known ones: the catalog says, for the
+        parameters Lunos knows; other fields (vendor extensions) pass through."""
+        info = req.model_info
+        if info is None:
             return []
-        return check_parameters(req, self.parameters | set(req.body))
+        found = [u for u in check_parameters(req, self.parameters) if u.param in COMMON_PARAMETERS]
+        efforts = info.features.get("reasoning_efforts")
+        effort = req.body.get("reasoning_effort")
+        if effort is not None and efforts and effort not in efforts and "reasoning_effort" not in {
+            u.param for u in found
+        }:
+            found.append(Unsupported("reasoning_effort",
+                                     f"'reasoning_effort' {effort!r} is not supported by model "
+                                     f"'{req.model}' (it takes {', '.join(efforts)})"))
+        return found
 
     def build_request(self, req: ChatRequest) -> UpstreamRequest:
-        body = req.body
-        if body.get("model") != req.upstream_model or (req.stream and not req.include_usage):
-            body = dict(body)
-            body["model"] = req.upstream_model
-            if req.stream:
+        body = dict(req.body)
+        body["model"] = req.upstream_model
+        if req.stream:
+            if self._stream_usage:
                 body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+            else:
+                body.pop("stream_options", None)
+        features = req.model_info.features if req.model_info is not None else {}
+        if features:
+            _rename(body, "max_tokens", features.get("max_tokens_field"))
+            _rename(body, "max_completion_tokens", features.get("max_tokens_field"))
+            _rename(body, "seed", features.get("seed_field"))
         return UpstreamRequest("POST", self._url, self._headers, orjson.dumps(body))
 
     def parse_response(self, req: ChatRequest, status: int, body: bytes) -> dict:
@@ -63,6 +83,12 @@ class OpenAIAdapter:
 
     def stream_translator(self, req: ChatRequest) -> OpenAIStreamTranslator:
         return OpenAIStreamTranslator(self.config.name)
+
+
+def _rename(body: dict, field: str, to: str | None) -> None:
+    if to and to != field and field in body:
+        value = body.pop(field)
+        body.setdefault(to, value)
 
 
 class OpenAIStreamTranslator:
@@ -93,4 +119,7 @@ class OpenAIStreamTranslator:
         return [chunk]
 
     def finish(self) -> list[dict]:
+        if not self.done:
+            raise GatewayError(502, f"{self._provider} ended the stream before it was complete",
+                               code="upstream_incomplete_stream")
         return []

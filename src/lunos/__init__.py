@@ -1,0 +1,81 @@
+"""Lunos Python SDK: `from lunos import Lunos` (or `AsyncLunos`).
+
+The SDK needs only httpx and pydantic; the gateway (`lunos.gateway`) is never imported here.
+"""
+
+from ._accumulate import accumulate
+from ._base_client import VERSION as __version__
+from ._client import AsyncLunos, Lunos
+from ._exceptions import (
+    APIConnectionError,
+    APIError,
+    APIResponseValidationError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    InternalServerError,
+    LunosError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    StructuredOutputError,
+    UnprocessableEntityError,
+)
+from ._streaming import AsyncStream, Stream
+from .types import (
+    Annotation,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionMessage,
+    CompletionUsage,
+    LogEntry,
+    LogList,
+    Model,
+    ModelList,
+    ParsedChatCompletion,
+    ToolCall,
+)
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "APITimeoutError",
+    "Annotation",
+    "AsyncLunos",
+    "AsyncStream",
+    "AuthenticationError",
+    "BadRequestError",
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "ChatCompletionMessage",
+    "CompletionUsage",
+    "ConflictError",
+    "InternalServerError",
+    "LogEntry",
+    "LogList",
+    "Lunos",
+    "LunosError",
+    "Model",
+    "ModelList",
+    "NotFoundError",
+    "ParsedChatCompletion",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "Stream",
+    "StructuredOutputError",
+    "ToolCall",
+    "UnprocessableEntityError",
+    "__version__",
+    "accumulate",
+]
+
+# Errors read as `lunos.RateLimitError` in tracebacks, not `lunos._exceptions.RateLimitError`.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) and issubclass(_obj, Exception):
+        _obj.__module__ = __name__
+del _name, _obj

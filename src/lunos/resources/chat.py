@@ -1,0 +1,288 @@
+"""`client.chat.completions`: `create` (JSON or stream) and `parse` (structured outputs).
+
+Every request parameter is an explicit keyword; a parameter left at None is not sent.
+`extra_body` adds or overrides body fields (send an explicit null this way), `extra_headers`
+and `extra_query` do the same for headers and the query string.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import httpx
+import pydantic
+
+from .._base_client import validate
+from .._exceptions import StructuredOutputError
+from .._streaming import AsyncStream, Stream
+from ..types.chat import ChatCompletion, ChatCompletionChunk, ParsedChatCompletion
+
+if TYPE_CHECKING:
+    from .._base_client import AsyncAPIClient, SyncAPIClient
+
+__all__ = [
+    "CHAT_PARAMS",
+    "AsyncChat",
+    "AsyncCompletions",
+    "Chat",
+    "Completions",
+    "to_strict_json_schema",
+]
+
+ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
+
+# The body fields `create` sends, in SPEC §4 order, then the Lunos additions.
+CHAT_PARAMS = (
+    "model", "messages", "temperature", "max_tokens", "max_completion_tokens", "top_p", "stop",
+    "frequency_penalty", "presence_penalty", "seed", "n", "user", "tools", "tool_choice",
+    "parallel_tool_calls", "response_format", "stream", "stream_options", "reasoning_effort",
+    "observability", "models", "fallback_model", "drop_params",
+)
+
+Message = Mapping[str, Any] | pydantic.BaseModel
+ReasoningEffort = Literal["minimal", "low", "medium", "high"]
+
+
+def _body(values: Mapping[str, Any], extra_body: Mapping[str, Any] | None) -> dict[str, Any]:
+    body = {name: values[name] for name in CHAT_PARAMS if values[name] is not None}
+    body["messages"] = list(body["messages"])
+    if "tools" in body:
+        body["tools"] = list(body["tools"])
+    body.update(extra_body or {})
+    return body
+
+
+class Completions:
+    def __init__(self, client: SyncAPIClient) -> None:
+        self._client = client
+
+    def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Message],
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        top_p: float | None = None,
+        stop: str | list[str] | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        seed: int | None = None,
+        n: int | None = None,
+        user: str | None = None,
+        tools: Iterable[Mapping[str, Any]] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        parallel_tool_calls: bool | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        stream: bool | None = None,
+        stream_options: Mapping[str, Any] | None = None,
+        reasoning_effort: ReasoningEffort | None = None,
+        observability: bool | None = None,
+        models: list[str] | None = None,
+        fallback_model: str | None = None,
+        drop_params: bool | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        timeout: float | httpx.Timeout | None = None,
+    ) -> ChatCompletion | Stream[ChatCompletionChunk]:
+        """A chat completion; with `stream=True` a `Stream` of `ChatCompletionChunk`."""
+        body = _body(locals(), extra_body)
+        streaming = bool(body.get("stream"))
+        response = self._client.request(
+            "POST", "chat/completions", body=body, params=extra_query,
+            headers=extra_headers, timeout=timeout, stream=streaming,
+        )
+        if streaming:
+            return Stream(response, ChatCompletionChunk)
+        return validate(ChatCompletion, response)
+
+    def parse(
+        self, *, response_format: type[ModelT], **params: Any
+    ) -> ParsedChatCompletion[ModelT]:
+        """`create` with a strict JSON schema built from `response_format` (a pydantic model);
+        `.choices[i].message.parsed` is the validated instance. Takes `create`'s keywords."""
+        if params.get("stream"):
+            raise TypeError("parse() does not stream; use create(stream=True)")
+        completion = self.create(response_format=response_format_for(response_format), **params)
+        assert isinstance(completion, ChatCompletion)
+        return parse_completion(response_format, completion)
+
+
+class AsyncCompletions:
+    def __init__(self, client: AsyncAPIClient) -> None:
+        self._client = client
+
+    async def create(
+        self,
+        *,
+        model: str,
+        messages: Iterable[Message],
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        max_completion_tokens: int | None = None,
+        top_p: float | None = None,
+        stop: str | list[str] | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        seed: int | None = None,
+        n: int | None = None,
+        user: str | None = None,
+        tools: Iterable[Mapping[str, Any]] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        parallel_tool_calls: bool | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        stream: bool | None = None,
+        stream_options: Mapping[str, Any] | None = None,
+        reasoning_effort: ReasoningEffort | None = None,
+        observability: bool | None = None,
+        models: list[str] | None = None,
+        fallback_model: str | None = None,
+        drop_params: bool | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        timeout: float | httpx.Timeout | None = None,
+    ) -> ChatCompletion | AsyncStream[ChatCompletionChunk]:
+        """A chat completion; with `stream=True` an `AsyncStream` of `ChatCompletionChunk`."""
+        body = _body(locals(), extra_body)
+        streaming = bool(body.get("stream"))
+        response = await self._client.request(
+            "POST", "chat/completions", body=body, params=extra_query,
+            headers=extra_headers, timeout=timeout, stream=streaming,
+        )
+        if streaming:
+            return AsyncStream(response, ChatCompletionChunk)
+        return validate(ChatCompletion, response)
+
+    async def parse(
+        self, *, response_format: type[ModelT], **params: Any
+    ) -> ParsedChatCompletion[ModelT]:
+        if params.get("stream"):
+            raise TypeError("parse() does not stream; use create(stream=True)")
+        completion = await self.create(
+            response_format=response_format_for(response_format), **params
+        )
+        assert isinstance(completion, ChatCompletion)
+        return parse_completion(response_format, completion)
+
+
+class Chat:
+    def __init__(self, client: SyncAPIClient) -> None:
+        self._client = client
+
+    @cached_property
+    def completions(self) -> Completions:
+        return Completions(self._client)
+
+
+class AsyncChat:
+    def __init__(self, client: AsyncAPIClient) -> None:
+        self._client = client
+
+    @cached_property
+    def completions(self) -> AsyncCompletions:
+        return AsyncCompletions(self._client)
+
+
+# --- structured outputs -------------------------------------------------------------------
+
+
+def response_format_for(model: type[pydantic.BaseModel]) -> dict[str, Any]:
+    if not (isinstance(model, type) and issubclass(model, pydantic.BaseModel)):
+        raise TypeError(
+            "parse() takes a pydantic model class as response_format; "
+            "use create() for a response_format dict"
+        )
+    return {
+        "type": "json_schema",
+        "json_schema": {
+            "name": re.sub(r"[^a-zA-Z0-9_-]", "_", model.__name__)[:64],
+            "schema": to_strict_json_schema(model),
+            "strict": True,
+        },
+    }
+
+
+def to_strict_json_schema(model: type[pydantic.BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema in the strict dialect: every object closed
+    (`additionalProperties: false`) with all its properties required (an Optional field is
+    required but nullable), no `default`s, and `$ref`s that carry sibling keys inlined."""
+    schema = model.model_json_schema()
+    return _strict(schema, schema.get("$defs", {}))
+
+
+def _strict(node: Any, defs: Mapping[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_strict(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: value for key, value in node.items() if key != "default"}
+    if "$ref" in node and len(node) > 1:
+        target = _resolve(node.pop("$ref"), defs)
+        return _strict({**target, **node}, defs)
+    if len(node.get("allOf", ())) == 1:
+        (only,) = node.pop("allOf")
+        return _strict({**_resolve_any(only, defs), **node}, defs)
+    if "properties" in node:
+        node["properties"] = {k: _strict(v, defs) for k, v in node["properties"].items()}
+        node["required"] = list(node["properties"])
+    if node.get("type") == "object" and "additionalProperties" not in node:
+        node["additionalProperties"] = False
+    for key in ("$defs", "definitions"):
+        if isinstance(node.get(key), dict):
+            node[key] = {name: _strict(sub, defs) for name, sub in node[key].items()}
+    for key in ("items", "anyOf", "oneOf", "allOf", "prefixItems", "additionalProperties"):
+        if isinstance(node.get(key), dict | list):
+            node[key] = _strict(node[key], defs)
+    return node
+
+
+def _resolve(ref: str, defs: Mapping[str, Any]) -> dict[str, Any]:
+    prefix = "#/$defs/"
+    if not ref.startswith(prefix) or ref[len(prefix):] not in defs:
+        raise ValueError(f"cannot resolve JSON schema reference {ref!r}")
+    return dict(defs[ref[len(prefix):]])
+
+
+def _resolve_any(node: Any, defs: Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(node, dict) and set(node) == {"$ref"}:
+        return _resolve(node["$ref"], defs)
+    return dict(node)
+
+
+def parse_completion(
+    model: type[ModelT], completion: ChatCompletion
+) -> ParsedChatCompletion[ModelT]:
+    data = completion.model_dump()
+    for choice, choice_data in zip(completion.choices, data["choices"], strict=True):
+        choice_data["message"]["parsed"] = _parse_message(model, choice, completion)
+    return ParsedChatCompletion[model].model_validate(data)  # type: ignore[valid-type]
+
+
+def _parse_message(model: type[ModelT], choice: Any, completion: ChatCompletion) -> ModelT | None:
+    message = choice.message
+    if message.refusal:
+        raise StructuredOutputError(f"The model refused: {message.refusal}", completion)
+    if message.content is None and message.tool_calls:
+        return None  # it called a tool instead; nothing to parse yet
+    if choice.finish_reason == "length":
+        raise StructuredOutputError(
+            "The answer was cut off by the token limit before the JSON was complete; "
+            "raise max_tokens.",
+            completion,
+        )
+    if choice.finish_reason == "content_filter":
+        raise StructuredOutputError("The answer was stopped by a content filter.", completion)
+    if message.content is None:
+        raise StructuredOutputError("The answer has no content to parse.", completion)
+    try:
+        return model.model_validate_json(message.content)
+    except pydantic.ValidationError as exc:
+        raise StructuredOutputError(
+            f"The answer is not a valid {model.__name__}: {exc}", completion
+        ) from exc
