@@ -1,0 +1,128 @@
+"""Anthropic's Messages API (`POST {base_url}/v1/messages`).
+
+API version: `anthropic-version: 2023-06-01` unless the provider option
+`anthropic_version` says otherwise. The choice is deliberate. Version 2026-10-21 (the
+default of Anthropic's current SDKs) removes `temperature`, `top_p` and `top_k` for every
+model, rejecting them even at their default values ("temperature: Extra inputs are not
+permitted"), and also rejects document blocks in assistant messages and citations on user
+text blocks. 2023-06-01 still takes the sampling parameters, within each model's own
+limits (temperature 0..1; the Claude 4.5 generation refuses temperature and top_p
+together; Opus 4.7+ and Claude 5 refuse all three). Those per-model limits live in the
+catalog (`supported_parameters`, `constraints`) and `check_parameters` applies them; with
+2026-10-21 configured, `check` reports temperature and top_p as unsupported everywhere.
+
+Anthropic fetches http(s) image URLs itself, so they are passed as `url` image sources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import ClassVar
+
+import orjson
+
+from ...errors import GatewayError
+from ..base import (
+    ChatRequest,
+    ProviderConfig,
+    Unsupported,
+    UpstreamRequest,
+    check_parameters,
+    is_set,
+)
+from .errors import error_from_event, error_from_response
+from .request import (
+    DEFAULT_MAX_TOKENS,
+    api_version,
+    build_body,
+    headers,
+    sampling_removed,
+    thinking_requested,
+)
+from .response import to_completion
+from .stream import AnthropicStreamTranslator
+
+__all__ = ["AnthropicAdapter", "AnthropicStreamTranslator"]
+
+# The OpenAI parameters the Messages API can honour (translated where the names differ).
+PARAMETERS = frozenset({
+    "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "user", "tools",
+    "tool_choice", "parallel_tool_calls", "response_format", "stream_options",
+    "reasoning_effort", "metadata",
+})
+
+
+class AnthropicAdapter:
+    kind: ClassVar[str] = "anthropic"
+    parameters: ClassVar[frozenset[str]] = PARAMETERS
+    fetches_image_urls: ClassVar[bool] = True
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.config = config
+        self.version = api_version(config)
+        self.default_max_tokens = int(config.options.get("default_max_tokens", DEFAULT_MAX_TOKENS))
+        self._url = config.base_url.rstrip("/") + "/v1/messages"
+        self._headers = headers(config, self.version)
+
+    def check(self, req: ChatRequest) -> list[Unsupported]:
+        found = check_parameters(req, self.parameters)
+        named = {u.param for u in found}
+        for item in _messages_api_rules(req, self.version):
+            if item.param not in named:
+                named.add(item.param)
+                found.append(item)
+        return found
+
+    def build_request(self, req: ChatRequest) -> UpstreamRequest:
+        body = build_body(req, self.version, self.default_max_tokens)
+        return UpstreamRequest("POST", self._url, self._headers, orjson.dumps(body))
+
+    def parse_response(self, req: ChatRequest, status: int, body: bytes) -> dict:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise GatewayError(502, f"{self.config.name} sent a response that is not JSON",
+                               code="upstream_bad_response") from None
+        if isinstance(data, dict) and data.get("type") == "error":
+            raise error_from_event(data, self.config.name, self.config.api_key)
+        if not isinstance(data, dict) or not isinstance(data.get("content"), list):
+            raise GatewayError(502, f"{self.config.name} sent a response without content",
+                               code="upstream_bad_response")
+        return to_completion(data)
+
+    def parse_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
+        return error_from_response(status, body, headers, self.config.name, self.config.api_key)
+
+    def stream_translator(self, req: ChatRequest) -> AnthropicStreamTranslator:
+        return AnthropicStreamTranslator(self.config.name, self.config.api_key)
+
+
+def _messages_api_rules(req: ChatRequest, version: str) -> Iterator[Unsupported]:
+    """Refusals that depend on the API version, the model's features or parameter pairs."""
+    body = req.body
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
+        yield Unsupported("response_format", f"response_format of type '{fmt['type']}' is not "
+                                             f"supported for provider '{req.provider}' yet")
+    if sampling_removed(version):
+        for name in ("temperature", "top_p"):
+            if is_set(name, body.get(name)):
+                yield Unsupported(name, f"'{name}' is not accepted by Anthropic API version {version}")
+    choice = body.get("tool_choice")
+    forced = bool(body.get("tools")) and (choice == "required" or isinstance(choice, dict))
+    features = req.model_info.features if req.model_info is not None else {}
+    if forced and features.get("forced_tool_choice") is False:
+        yield Unsupported("tool_choice", f"model '{req.model}' does not accept a 'tool_choice' that "
+                                         "forces a tool call; use 'auto'")
+    elif forced and thinking_requested(body):
+        yield Unsupported("reasoning_effort", "'reasoning_effort' cannot be combined with a "
+                                              "'tool_choice' that forces a tool call on Anthropic models")
+    if thinking_requested(body):
+        # Extended thinking accepts temperature 1 only, and top_p from 0.95.
+        temperature, top_p = body.get("temperature"), body.get("top_p")
+        if is_set("temperature", temperature) and temperature != 1:
+            yield Unsupported("temperature", "'temperature' can only be 1 when 'reasoning_effort' is "
+                                             "set (Anthropic extended thinking)")
+        if is_set("top_p", top_p) and top_p < 0.95:
+            yield Unsupported("top_p", "'top_p' must be at least 0.95 when 'reasoning_effort' is set "
+                                       "(Anthropic extended thinking)")

@@ -1,0 +1,84 @@
+"""Google Gemini through its own API (`generateContent` / `streamGenerateContent`, v1beta).
+
+`base_url` has no version (`https://generativelanguage.googleapis.com`). The API key goes in
+the `x-goog-api-key` header, never in the URL, so it cannot leak into logs of URLs.
+
+Parameters Gemini cannot honour are refused (or dropped with `drop_params`):
+- `user`: Gemini has no end-user field;
+- `parallel_tool_calls: false`: Gemini cannot be told to call one function at a time;
+- `logprobs`/`top_logprobs`, `logit_bias` and the OpenAI-only extras (`store`, `metadata`, ...);
+- `reasoning_effort` on a model without a thinking setting (see request.py).
+`strict` on a tool has no Gemini counterpart and is ignored (the schema is still sent whole).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+from urllib.parse import quote
+
+import orjson
+
+from ...errors import GatewayError
+from ..base import ChatRequest, ProviderConfig, Unsupported, UpstreamRequest, check_parameters
+from .errors import parse_error
+from .request import build_body, thinking_style
+from .response import parse_completion
+from .stream import GoogleStreamTranslator
+
+__all__ = ["GoogleAdapter", "GoogleStreamTranslator"]
+
+_REASONS = {
+    "user": "Gemini has no end-user field ('user')",
+    "parallel_tool_calls": "Gemini cannot disable parallel function calls "
+                           "('parallel_tool_calls' must be true or left out)",
+}
+
+
+class GoogleAdapter:
+    kind: ClassVar[str] = "google"
+    parameters: ClassVar[frozenset[str]] = frozenset({
+        "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop",
+        "frequency_penalty", "presence_penalty", "seed", "n", "tools", "tool_choice",
+        "response_format", "stream_options", "reasoning_effort",
+    })
+    fetches_image_urls: ClassVar[bool] = False
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.config = config
+        self._base = config.base_url.rstrip("/")
+        headers = [("content-type", "application/json")]
+        if config.api_key:
+            headers.append(("x-goog-api-key", config.api_key))
+        headers.extend(config.headers)
+        self._headers = headers
+
+    def check(self, req: ChatRequest) -> list[Unsupported]:
+        found = []
+        for item in check_parameters(req, self.parameters):
+            reason = _REASONS.get(item.param)
+            found.append(Unsupported(item.param, reason) if reason else item)
+        effort = req.body.get("reasoning_effort")
+        if effort and thinking_style(req) is None and not any(
+                u.param == "reasoning_effort" for u in found):
+            found.append(Unsupported("reasoning_effort",
+                                     f"model '{req.model}' has no thinking setting for "
+                                     "'reasoning_effort'"))
+        return found
+
+    def build_request(self, req: ChatRequest) -> UpstreamRequest:
+        model = req.upstream_model
+        if not model.startswith(("models/", "tunedModels/")):
+            model = "models/" + model
+        method = "streamGenerateContent?alt=sse" if req.stream else "generateContent"
+        url = f"{self._base}/v1beta/{quote(model, safe='/-._')}:{method}"
+        return UpstreamRequest("POST", url, self._headers, orjson.dumps(build_body(req)))
+
+    def parse_response(self, req: ChatRequest, status: int, body: bytes) -> dict:
+        return parse_completion(body, self.config.name)
+
+    def parse_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
+        return parse_error(status, body, headers, self.config.name, self.config.api_key)
+
+    def stream_translator(self, req: ChatRequest) -> GoogleStreamTranslator:
+        return GoogleStreamTranslator(self.config.name, self.config.api_key)

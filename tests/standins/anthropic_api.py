@@ -1,0 +1,590 @@
+"""Stand-in for Anthropic's Messages API (`POST /v1/messages`), strict.
+
+It answers with the shared fake model (see fake_model.py) in the Messages wire format, as
+JSON or as named SSE events shaped like the recordings in tests/fixtures/anthropic/, and
+rejects what the real API rejects, with Anthropic's error shape and wording:
+`{"type": "error", "error": {"type": ..., "message": ...}, "request_id": ...}`.
+
+Beyond the fake model:
+- `thinking` enabled (or adaptive): a `thinking` block comes first, signed with an HMAC of
+  its text; a last user text containing "redact" adds a `redacted_thinking` block. Thinking
+  blocks sent back must carry the signature this stand-in issued, and in a tool loop the
+  assistant turn must start with one, so tests prove the round trip carries them.
+- Prompt caching: the words of everything up to the last block marked `cache_control`
+  count as `cache_creation_input_tokens` the first time that exact prefix is seen and as
+  `cache_read_input_tokens` afterwards (no 1024-token minimum here).
+- URL image sources are not fetched; the fake model reports their URL.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+import secrets
+
+import orjson
+
+from .fake_model import Conversation, Image, Turn, respond
+from .harness import Recorded, Reject, StandInApp, send_json, send_sse
+
+VERSIONS = ("2023-06-01", "2026-10-21")
+SAMPLING = ("temperature", "top_p", "top_k")
+TOP_LEVEL = {
+    "model", "messages", "max_tokens", "system", "metadata", "stop_sequences", "stream",
+    "temperature", "top_p", "top_k", "tools", "tool_choice", "thinking", "output_config",
+    "service_tier", "container", "inference_geo", "cache_control",
+}
+BLOCK_FIELDS = {  # block type -> (roles it may appear in, allowed keys)
+    "text": ({"user", "assistant"}, {"type", "text", "cache_control", "citations"}),
+    "image": ({"user"}, {"type", "source", "cache_control"}),
+    "tool_result": ({"user"}, {"type", "tool_use_id", "content", "is_error", "cache_control"}),
+    "tool_use": ({"assistant"}, {"type", "id", "name", "input", "cache_control"}),
+    "thinking": ({"assistant"}, {"type", "thinking", "signature"}),
+    "redacted_thinking": ({"assistant"}, {"type", "data"}),
+}
+MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
+EFFORTS = ("low", "medium", "high", "xhigh", "max")
+
+# Per-model rules; ids may carry a date suffix (claude-sonnet-4-5-20250929).
+NO_SAMPLING = re.compile(r"^claude-(opus-4-[78]|[a-z]+-5)(-|$)")  # Opus 4.7+, Claude 5.x
+EXCLUSIVE_SAMPLING = re.compile(r"^claude-((sonnet|haiku|opus)-4-[56]|opus-4-1)(-|$)")
+ADAPTIVE_ONLY = NO_SAMPLING  # reject thinking.type "enabled"
+ADAPTIVE_CAPABLE = re.compile(r"^claude-(opus-4-[678]|sonnet-4-6|[a-z]+-5)(-|$)")
+
+DOCS = "Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
+RULES = {
+    "auth": "invalid x-api-key",
+    "version_missing": "anthropic-version: header is required",
+    "version_unknown": "anthropic-version: {value!r} is not a valid version",
+    "json": "There was an error parsing the body of your request as JSON",
+    "model": "model: {model}",
+    "extra": "{path}: Extra inputs are not permitted",
+    "required": "{path}: Field required",
+    "type": "{path}: Input should be a valid {kind}",
+    "no_messages": "messages: at least one message is required",
+    "role": "messages.{i}.role: Input should be 'user' or 'assistant'",
+    "empty_content": "messages.{i}: all messages must have non-empty content except for the "
+                     "optional final assistant message",
+    "empty_text": "messages: text content blocks must be non-empty",
+    "tag": "{path}: Input tag '{tag}' found using 'type' does not match any of the expected "
+           "tags: {expected}",
+    "le": "{path}: Input should be less than or equal to {limit}",
+    "ge": "{path}: Input should be greater than or equal to {limit}",
+    "deprecated": "`{name}` is deprecated for this model.",
+    "exclusive": "`temperature` and `top_p` cannot both be specified for this model. Please use only one.",
+    "orphan_result": "messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` "
+                     "blocks: {id}. Each `tool_result` block must have a corresponding `tool_use` "
+                     "block in the previous message.",
+    "missing_result": "messages.{i}: `tool_use` ids were found without `tool_result` blocks "
+                      "immediately after: {ids}. Each `tool_use` block must have a corresponding "
+                      "`tool_result` block in the next message.",
+    "duplicate_id": "messages.{i}.content.{j}: `tool_use` ids must be unique",
+    "media_type": "{path}.source.base64.media_type: Input should be 'image/jpeg', 'image/png', "
+                  "'image/gif' or 'image/webp'",
+    "base64": "{path}.source.base64.data: The image data is not valid base64",
+    "image_url": "{path}.source.url: Input should be a valid URL, only http and https are supported",
+    "image_source": "{path}.source: Input tag '{tag}' found using 'type' does not match any of the "
+                    "expected tags: 'base64', 'url'",
+    "signature": "messages.{i}.content.{j}: Invalid `signature` in `thinking` block",
+    "redacted": "messages.{i}.content.{j}: Invalid `data` in `redacted_thinking` block",
+    "thinking_first": "messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but "
+                      "found `{found}`. When `thinking` is enabled, a final `assistant` message must "
+                      "start with a thinking block (preceeding the lastmost set of `tool_use` and "
+                      "`tool_result` blocks). We recommend you include thinking blocks from previous "
+                      "turns. To avoid this requirement, disable `thinking`. " + DOCS,
+    "thinking_temperature": "`temperature` may only be set to 1 when thinking is enabled. " + DOCS,
+    "thinking_top_p": "`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled. " + DOCS,
+    "thinking_top_k": "`top_k` must be unset when thinking is enabled. " + DOCS,
+    "thinking_forced": "Thinking may not be enabled when tool_choice forces tool use.",
+    "budget_min": "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024",
+    "budget_max": "`max_tokens` must be greater than `thinking.budget_tokens`. " + DOCS,
+    "adaptive": "thinking.type.adaptive: adaptive thinking is not supported on this model",
+    "enabled": "thinking.type.enabled is not supported for this model. Use thinking.type.adaptive "
+               "and output_config.effort to control thinking behavior.",
+    "thinking_type": "thinking: Input tag '{tag}' found using 'type' does not match any of the "
+                     "expected tags: 'adaptive', 'disabled', 'enabled'",
+    "effort": "output_config.effort: Input should be 'low', 'medium', 'high', 'xhigh' or 'max'",
+    "tool_name": "tools.{i}.custom.name: String should match pattern '^[a-zA-Z0-9_-]{{1,128}}$'",
+    "tool_unique": "tools: Tool names must be unique.",
+    "tool_type": "tools.{i}: Input tag '{tag}' found using 'type' does not match any of the expected tags",
+    "tool_choice": "tool_choice: Input tag '{tag}' found using 'type' does not match any of the "
+                   "expected tags: 'auto', 'any', 'tool', 'none'",
+    "tool_choice_name": "tool_choice.name: Tool '{name}' not found in provided tools",
+    "tool_choice_tools": "tool_choice: tool_choice may only be specified while providing tools",
+    "cache_limit": "A maximum of 4 blocks with cache_control may be provided. Found {n}.",
+    "cache_type": "{path}.cache_control.type: Input should be 'ephemeral'",
+    "citations": "messages.{i}.content.{j}.citations: citations are not accepted on `user` text "
+                 "blocks in this API version",
+}
+
+
+def _error(message: str, kind: str = "invalid_request_error", request_id: str = "req_standin") -> dict:
+    return {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}
+
+
+def bad(rule: str, **values) -> Reject:
+    return Reject(400, _error(RULES[rule].format(**values)))
+
+
+def _event(name: str, payload: dict) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+class AnthropicStandIn(StandInApp):
+    def __init__(self, api_key: str = "sk-ant-test") -> None:
+        super().__init__()
+        self.api_key = api_key
+        self._secret = secrets.token_bytes(16)
+        self._cached: set[str] = set()
+
+    def reset(self) -> None:
+        super().reset()
+        self._cached.clear()
+
+    # ------------------------------------------------------------ signatures
+
+    def sign(self, thinking: str) -> str:
+        mac = hmac.new(self._secret, thinking.encode(), hashlib.sha256).digest()
+        return base64.b64encode(mac).decode()
+
+    def redacted_data(self) -> str:
+        nonce = secrets.token_hex(8)
+        return f"{nonce}.{self.sign('redacted:' + nonce)}"
+
+    def _redacted_ok(self, data: str) -> bool:
+        nonce, _, mac = data.partition(".")
+        return hmac.compare_digest(mac, self.sign("redacted:" + nonce))
+
+    # ------------------------------------------------------------ request handling
+
+    async def handle(self, rec: Recorded, send) -> None:
+        if rec.path != "/v1/messages" or rec.method != "POST":
+            raise Reject(404, _error("Not Found", "not_found_error"))
+        key = rec.headers.get("x-api-key")
+        if key is None and rec.headers.get("authorization", "").startswith("Bearer "):
+            key = rec.headers["authorization"][7:]
+        if key != self.api_key:
+            raise Reject(401, _error(RULES["auth"], "authentication_error"))
+        version = rec.headers.get("anthropic-version")
+        if version is None:
+            raise bad("version_missing")
+        if version not in VERSIONS:
+            raise bad("version_unknown", value=version)
+        body = rec.json
+        if not isinstance(body, dict):
+            raise bad("json")
+        conv, thinking = self.validate(body, version)
+        await self.answer(body, conv, thinking, send)
+
+    def validate(self, body: dict, version: str) -> tuple[Conversation, bool]:
+        """Check `body` as the real API would; return the fake model's view of it."""
+        known = TOP_LEVEL - set(SAMPLING) if version >= "2026-10-21" else TOP_LEVEL
+        for name in body:
+            if name not in known:
+                raise bad("extra", path=name)
+        for name in ("model", "messages", "max_tokens"):
+            if name not in body:
+                raise bad("required", path=name)
+        model = body["model"]
+        if not isinstance(model, str) or not model.startswith("claude-"):
+            raise Reject(404, _error(RULES["model"].format(model=model), "not_found_error"))
+        max_tokens = body["max_tokens"]
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
+            raise bad("type", path="max_tokens", kind="integer")
+        if max_tokens < 1:
+            raise bad("ge", path="max_tokens", limit=1)
+        self._sampling(body, model)
+        tools = self._tools(body)
+        thinking = self._thinking(body, model)
+        system = self._system(body.get("system"))
+        conv = self._messages(body, version, thinking)
+        conv.system = system
+        conv.tools = tools
+        conv.tool_choice = self._tool_choice(body, tools, thinking)
+        conv.max_tokens = max_tokens
+        stops = body.get("stop_sequences") or []
+        if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
+            raise bad("type", path="stop_sequences", kind="list of strings")
+        conv.stop = stops
+        metadata = body.get("metadata")
+        if metadata is not None:
+            for name in metadata:
+                if name != "user_id":
+                    raise bad("extra", path=f"metadata.{name}")
+        self._cache_controls(body)
+        return conv, thinking
+
+    def _sampling(self, body: dict, model: str) -> None:
+        for name, low, high in (("temperature", 0, 1), ("top_p", 0, 1), ("top_k", 0, None)):
+            value = body.get(name)
+            if value is None:
+                continue
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise bad("type", path=name, kind="number")
+            if value < low:
+                raise bad("ge", path=name, limit=low)
+            if high is not None and value > high:
+                raise bad("le", path=name, limit=high)
+            if NO_SAMPLING.match(model):
+                raise bad("deprecated", name=name)
+        if EXCLUSIVE_SAMPLING.match(model) and body.get("temperature") is not None \
+                and body.get("top_p") is not None:
+            raise bad("exclusive")
+
+    def _thinking(self, body: dict, model: str) -> bool:
+        config = body.get("thinking")
+        effort = (body.get("output_config") or {}).get("effort")
+        for name in body.get("output_config") or {}:
+            if name not in ("effort", "format"):
+                raise bad("extra", path=f"output_config.{name}")
+        if effort is not None and effort not in EFFORTS:
+            raise bad("effort")
+        if config is None:
+            return False
+        kind = config.get("type")
+        if kind == "disabled":
+            return False
+        if kind == "adaptive":
+            if not ADAPTIVE_CAPABLE.match(model):
+                raise bad("adaptive")
+            allowed = {"type", "display"}
+        elif kind == "enabled":
+            if ADAPTIVE_ONLY.match(model):
+                raise bad("enabled")
+            budget = config.get("budget_tokens")
+            if budget is None:
+                raise bad("required", path="thinking.enabled.budget_tokens")
+            if budget < 1024:
+                raise bad("budget_min")
+            if budget >= body["max_tokens"]:
+                raise bad("budget_max")
+            allowed = {"type", "budget_tokens", "display"}
+        else:
+            raise bad("thinking_type", tag=kind)
+        for name in config:
+            if name not in allowed:
+                raise bad("extra", path=f"thinking.{kind}.{name}")
+        if body.get("temperature") not in (None, 1):
+            raise bad("thinking_temperature")
+        if body.get("top_p") is not None and body["top_p"] < 0.95:
+            raise bad("thinking_top_p")
+        if body.get("top_k") is not None:
+            raise bad("thinking_top_k")
+        return True
+
+    def _tools(self, body: dict) -> list[dict]:
+        tools = body.get("tools") or []
+        names = set()
+        for i, tool in enumerate(tools):
+            if tool.get("type") not in (None, "custom"):
+                raise bad("tool_type", i=i, tag=tool.get("type"))
+            for name in tool:
+                if name not in ("type", "name", "description", "input_schema", "cache_control"):
+                    raise bad("extra", path=f"tools.{i}.custom.{name}")
+            for name in ("name", "input_schema"):
+                if name not in tool:
+                    raise bad("required", path=f"tools.{i}.custom.{name}")
+            if not isinstance(tool["name"], str) or not TOOL_NAME.match(tool["name"]):
+                raise bad("tool_name", i=i)
+            schema = tool["input_schema"]
+            if not isinstance(schema, dict) or schema.get("type") != "object":
+                raise bad("type", path=f"tools.{i}.custom.input_schema.type", kind="'object'")
+            if tool["name"] in names:
+                raise bad("tool_unique")
+            names.add(tool["name"])
+        return [{"name": t["name"], "parameters": t["input_schema"]} for t in tools]
+
+    def _tool_choice(self, body: dict, tools: list[dict], thinking: bool) -> str | None:
+        choice = body.get("tool_choice")
+        if choice is None:
+            return None
+        kind = choice.get("type")
+        if kind not in ("auto", "any", "tool", "none"):
+            raise bad("tool_choice", tag=kind)
+        allowed = {"type"} | ({"disable_parallel_tool_use"} if kind != "none" else set())
+        allowed |= {"name"} if kind == "tool" else set()
+        for name in choice:
+            if name not in allowed:
+                raise bad("extra", path=f"tool_choice.{kind}.{name}")
+        if not tools and kind != "none":
+            raise bad("tool_choice_tools")
+        if kind == "tool" and choice.get("name") not in {t["name"] for t in tools}:
+            raise bad("tool_choice_name", name=choice.get("name"))
+        if thinking and kind in ("any", "tool"):
+            raise bad("thinking_forced")
+        return {"auto": "auto", "any": "required", "none": "none"}.get(kind, choice.get("name"))
+
+    def _system(self, system) -> str:
+        if system is None or isinstance(system, str):
+            return system or ""
+        texts = []
+        for j, block in enumerate(system):
+            if block.get("type") != "text":
+                raise bad("tag", path=f"system.{j}", tag=block.get("type"), expected="'text'")
+            for name in block:
+                if name not in ("type", "text", "cache_control", "citations"):
+                    raise bad("extra", path=f"system.{j}.{name}")
+            if not block.get("text"):
+                raise Reject(400, _error("system: text content blocks must be non-empty"))
+            texts.append(block["text"])
+        return "\n".join(texts)
+
+    def _messages(self, body: dict, version: str, thinking: bool) -> Conversation:
+        messages = body["messages"]
+        if not isinstance(messages, list):
+            raise bad("type", path="messages", kind="list")
+        if not messages:
+            raise bad("no_messages")
+        conv = Conversation()
+        names: dict[str, str] = {}
+        seen_ids: set[str] = set()
+        for i, m in enumerate(messages):
+            for name in m:
+                if name not in ("role", "content"):
+                    raise bad("extra", path=f"messages.{i}.{name}")
+            role = m.get("role")
+            if role not in ("user", "assistant"):
+                raise bad("role", i=i)
+            content = m.get("content")
+            if isinstance(content, str):
+                content = [{"type": "text", "text": content}] if content else []
+            if not isinstance(content, list):
+                raise bad("required", path=f"messages.{i}.content")
+            if not content and not (role == "assistant" and i == len(messages) - 1):
+                raise bad("empty_content", i=i)
+            turn = Turn(role)
+            previous_uses = _tool_use_ids(messages[i - 1]) if i and messages[i - 1].get("role") == "assistant" else []
+            answered = set()
+            for j, block in enumerate(content):
+                self._block(block, role, i, j, version)
+                kind = block["type"]
+                if kind == "text":
+                    turn.text = f"{turn.text}\n{block['text']}" if turn.text else block["text"]
+                elif kind == "image":
+                    turn.images.append(_image(block))
+                elif kind == "tool_use":
+                    if block["id"] in seen_ids:
+                        raise bad("duplicate_id", i=i, j=j)
+                    seen_ids.add(block["id"])
+                    names[block["id"]] = block["name"]
+                    turn.tool_calls.append((block["name"], block["input"]))
+                elif kind == "tool_result":
+                    if block["tool_use_id"] not in previous_uses:
+                        raise bad("orphan_result", i=i, j=j, id=block["tool_use_id"])
+                    answered.add(block["tool_use_id"])
+                    turn.tool_results.append((names[block["tool_use_id"]], _result_text(block.get("content"))))
+            if previous_uses and set(previous_uses) - answered:
+                missing = [u for u in previous_uses if u not in answered]
+                raise bad("missing_result", i=i - 1, ids=", ".join(missing))
+            conv.turns.append(turn)
+        last = messages[-1]
+        if last.get("role") == "assistant" and _tool_use_ids(last):
+            raise bad("missing_result", i=len(messages) - 1, ids=", ".join(_tool_use_ids(last)))
+        if thinking and turn.tool_results and len(messages) > 1:
+            first = (_blocks(messages[-2]) or [{}])[0]
+            if first.get("type") not in ("thinking", "redacted_thinking"):
+                raise bad("thinking_first", i=len(messages) - 2, found=first.get("type"))
+        return conv
+
+    def _block(self, block: dict, role: str, i: int, j: int, version: str) -> None:
+        path = f"messages.{i}.content.{j}"
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind not in BLOCK_FIELDS or role not in BLOCK_FIELDS[kind][0]:
+            expected = ", ".join(f"'{k}'" for k, (roles, _) in BLOCK_FIELDS.items() if role in roles)
+            raise bad("tag", path=path, tag=kind, expected=expected)
+        for name in block:
+            if name not in BLOCK_FIELDS[kind][1]:
+                raise bad("extra", path=f"{path}.{kind}.{name}")
+        for name in BLOCK_FIELDS[kind][1] - {"cache_control", "citations", "is_error", "content"}:
+            if name not in block:
+                raise bad("required", path=f"{path}.{kind}.{name}")
+        if kind == "text":
+            if not block["text"]:
+                raise bad("empty_text")
+            if role == "user" and block.get("citations") and version >= "2026-10-21":
+                raise bad("citations", i=i, j=j)
+        elif kind == "image":
+            _check_image(block, path)
+        elif kind == "tool_use":
+            if not isinstance(block["input"], dict):
+                raise bad("type", path=f"{path}.tool_use.input", kind="dictionary")
+        elif kind == "thinking":
+            if not hmac.compare_digest(str(block["signature"]), self.sign(block["thinking"])):
+                raise bad("signature", i=i, j=j)
+        elif kind == "redacted_thinking" and not self._redacted_ok(str(block["data"])):
+            raise bad("redacted", i=i, j=j)
+
+    def _cache_controls(self, body: dict) -> None:
+        marked = [(path, b) for path, b, _ in _units(body) if isinstance(b, dict) and "cache_control" in b]
+        for path, block in marked:
+            if (block["cache_control"] or {}).get("type") != "ephemeral":
+                raise bad("cache_type", path=path)
+        if len(marked) > 4:
+            raise bad("cache_limit", n=len(marked))
+
+    # ------------------------------------------------------------ answering
+
+    def cache_usage(self, body: dict, prompt_tokens: int) -> dict:
+        units = _units(body)
+        last = max((k for k, (_, b, _) in enumerate(units) if "cache_control" in b), default=-1)
+        usage = {"input_tokens": prompt_tokens, "cache_creation_input_tokens": 0,
+                 "cache_read_input_tokens": 0}
+        if last < 0:
+            return usage
+        prefix = [b for _, b, _ in units[: last + 1]]
+        words = min(sum(w for _, _, w in units[: last + 1]), prompt_tokens)
+        key = hashlib.sha256(orjson.dumps([body["model"], prefix], option=orjson.OPT_SORT_KEYS)).hexdigest()
+        usage["cache_read_input_tokens" if key in self._cached else "cache_creation_input_tokens"] = words
+        self._cached.add(key)
+        usage["input_tokens"] = prompt_tokens - words
+        return usage
+
+    async def answer(self, body: dict, conv: Conversation, thinking: bool, send) -> None:
+        answer = respond(conv)
+        choice = body.get("tool_choice") or {}
+        if choice.get("disable_parallel_tool_use"):
+            answer.tool_calls = answer.tool_calls[:1]
+        n = len(self.requests)
+        blocks: list[dict] = []
+        thought_words = 0
+        if thinking:
+            last = conv.turns[-1]
+            subject = "the tool results" if last.tool_results else f"'{last.text}'"
+            thought = f"The user asked about {subject}. I will answer."
+            blocks.append({"type": "thinking", "thinking": thought, "signature": self.sign(thought)})
+            thought_words = _words(thought)
+            if "redact" in last.text:
+                blocks.append({"type": "redacted_thinking", "data": self.redacted_data()})
+        if answer.text or not answer.tool_calls:
+            blocks.append({"type": "text", "text": answer.text})
+        for k, (name, args) in enumerate(answer.tool_calls):
+            blocks.append({"type": "tool_use", "id": f"toolu_standin{n:03d}{k}", "name": name, "input": args})
+        stop_reason = {"stop": "end_turn", "stop_sequence": "stop_sequence", "length": "max_tokens",
+                       "tool_calls": "tool_use"}[answer.finish]
+        usage = self.cache_usage(body, answer.prompt_tokens)
+        output = {"output_tokens": answer.completion_tokens + thought_words}
+        if thinking:
+            output["output_tokens_details"] = {"thinking_tokens": thought_words}
+        message = {"id": f"msg_standin{n:04d}", "type": "message", "role": "assistant",
+                   "model": body["model"], "content": blocks, "stop_reason": stop_reason,
+                   "stop_sequence": answer.stop_sequence, "usage": {**usage, **output}}
+        if not body.get("stream"):
+            await send_json(send, 200, message)
+            return
+        await send_sse(send, _stream_events(message, usage, output))
+
+
+def _pieces(text: str) -> list[str]:
+    """Word-sized stream pieces that add up to exactly `text`."""
+    return re.findall(r"\s*\S+|\s+$", text)
+
+
+def _stream_events(message: dict, usage: dict, output: dict) -> list[bytes]:
+    shell = {**message, "content": [], "stop_reason": None, "stop_sequence": None,
+             "usage": {**usage, "output_tokens": 1}}
+    events = [_event("message_start", {"type": "message_start", "message": shell})]
+    for index, block in enumerate(message["content"]):
+        kind = block["type"]
+        start = {"text": {"type": "text", "text": ""},
+                 "thinking": {"type": "thinking", "thinking": "", "signature": ""},
+                 "tool_use": {**block, "input": {}}}.get(kind, block)
+        events.append(_event("content_block_start", {"type": "content_block_start", "index": index,
+                                                     "content_block": start}))
+        if index == 0:
+            events.append(_event("ping", {"type": "ping"}))
+        deltas: list[dict] = []
+        if kind == "text":
+            deltas = [{"type": "text_delta", "text": w} for w in _pieces(block["text"])]
+        elif kind == "thinking":
+            deltas = [{"type": "thinking_delta", "thinking": w}
+                      for w in _pieces(block["thinking"])]
+            deltas.append({"type": "signature_delta", "signature": block["signature"]})
+        elif kind == "tool_use":
+            args = orjson.dumps(block["input"]).decode()
+            step = max(1, len(args) // 3)
+            deltas = [{"type": "input_json_delta", "partial_json": ""}]
+            deltas += [{"type": "input_json_delta", "partial_json": args[k:k + step]}
+                       for k in range(0, len(args), step)]
+        for delta in deltas:
+            events.append(_event("content_block_delta", {"type": "content_block_delta", "index": index,
+                                                         "delta": delta}))
+        events.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
+    events.append(_event("message_delta", {
+        "type": "message_delta",
+        "delta": {"stop_reason": message["stop_reason"], "stop_sequence": message["stop_sequence"]},
+        "usage": output}))
+    events.append(_event("message_stop", {"type": "message_stop"}))
+    return events
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _blocks(message: dict) -> list[dict]:
+    content = message.get("content")
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    return content if isinstance(content, list) else []
+
+
+def _tool_use_ids(message: dict) -> list[str]:
+    return [b.get("id") for b in _blocks(message) if isinstance(b, dict) and b.get("type") == "tool_use"]
+
+
+def _result_text(content) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(b.get("text", "") for b in content or () if b.get("type") == "text")
+
+
+def _check_image(block: dict, path: str) -> None:
+    source = block["source"]
+    kind = source.get("type") if isinstance(source, dict) else None
+    if kind == "base64":
+        if source.get("media_type") not in MEDIA_TYPES:
+            raise bad("media_type", path=f"{path}.image")
+        try:
+            base64.b64decode(source.get("data") or "", validate=True)
+        except (binascii.Error, ValueError):
+            raise bad("base64", path=f"{path}.image") from None
+        if not source.get("data"):
+            raise bad("base64", path=f"{path}.image")
+    elif kind == "url":
+        if not re.match(r"^https?://[^\s/]+", str(source.get("url"))):
+            raise bad("image_url", path=f"{path}.image")
+    else:
+        raise bad("image_source", path=f"{path}.image", tag=kind)
+    for name in source:
+        if name not in ({"type", "media_type", "data"} if kind == "base64" else {"type", "url"}):
+            raise bad("extra", path=f"{path}.image.source.{kind}.{name}")
+
+
+def _image(block: dict) -> Image:
+    source = block["source"]
+    if source["type"] == "url":
+        return Image("url", 0, source["url"])
+    return Image(source["media_type"], len(base64.b64decode(source["data"])))
+
+
+def _units(body: dict) -> list[tuple[str, dict, int]]:
+    """The prompt in cache order (tools, system, messages): (path, block, words)."""
+    units = [(f"tools.{i}", t, 0) for i, t in enumerate(body.get("tools") or ())]
+    system = body.get("system")
+    if isinstance(system, list):
+        units += [(f"system.{j}", b, _words(b.get("text", ""))) for j, b in enumerate(system)]
+    elif system:
+        units.append(("system", {"type": "text", "text": system}, _words(system)))
+    for i, m in enumerate(body.get("messages") or ()):
+        for j, b in enumerate(_blocks(m)):
+            text = b.get("text", "") if b.get("type") == "text" else (
+                _result_text(b.get("content")) if b.get("type") == "tool_result" else "")
+            units.append((f"messages.{i}.content.{j}", b, _words(text)))
+    return units
