@@ -36,12 +36,12 @@ class GatewayProcess:
     def start(self, timeout: float = 20.0) -> GatewayProcess:
         self.home.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "LUNOS_HOME": str(self.home), **self.env}
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lunos.cli", "serve", "--host", "127.0.0.1",
-             "--port", str(self.port), *self.args],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.home,
-        )
+        with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "lunos.cli", "serve", "--host", "127.0.0.1",
+                 "--port", str(self.port), *self.args],
+                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.home,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

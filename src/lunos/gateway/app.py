@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-
-from sqlalchemy.exc import SQLAlchemyError
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from .asgi import ClientGone, Request, new_request_id, send_error
 from .auth import Authenticator, Principal

@@ -103,7 +103,7 @@ class Engine:
             for i, j, url in found
         ))
         messages = list(body["messages"])
-        for (i, j, url), result in zip(found, fetched):
+        for (i, j, url), result in zip(found, fetched, strict=True):
             if not result.content_type.startswith("image/"):
                 raise GatewayError(400, f"{url} is not an image (content type {result.content_type})",
                                    param=f"messages[{i}].content[{j}].image_url.url", code="invalid_image")

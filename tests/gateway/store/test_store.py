@@ -66,7 +66,7 @@ async def test_master_key_only_hash_and_not_listed(store):
 
 
 async def test_rows_round_trip_and_spend(store):
-    row, raw = await store.create_key("a")
+    row, _ = await store.create_key("a")
     await store.insert_rows([record_to_row(record(1, row["id"], cost=0.25)),
                              record_to_row(record(2, row["id"], cost=0.5))])
     entry = await store.get_log("chatcmpl-0001", None)

@@ -17,7 +17,14 @@ import orjson
 from ..._sse import ServerSentEvent
 from ..catalog import COMMON_PARAMETERS
 from ..errors import GatewayError
-from .base import ChatRequest, ProviderConfig, Unsupported, UpstreamRequest, bearer_headers, check_parameters
+from .base import (
+    ChatRequest,
+    ProviderConfig,
+    Unsupported,
+    UpstreamRequest,
+    bearer_headers,
+    check_parameters,
+)
 from .common import status_error, upstream_message
 
 _ERROR_PATHS = (("error", "message"), ("message",), ("detail",), ("error",))
