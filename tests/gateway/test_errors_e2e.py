@@ -221,7 +221,7 @@ def test_anthropic_overloaded_at_stream_start_is_retried(http, upstreams):
     with http.stream("POST", "/v1/chat/completions", headers=AUTH,
                      json={**HELLO, "model": "anthropic/claude-haiku-4-5", "stream": True}) as r:
         raw = r.read().decode()
-    assert "You said: hello".split()[0] in raw and raw.rstrip().endswith("data: [DONE]")
+    assert "You" in raw and raw.rstrip().endswith("data: [DONE]")
     assert len(upstreams.anthropic.requests) == 2
 
 

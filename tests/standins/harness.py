@@ -49,6 +49,30 @@ class Recorded:
     headers: dict[str, str]
     body: bytes
     json: object = None
+    receive: object = None  # the ASGI receive, to notice a client that went away
+
+
+async def disconnected(rec: Recorded) -> bool:
+    """Whether the client has gone (checked without waiting)."""
+    import asyncio
+
+    try:
+        message = await asyncio.wait_for(rec.receive(), 0.0001)
+    except asyncio.TimeoutError:
+        return False
+    return message["type"] == "http.disconnect"
+
+
+async def sleep_unless_gone(rec: Recorded, seconds: float) -> bool:
+    """Sleep; return False early if the client disconnects meanwhile."""
+    import asyncio
+
+    waiter = asyncio.ensure_future(rec.receive())
+    try:
+        done, _ = await asyncio.wait({waiter}, timeout=seconds)
+        return not (done and waiter.result()["type"] == "http.disconnect")
+    finally:
+        waiter.cancel()
 
 
 @dataclass
@@ -110,7 +134,7 @@ class StandInApp:
         body = await read_body(receive)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         rec = Recorded(scope["method"], scope["path"], scope.get("query_string", b"").decode(),
-                       headers, body)
+                       headers, body, receive=receive)
         try:
             rec.json = orjson.loads(body) if body else None
         except orjson.JSONDecodeError:

@@ -3,17 +3,25 @@
 Rejects as the real API does: a wrong or missing bearer key (401), unknown top-level
 fields ("Unrecognized request argument supplied"), bad roles, a `tool` message whose
 `tool_call_id` no earlier assistant turn issued, out-of-range sampling values.
+
+Test markers in the last user text: `[[status:503]]` answers with that error status,
+`[[delay:0.5]]` waits before answering, `[[slow:0.1]]` waits between stream events. Every
+answer that reached a still-connected client is added to `billed` (its usage), so tests
+can compare the gateway's cost accounting with what the provider would have charged.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 import time
 
 import orjson
 
 from .fake_model import Conversation, Image, Turn, respond
-from .harness import Recorded, Reject, StandInApp, send_json, send_sse
+from .harness import Recorded, Reject, StandInApp, disconnected, send_json, sleep_unless_gone
+
+MARKER = re.compile(r"\[\[(status|delay|slow):([0-9.]+)\]\]")
 
 KNOWN_FIELDS = {
     "model", "messages", "temperature", "max_tokens", "max_completion_tokens", "top_p", "stop",
@@ -35,6 +43,11 @@ class OpenAIStandIn(StandInApp):
     def __init__(self, api_key: str = "sk-openai-test") -> None:
         super().__init__()
         self.api_key = api_key
+        self.billed: list[dict] = []
+
+    def reset(self) -> None:
+        super().reset()
+        self.billed.clear()
 
     async def handle(self, rec: Recorded, send) -> None:
         if rec.path != "/v1/chat/completions" or rec.method != "POST":
@@ -45,6 +58,13 @@ class OpenAIStandIn(StandInApp):
         if not isinstance(body, dict):
             raise Reject(400, _error("We could not parse the JSON body of your request."))
         conv = self.conversation(body)
+        last_user = next((t.text for t in reversed(conv.turns) if t.role == "user"), "")
+        markers = {k: float(v) for k, v in MARKER.findall(last_user)}
+        if "delay" in markers and not await sleep_unless_gone(rec, markers["delay"]):
+            return
+        if "status" in markers:
+            raise Reject(int(markers["status"]), _error(f"stand-in failure {int(markers['status'])}",
+                                                         type_="server_error"))
         n = body.get("n") or 1
         answer = respond(conv)
         created = int(time.time())
@@ -62,6 +82,9 @@ class OpenAIStandIn(StandInApp):
                        "refusal": None, "annotations": []}
             if calls:
                 message["tool_calls"] = calls
+            if await disconnected(rec):
+                return
+            self.billed.append(usage)
             await send_json(send, 200, {
                 "id": cid, "object": "chat.completion", "created": created, "model": body["model"],
                 "choices": [{"index": i, "message": message, "logprobs": None, "finish_reason": finish}
@@ -96,7 +119,18 @@ class OpenAIStandIn(StandInApp):
         if include_usage:
             events.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n")
         events.append(b"data: [DONE]\n\n")
-        await send_sse(send, events)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream")]})
+        billing_at = len(events) - (2 if include_usage else 1)  # the usage chunk, else [DONE]
+        for k, event in enumerate(events):
+            if "slow" in markers and not await sleep_unless_gone(rec, markers["slow"]):
+                return
+            if k == billing_at:
+                if await disconnected(rec):
+                    return
+                self.billed.append(usage)
+            await send({"type": "http.response.body", "body": event, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
 
     def conversation(self, body: dict) -> Conversation:
         unknown = sorted(set(body) - KNOWN_FIELDS)

@@ -63,7 +63,10 @@ class LunosApp:
         self.settings = settings
         self._history = history
         self.gw: Gateway | None = None
+        from . import dashboard
         from .routes import admin, chat, health, logs, models
+
+        self.dashboard = dashboard.handle
 
         self.routes: dict[tuple[str, str], RouteSpec] = {
             ("POST", "/v1/chat/completions"): RouteSpec(chat.chat_completions, "key", record=True),
@@ -168,6 +171,9 @@ class LunosApp:
     async def http(self, scope, receive, send) -> None:
         gw = self.gw
         request = Request(scope, receive)
+        if request.path.startswith("/dashboard") and request.path[10:11] in ("", "/"):
+            await self.dashboard(gw, request, send)  # its own sign-in, with a session cookie
+            return
         spec = self.routes.get((request.method, request.path))
         args: tuple = ()
         if spec is None:
@@ -186,7 +192,7 @@ class LunosApp:
                 except GatewayError as exc:
                     record.status, record.error = exc.status, exc.message
                     raise
-                await self._watched(spec.handler(gw, raw, send, principal, record), receive)
+                await self._watched(spec.handler(gw, raw, send, principal, record), receive, record)
             else:
                 try:
                     await spec.handler(gw, request, send, principal, *args)
@@ -224,14 +230,15 @@ class LunosApp:
             raise GatewayError(403, "This route needs the master key", code="master_key_required")
         return principal
 
-    async def _watched(self, work: Awaitable[None], receive) -> None:
-        """Run `work`, cancelling it when the client disconnects."""
+    async def _watched(self, work: Awaitable[None], receive, record: CallRecord) -> None:
+        """Run `work`, cancelling it (and so the upstream call) when the client disconnects."""
         task = asyncio.ensure_future(work)
         watcher = asyncio.ensure_future(_disconnected(receive))
         try:
             await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
         finally:
             if not task.done():
+                record.status, record.error = 499, "client disconnected"
                 task.cancel()
                 try:
                     await task

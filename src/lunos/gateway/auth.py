@@ -6,6 +6,7 @@ The table of key hashes is loaded from the store at start and refreshed when key
 
 from __future__ import annotations
 
+import hmac
 import time
 from dataclasses import dataclass
 
@@ -60,12 +61,22 @@ class Authenticator:
         if token is None:
             raise GatewayError(401, "Missing API key: send 'Authorization: Bearer <key>'",
                                code="missing_api_key")
-        digest = hash_key(token)
-        if digest == self._master_hash:
-            return self._master
-        principal = self._keys.get(digest)
+        principal = self._keys.get(hash_key(token)) or self._master_if(hash_key(token))
         if principal is None:
             raise GatewayError(401, "Invalid API key", code="invalid_api_key")
         if principal.expires_at is not None and principal.expires_at <= time.time():
             raise GatewayError(401, "This API key has expired", code="expired_api_key")
         return principal
+
+    def by_hash(self, digest: str, now: float | None = None) -> Principal | None:
+        """The principal of a key hash if that key still authenticates (dashboard sessions)."""
+        principal = self._keys.get(digest) or self._master_if(digest)
+        if principal is None:
+            return None
+        now = time.time() if now is None else now
+        if principal.expires_at is not None and principal.expires_at <= now:
+            return None
+        return principal
+
+    def _master_if(self, digest: str) -> Principal | None:
+        return self._master if hmac.compare_digest(digest, self._master_hash) else None

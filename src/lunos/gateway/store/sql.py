@@ -407,7 +407,7 @@ class Store:
             rows = (await conn.execute(q)).all()
         out = []
         for row in rows:
-            m = dict(row._mapping)
+            m = {str(k): v for k, v in row._mapping.items()}  # labels are str subclasses
             m["total_tokens"] = int(m["prompt_tokens"]) + int(m["completion_tokens"])
             m["cost"] = round(float(m["cost"] or 0.0), 10)
             m["errors"] = int(m["errors"] or 0)

@@ -1,0 +1,86 @@
+"""Fold usage rows (grouped by day, model and app) into chart series and summary tables.
+
+The chart data goes to the page as JSON and is drawn by static/dashboard.js with uPlot:
+one x axis of days (unix seconds at midnight UTC) and, per chart, one series per label.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+
+TOP = 6  # series per chart; the rest are summed into "other"
+FIELDS = ("requests", "errors", "prompt_tokens", "completion_tokens", "cached_tokens", "cost")
+
+
+def day_list(first: datetime.date, last: datetime.date) -> list[str]:
+    count = (last - first).days + 1
+    return [(first + datetime.timedelta(days=i)).isoformat() for i in range(max(count, 0))]
+
+
+def _midnight(day: str) -> int:
+    parsed = datetime.date.fromisoformat(day)
+    return int(datetime.datetime(parsed.year, parsed.month, parsed.day,
+                                 tzinfo=datetime.timezone.utc).timestamp())
+
+
+def _series(rows: list[dict], days: list[str], group: str, field: str) -> list[dict]:
+    index = {day: i for i, day in enumerate(days)}
+    per_label: dict[str, list[float]] = defaultdict(lambda: [0] * len(days))
+    for row in rows:
+        i = index.get(row["day"])
+        if i is not None:
+            per_label[str(row[group])][i] += row[field]
+    ranked = sorted(per_label.items(), key=lambda item: (-sum(item[1]), item[0]))
+    series = [{"label": label, "values": values} for label, values in ranked[:TOP]]
+    if len(ranked) > TOP:
+        other = [sum(values[i] for _, values in ranked[TOP:]) for i in range(len(days))]
+        series.append({"label": "other", "values": other})
+    return series
+
+
+def _daily(rows: list[dict], days: list[str], field: str) -> list[float]:
+    index = {day: i for i, day in enumerate(days)}
+    values = [0] * len(days)
+    for row in rows:
+        i = index.get(row["day"])
+        if i is not None:
+            values[i] += row[field]
+    return values
+
+
+def _table(rows: list[dict], group: str) -> list[dict]:
+    totals: dict[str, dict] = {}
+    for row in rows:
+        entry = totals.setdefault(str(row[group]), {"label": str(row[group]),
+                                                    **dict.fromkeys(FIELDS, 0)})
+        for field in FIELDS:
+            entry[field] += row[field]
+    return sorted(totals.values(), key=lambda e: (-e["requests"], e["label"]))
+
+
+def usage_view(rows: list[dict], days: list[str]) -> dict:
+    """Charts (by day), tables (by model, by app) and totals for the Usage page."""
+    wanted = set(days)
+    kept = [r for r in rows if r["day"] in wanted]
+    charts = [
+        {"id": "requests", "title": "Requests per day, by model", "unit": "",
+         "series": _series(kept, days, "model", "requests")},
+        {"id": "tokens", "title": "Tokens per day", "unit": "",
+         "series": [{"label": "prompt", "values": _daily(kept, days, "prompt_tokens")},
+                    {"label": "completion", "values": _daily(kept, days, "completion_tokens")}]},
+        {"id": "cost", "title": "Cost per day (USD), by model", "unit": "$",
+         "series": _series(kept, days, "model", "cost")},
+        {"id": "apps", "title": "Requests per day, by app", "unit": "",
+         "series": _series(kept, days, "app_id", "requests")},
+    ]
+    totals = dict.fromkeys(FIELDS, 0)
+    for row in kept:
+        for field in FIELDS:
+            totals[field] += row[field]
+    return {
+        "chart_data": {"x": [_midnight(d) for d in days], "charts": charts},
+        "by_model": _table(kept, "model"),
+        "by_app": _table(kept, "app_id"),
+        "totals": totals,
+    }

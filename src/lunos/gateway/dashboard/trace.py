@@ -1,0 +1,131 @@
+"""Turn a traced request and response (SPEC §7) into what the Detail page shows.
+
+Pure functions over the stored JSON. Anything that becomes a URL in the page goes through
+`image_src` or `link_href`, which admit only schemes that cannot run script; the templates
+escape every text.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def image_src(url: Any) -> str | None:
+    """A URL fit for `<img src>`: an inline image (data:image/...) or an https URL."""
+    if not isinstance(url, str):
+        return None
+    lowered = url[:16].lower()
+    if lowered.startswith("data:image/") or lowered.startswith("https://"):
+        return url
+    return None
+
+
+def link_href(url: Any) -> str | None:
+    """A URL fit for `<a href>`: http or https only (never javascript:, data:, ...)."""
+    if isinstance(url, str) and url[:8].lower().startswith(("http://", "https://")):
+        return url
+    return None
+
+
+def pretty_json(value: Any) -> str:
+    """Indented JSON; a string that holds JSON (tool arguments) is parsed first."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+
+
+def _part(part: Any) -> dict:
+    if not isinstance(part, dict):
+        return {"kind": "json", "text": pretty_json(part)}
+    kind = part.get("type")
+    if kind == "text":
+        return {"kind": "text", "text": str(part.get("text", ""))}
+    if kind == "image_url":
+        image = part.get("image_url")
+        url = image.get("url") if isinstance(image, dict) else image
+        src = image_src(url)
+        if src is not None:
+            label = "inline image" if src.startswith("data:") else src
+            return {"kind": "image", "url": src, "text": label}
+        href = link_href(url)
+        if href is not None:
+            return {"kind": "link", "url": href, "text": href}
+        return {"kind": "text", "text": str(url)}
+    return {"kind": "json", "text": pretty_json(part)}
+
+
+def _tool_call(call: Any) -> dict:
+    if not isinstance(call, dict):
+        return {"id": "", "name": "", "arguments": pretty_json(call)}
+    function = call.get("function") or {}
+    return {
+        "id": str(call.get("id") or ""),
+        "name": str(function.get("name") or call.get("type") or ""),
+        "arguments": pretty_json(function.get("arguments", "")),
+    }
+
+
+def message_view(message: Any) -> dict:
+    if not isinstance(message, dict):
+        return {"role": "?", "name": "", "parts": [_part(message)], "tool_calls": [],
+                "tool_call_id": "", "reasoning": ""}
+    content = message.get("content")
+    if content is None:
+        parts = []
+    elif isinstance(content, str):
+        parts = [{"kind": "text", "text": content}]
+    elif isinstance(content, list):
+        parts = [_part(p) for p in content]
+    else:
+        parts = [{"kind": "json", "text": pretty_json(content)}]
+    return {
+        "role": str(message.get("role", "?")),
+        "name": str(message.get("name") or ""),
+        "parts": parts,
+        "tool_calls": [_tool_call(c) for c in message.get("tool_calls") or []],
+        "tool_call_id": str(message.get("tool_call_id") or ""),
+        "reasoning": str(message.get("reasoning_content") or ""),
+    }
+
+
+def request_view(request: Any) -> dict | None:
+    """Messages and the other parameters of a traced request."""
+    if not isinstance(request, dict):
+        return None
+    params = request.get("params") or {}
+    return {
+        "messages": [message_view(m) for m in request.get("messages") or []],
+        "params": pretty_json(params) if params else "",
+    }
+
+
+def _citation(annotation: Any) -> dict:
+    if not isinstance(annotation, dict):
+        return {"href": None, "title": "", "text": pretty_json(annotation)}
+    body = annotation.get("url_citation")
+    if not isinstance(body, dict):
+        body = annotation
+    url = body.get("url")
+    return {
+        "href": link_href(url),
+        "url": str(url or ""),
+        "title": str(body.get("title") or url or ""),
+        "text": str(body.get("content") or ""),
+    }
+
+
+def response_view(response: Any) -> dict | None:
+    """The output of a traced response: text, reasoning, tool calls and citations."""
+    if not isinstance(response, dict):
+        return None
+    return {
+        "content": str(response.get("content") or ""),
+        "reasoning": str(response.get("reasoning") or ""),
+        "finish_reason": str(response.get("finish_reason") or ""),
+        "tool_calls": [_tool_call(c) for c in response.get("tool_calls") or []],
+        "citations": [_citation(a) for a in response.get("annotations") or []],
+    }

@@ -1,0 +1,349 @@
+"""The dashboard's pages, in process: access control, cookies, CSRF, headers, filters."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import orjson
+
+from lunos.gateway import dashboard
+from lunos.gateway.dashboard.session import COOKIE
+from tests.gateway.dashboard.conftest import HOST, MASTER, csrf_of
+
+PAGES = ["/dashboard", "/dashboard/", "/dashboard/logs", "/dashboard/logs/chatcmpl-x",
+         "/dashboard/usage", "/dashboard/keys"]
+
+
+def row_ids(html: str) -> list[str]:
+    return re.findall(r'<tr data-id="([^"]+)"', html)
+
+
+async def test_strangers_are_sent_to_sign_in_and_never_get_a_shell(site):
+    async with site.client() as client:
+        for path in PAGES:
+            response = await client.get(path)
+            assert response.status_code == 303, path
+            assert response.headers["location"] == "/dashboard/login"
+            assert response.content == b""
+        for path in ("/dashboard/keys", "/dashboard/logout", "/dashboard/keys/key_x/revoke"):
+            response = await client.post(path, data={"name": "x"})
+            assert response.status_code == 303 and response.content == b""
+        client.cookies.set(COOKIE, "forged.value", domain=HOST, path="/dashboard")
+        assert (await client.get("/dashboard/logs")).status_code == 303
+
+
+async def test_every_response_carries_the_security_headers(site):
+    async with site.client() as client:
+        responses = [await client.get("/dashboard/login"), await client.get("/dashboard/logs"),
+                     await client.get("/dashboard/static/dashboard.css"),
+                     await client.get("/dashboard/static/missing.js")]
+        await site.sign_in(client, MASTER)
+        responses += [await client.get(p) for p in ("/dashboard/logs", "/dashboard/usage",
+                                                   "/dashboard/keys", "/dashboard/nope")]
+    for response in responses:
+        csp = response.headers["content-security-policy"]
+        assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+        assert "script-src 'self';" in csp and "style-src 'self';" in csp
+        assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+        assert "img-src 'self' data: https:" in csp
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "same-origin"
+    assert [r.status_code for r in responses[-4:]] == [200, 200, 200, 404]
+    assert responses[-1].headers["cache-control"] == "no-store"
+
+
+async def test_sign_in_sets_a_hardened_session_cookie(site):
+    async with site.client() as client:
+        response = await site.sign_in(client, MASTER)
+        assert response.headers["location"] == "/dashboard/logs"
+        cookie = next(c for c in response.headers.get_list("set-cookie")
+                      if c.startswith(COOKIE + "="))
+        attrs = cookie.split("; ")
+        assert {"HttpOnly", "SameSite=Lax", "Path=/dashboard"} <= set(attrs)
+        assert "Secure" not in attrs
+        assert MASTER not in cookie
+        page = await client.get("/dashboard/logs")
+        assert page.status_code == 200 and "Sign out" in page.text
+        # signed in already: the sign-in page forwards to Logs
+        assert (await client.get("/dashboard/login")).headers["location"] == "/dashboard/logs"
+    async with site.client("https") as client:
+        response = await site.sign_in(client, MASTER)
+        cookie = next(c for c in response.headers.get_list("set-cookie")
+                      if c.startswith(COOKIE + "="))
+        assert "Secure" in cookie.split("; ")
+
+
+async def test_a_wrong_key_is_refused(site):
+    async with site.client() as client:
+        page = await client.get("/dashboard/login")
+        response = await client.post("/dashboard/login",
+                                     data={"csrf": csrf_of(page.text), "key": "sk-lunos-wrong"})
+        assert response.status_code == 401
+        assert "Invalid API key" in response.text
+        assert not any(c.startswith(COOKIE + "=")
+                       for c in response.headers.get_list("set-cookie"))
+        assert (await client.get("/dashboard/logs")).status_code == 303
+
+
+async def test_sign_in_needs_the_form_token(site):
+    async with site.client() as client:
+        await client.get("/dashboard/login")
+        response = await client.post("/dashboard/login", data={"key": MASTER})
+        assert response.status_code == 403
+        assert (await client.get("/dashboard/logs")).status_code == 303
+        response = await client.post("/dashboard/login", data={"key": MASTER, "csrf": "0" * 64})
+        assert response.status_code == 403
+
+
+async def test_cross_origin_and_tokenless_posts_are_refused(site):
+    async with site.client() as client:
+        await site.sign_in(client, MASTER)
+        token = csrf_of((await client.get("/dashboard/keys")).text)
+        before = len(await site.gw.store.list_keys())
+        evil = await client.post("/dashboard/keys", data={"csrf": token, "name": "evil-origin"},
+                                 headers={"origin": "http://evil.example"})
+        assert evil.status_code == 403
+        evil = await client.post("/dashboard/keys", data={"csrf": token, "name": "evil-referer"},
+                                 headers={"referer": "http://evil.example/page"})
+        assert evil.status_code == 403
+        tokenless = await client.post("/dashboard/keys", data={"name": "no-token"},
+                                      headers={"origin": f"http://{HOST}"})
+        assert tokenless.status_code == 403
+        assert "security token" in tokenless.text
+        wrong = await client.post("/dashboard/keys", data={"name": "wrong", "csrf": "f" * 64})
+        assert wrong.status_code == 403
+        assert len(await site.gw.store.list_keys()) == before
+        ok = await client.post("/dashboard/keys", data={"csrf": token, "name": "good"},
+                               headers={"origin": f"http://{HOST}"})
+        assert ok.status_code == 200
+        assert len(await site.gw.store.list_keys()) == before + 1
+        # a sign-out without the token is refused too, and the session stays
+        assert (await client.post("/dashboard/logout")).status_code == 403
+        assert (await client.get("/dashboard/logs")).status_code == 200
+
+
+async def test_a_token_from_another_session_is_refused(site):
+    async with site.client() as first, site.client() as second:
+        await site.sign_in(first, MASTER)
+        await site.sign_in(second, MASTER)
+        token_of_first = csrf_of((await first.get("/dashboard/keys")).text)
+        response = await second.post("/dashboard/keys",
+                                     data={"csrf": token_of_first, "name": "replayed"})
+        assert response.status_code == 403
+
+
+async def test_a_key_sees_only_its_own_rows(site):
+    key_a, raw_a = await site.new_key("key-a")
+    key_b, _ = await site.new_key("key-b")
+    trace = {"messages": [{"role": "user", "content": "secret of B"}], "params": {}}
+    await site.add_row("chatcmpl-owned-by-a", key_a["id"], trace=True,
+                       request={"messages": [{"role": "user", "content": "hello from A"}]},
+                       response={"content": "answer to A"})
+    await site.add_row("chatcmpl-owned-by-b", key_b["id"], trace=True, request=trace,
+                       response={"content": "answer to B"})
+    async with site.client() as a, site.client() as master:
+        await site.sign_in(a, raw_a)
+        listed = row_ids((await a.get("/dashboard/logs")).text)
+        assert "chatcmpl-owned-by-a" in listed and "chatcmpl-owned-by-b" not in listed
+        # the master's `key` filter is ignored for other keys
+        other = row_ids((await a.get(f"/dashboard/logs?key={key_b['id']}")).text)
+        assert "chatcmpl-owned-by-b" not in other
+        own = await a.get("/dashboard/logs/chatcmpl-owned-by-a")
+        assert own.status_code == 200 and "hello from A" in own.text and "answer to A" in own.text
+        theirs = await a.get("/dashboard/logs/chatcmpl-owned-by-b")
+        assert theirs.status_code == 404 and "secret of B" not in theirs.text
+        assert "Keys" not in (await a.get("/dashboard/logs")).text.split("<main>")[0]
+        await site.sign_in(master, MASTER)
+        listed = row_ids((await master.get("/dashboard/logs")).text)
+        assert {"chatcmpl-owned-by-a", "chatcmpl-owned-by-b"} <= set(listed)
+        only_b = row_ids((await master.get(f"/dashboard/logs?key={key_b['id']}")).text)
+        assert only_b == ["chatcmpl-owned-by-b"]
+        assert (await master.get("/dashboard/logs/chatcmpl-owned-by-b")).status_code == 200
+
+
+async def test_only_the_master_manages_keys(site):
+    _, raw = await site.new_key("not-master")
+    victim, _ = await site.new_key("victim")
+    async with site.client() as client:
+        await site.sign_in(client, raw)
+        token = csrf_of((await client.get("/dashboard/logs")).text)
+        assert (await client.get("/dashboard/keys")).status_code == 403
+        response = await client.post("/dashboard/keys", data={"csrf": token, "name": "x"})
+        assert response.status_code == 403
+        response = await client.post(f"/dashboard/keys/{victim['id']}/revoke",
+                                     data={"csrf": token})
+        assert response.status_code == 403
+    assert (await site.gw.store.get_key(victim["id"]))["revoked_at"] is None
+
+
+async def test_revoking_the_key_ends_its_session(site):
+    key, raw = await site.new_key("soon-revoked")
+    async with site.client() as client:
+        await site.sign_in(client, raw)
+        assert (await client.get("/dashboard/logs")).status_code == 200
+        await site.gw.store.revoke_key(key["id"])
+        await site.gw.keysync.refresh()
+        response = await client.get("/dashboard/logs")
+        assert response.status_code == 303 and response.headers["location"] == "/dashboard/login"
+
+
+async def test_sign_out_clears_the_cookie(site):
+    async with site.client() as client:
+        await site.sign_in(client, MASTER)
+        token = csrf_of((await client.get("/dashboard/logs")).text)
+        response = await client.post("/dashboard/logout", data={"csrf": token})
+        assert response.status_code == 303 and response.headers["location"] == "/dashboard/login"
+        cleared = next(c for c in response.headers.get_list("set-cookie")
+                       if c.startswith(COOKIE + "="))
+        assert cleared.startswith(COOKIE + "=;") and "Max-Age=0" in cleared
+        assert (await client.get("/dashboard/logs")).status_code == 303
+
+
+async def test_key_management(site):
+    async with site.client() as client:
+        await site.sign_in(client, MASTER)
+        token = csrf_of((await client.get("/dashboard/keys")).text)
+        bad = await client.post("/dashboard/keys", data={"csrf": token, "name": "b",
+                                                          "budget_usd": "lots"})
+        assert bad.status_code == 400 and "budget_usd" in bad.text
+        assert 'value="b"' in bad.text  # the form keeps what was typed
+        created = await client.post("/dashboard/keys", data={
+            "csrf": token, "name": "ci-runner", "budget_usd": "5", "rpm": "60", "tpm": "",
+            "allowed_models": "openai/gpt-4o-mini, openai/gpt-4o",
+            "expires_at": "2099-01-01T00:00"})
+        assert created.status_code == 200
+        raw = re.search(r'id="new-key-value">([^<]+)<', created.text).group(1)
+        assert raw.startswith("sk-lunos-")
+        assert created.headers["cache-control"] == "no-store"
+        row = next(k for k in await site.gw.store.list_keys() if k["name"] == "ci-runner")
+        assert row["budget_usd"] == 5.0 and row["rpm"] == 60 and row["tpm"] is None
+        assert row["allowed_models"] == ["openai/gpt-4o-mini", "openai/gpt-4o"]
+        assert row["expires_at"].startswith("2099-01-01")
+        listing = (await client.get("/dashboard/keys")).text
+        assert raw not in listing and row["prefix"] in listing  # shown once
+        assert site.gw.auth.authenticate(b"Bearer " + raw.encode()).key_id == row["id"]
+        revoked = await client.post(f"/dashboard/keys/{row['id']}/revoke", data={"csrf": token})
+        assert revoked.status_code == 303
+        page = await client.get(revoked.headers["location"])
+        assert f"Key {row['id']} revoked." in page.text
+        assert (await site.gw.store.get_key(row["id"]))["revoked_at"] is not None
+        missing = await client.post("/dashboard/keys/key_missing/revoke", data={"csrf": token})
+        assert missing.status_code == 404
+
+
+async def test_logs_filters_and_pagination(site):
+    key, raw = await site.new_key("paging")
+    base = time.time() - 3600
+    for i in range(55):
+        await site.add_row(f"chatcmpl-page-{i:03d}", key["id"], created_at=base + i,
+                           model="openai/gpt-4o" if i % 2 else "anthropic/claude-x",
+                           app_id="even" if i % 2 == 0 else "odd",
+                           status=500 if i % 10 == 0 else 200)
+    async with site.client() as client:
+        await site.sign_in(client, raw)
+        first = await client.get("/dashboard/logs")
+        ids = row_ids(first.text)
+        assert len(ids) == 50 and ids[0] == "chatcmpl-page-054"  # newest first
+        next_url = re.search(r'href="([^"]+)" class="button" rel="next"', first.text).group(1)
+        second = row_ids((await client.get(next_url.replace("&amp;", "&"))).text)
+        assert second == [f"chatcmpl-page-{i:03d}" for i in range(4, -1, -1)]
+        assert 'rel="next"' not in (await client.get(next_url.replace("&amp;", "&"))).text
+        by_model = row_ids((await client.get("/dashboard/logs?model=anthropic/claude-x")).text)
+        assert len(by_model) == 28 and all(int(i[-3:]) % 2 == 0 for i in by_model)
+        by_app = row_ids((await client.get("/dashboard/logs?app=odd")).text)
+        assert len(by_app) == 27
+        errors = row_ids((await client.get("/dashboard/logs?status=error")).text)
+        assert errors == [f"chatcmpl-page-{i:03d}" for i in (50, 40, 30, 20, 10, 0)]
+        window = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(base + 10))
+        until = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(base + 13))
+        ranged = row_ids((await client.get(f"/dashboard/logs?since={window}&until={until}")).text)
+        assert ranged == ["chatcmpl-page-012", "chatcmpl-page-011", "chatcmpl-page-010"]
+        combined = await client.get("/dashboard/logs?app=even&status=error&model=anthropic/claude-x")
+        assert len(row_ids(combined.text)) == 6
+        bad = await client.get("/dashboard/logs?status=sometimes")
+        assert bad.status_code == 400 and "status" in bad.text and row_ids(bad.text) == []
+        bad_time = await client.get("/dashboard/logs?since=yesterday")
+        assert bad_time.status_code == 400
+
+
+async def test_detail_page_shows_the_row(site):
+    await site.add_row(
+        "chatcmpl-detail", None, trace=True, status=200, ttft_ms=80.0, tokens_per_second=55.5,
+        request={"messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": [
+                {"type": "text", "text": "what is this?"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]},
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "call_1", "type": "function",
+                 "function": {"name": "lookup", "arguments": '{"q":"lunos"}'}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "found it"}],
+            "params": {"temperature": 0.3}},
+        response={"content": "It is a gateway.", "finish_reason": "stop", "annotations": [
+            {"type": "url_citation", "url_citation": {"url": "https://lunos.example/docs",
+                                                      "title": "Lunos docs"}}]})
+    async with site.client() as client:
+        await site.sign_in(client, MASTER)
+        page = (await client.get("/dashboard/logs/chatcmpl-detail")).text
+    for text in ("chatcmpl-detail", "openai/gpt-4o-mini", "app-a", "be brief", "what is this?",
+                 "lookup", "&#34;q&#34;: &#34;lunos&#34;", "found it", "It is a gateway.",
+                 "322 ms", "80 ms", "55.5", "$0.0004", "&#34;temperature&#34;: 0.3"):
+        assert text in page, text
+    assert '<img class="thumb" src="data:image/png;base64,iVBORw0KGgo="' in page
+    assert ('<a href="https://lunos.example/docs" rel="noopener noreferrer" target="_blank">'
+            'Lunos docs</a>') in page
+
+
+async def test_untraced_row_says_so(site):
+    await site.add_row("chatcmpl-plain", None)
+    async with site.client() as client:
+        await site.sign_in(client, MASTER)
+        page = await client.get("/dashboard/logs/chatcmpl-plain")
+    assert page.status_code == 200 and 'id="no-trace"' in page.text
+
+
+async def test_usage_page_embeds_chart_data(site):
+    key, raw = await site.new_key("usage")
+    for i in range(3):
+        await site.add_row(f"chatcmpl-usage-{i}", key["id"], app_id="reports", cost=0.25)
+    async with site.client() as client:
+        await site.sign_in(client, raw)
+        page = await client.get("/dashboard/usage?days=7")
+    assert page.status_code == 200
+    raw_json = re.search(r'<script type="application/json" id="usage-data">(.*?)</script>',
+                         page.text, re.S).group(1)
+    data = orjson.loads(raw_json)
+    assert len(data["x"]) == 7
+    requests = next(c for c in data["charts"] if c["id"] == "requests")
+    assert requests["series"] == [{"label": "openai/gpt-4o-mini", "values": [0] * 6 + [3]}]
+    cost = next(c for c in data["charts"] if c["id"] == "cost")
+    assert cost["series"][0]["values"][-1] == 0.75
+    assert 'id="total-requests">3<' in page.text
+    assert '<td class="mono">reports</td>' in page.text
+    assert '<script src="/dashboard/static/uplot/uPlot.iife.min.js" defer>' in page.text
+
+
+async def test_static_files(site):
+    async with site.client() as client:
+        js = await client.get("/dashboard/static/uplot/uPlot.iife.min.js")
+        assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+        assert "uPlot" in js.text and js.headers["cache-control"].startswith("public")
+        licence = await client.get("/dashboard/static/uplot/LICENSE")
+        assert licence.status_code == 200 and "MIT" in licence.text
+        css = await client.get("/dashboard/static/dashboard.css")
+        assert css.headers["content-type"].startswith("text/css")
+        assert (await client.post("/dashboard/static/dashboard.css")).status_code == 405
+    for name in ("../__init__.py", "../views.py", "/etc/passwd", "uplot/../../session.py",
+                 "missing.js", ""):
+        assert dashboard._static(name, "GET").status == 404, name
+
+
+async def test_unknown_pages_and_methods(site):
+    async with site.client() as client:
+        await site.sign_in(client, MASTER)
+        assert (await client.get("/dashboard/nowhere")).status_code == 404
+        assert (await client.get("/dashboard/logs/a/b")).status_code == 404
+        token = csrf_of((await client.get("/dashboard/logs")).text)
+        assert (await client.post("/dashboard/logs", data={"csrf": token})).status_code == 405
+        assert (await client.delete("/dashboard/logs")).status_code == 405
