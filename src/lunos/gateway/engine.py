@@ -15,8 +15,6 @@ import random
 import time
 from collections.abc import AsyncIterator
 
-import orjson
-
 from .._sse import SSEDecoder
 from .config import Settings
 from .errors import GatewayError
@@ -37,11 +35,6 @@ from .validation import ChatOptions
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 MAX_ERROR_BYTES = 1024 * 1024
-DONE = b"data: [DONE]\n\n"
-
-
-def sse_error(error: GatewayError) -> bytes:
-    return b"data: " + orjson.dumps(error.to_dict()) + b"\n\n"
 
 
 class Engine:
@@ -239,9 +232,11 @@ class Engine:
         return out
 
     # ------------------------------------------------------------------ streaming
-    async def stream(self, body: dict, options: ChatOptions, record: CallRecord) -> AsyncIterator[bytes]:
-        """Yield SSE bytes. Errors before the first yield raise GatewayError (the caller
-        answers with a JSON error); errors after it end the stream with an error event."""
+    async def stream(self, body: dict, options: ChatOptions, record: CallRecord) -> AsyncIterator[list[dict]]:
+        """Yield batches of stamped chunk dicts as the upstream sends them (usage-only chunks
+        included, whatever the client asked: `sse.encode` hides them). Errors raise
+        GatewayError; before the first batch the request may still have been retried or
+        sent to a fallback, after it the stream is the client's and only ends."""
         plan = self._attempts(body, options, record, stream=True)
         step = await plan.__anext__()
         deadline = time.monotonic() + self.settings.total_timeout
@@ -252,7 +247,7 @@ class Engine:
             try:
                 response = await self.send(route, req, attempt)
                 chunks = response.aiter_bytes()
-                first = await self._first_block(pump, chunks, deadline)
+                first = await self._first_batch(pump, chunks, deadline)
             except GatewayError as exc:
                 if chunks is not None:
                     await chunks.aclose()
@@ -266,34 +261,34 @@ class Engine:
             if pump.ended:
                 return
             async for data in chunks:
-                block = pump.feed(data)
-                if block:
-                    yield block
+                batch = pump.feed(data)
+                if batch:
+                    yield batch
                 if time.monotonic() > deadline:
                     raise self.timeout_error(route.provider, "total")
             yield pump.finish()
-        except GatewayError as exc:
-            pump.fail(exc)
-            yield sse_error(exc)
         except UpstreamTimeout as exc:
             error = self.timeout_error(route.provider, exc.phase)
             pump.fail(error)
-            yield sse_error(error)
+            raise error from None
         except UpstreamProtocolError as exc:
             error = GatewayError(502, f"{route.provider}: {exc}", code="upstream_error")
             pump.fail(error)
-            yield sse_error(error)
+            raise error from None
+        except GatewayError as exc:
+            pump.fail(exc)
+            raise
         finally:
             pump.settle()
             await chunks.aclose()
 
-    async def _first_block(self, pump: _Pump, chunks: AsyncIterator[bytes], deadline: float) -> bytes:
+    async def _first_batch(self, pump: _Pump, chunks: AsyncIterator[bytes], deadline: float) -> list[dict]:
         """Read until the translator has something to send (retries stay possible until then)."""
         try:
             async for data in chunks:
-                block = pump.feed(data)
-                if block:
-                    return block
+                batch = pump.feed(data)
+                if batch:
+                    return batch
                 if time.monotonic() > deadline:
                     raise self.timeout_error(pump.route.provider, "total")
             return pump.finish()
@@ -305,17 +300,16 @@ class Engine:
 
 
 class _Pump:
-    """Per-stream state: decode SSE, translate, stamp, encode; fold usage and output."""
+    """Per-stream state: decode SSE, translate, stamp; fold usage, output and timing."""
 
-    __slots__ = ("decoder", "ended", "first_token_at", "include_usage", "output", "record",
-                 "route", "stamp", "translator", "usage")
+    __slots__ = ("decoder", "ended", "first_token_at", "output", "record", "route", "stamp",
+                 "translator", "usage")
 
     def __init__(self, route: Route, req: ChatRequest, record: CallRecord) -> None:
         self.route = route
         self.record = record
         self.decoder = SSEDecoder()
         self.translator = route.adapter.stream_translator(req)
-        self.include_usage = req.include_usage
         self.stamp = {"id": record.id, "object": "chat.completion.chunk",
                       "created": int(record.created_at), "model": route.model,
                       "provider": route.provider}
@@ -324,25 +318,24 @@ class _Pump:
         self.first_token_at: float | None = None
         self.ended = False
 
-    def feed(self, data: bytes) -> bytes:
-        out: list[bytes] = []
+    def feed(self, data: bytes) -> list[dict]:
+        out: list[dict] = []
         for event in self.decoder.feed(data):
             for chunk in self.translator.feed(event):
-                self._emit(chunk, out)
-        return b"".join(out)
+                self._stamp(chunk, out)
+        return out
 
-    def finish(self) -> bytes:
-        out: list[bytes] = []
+    def finish(self) -> list[dict]:
+        out: list[dict] = []
         for event in self.decoder.flush():
             for chunk in self.translator.feed(event):
-                self._emit(chunk, out)
+                self._stamp(chunk, out)
         for chunk in self.translator.finish():
-            self._emit(chunk, out)
-        out.append(DONE)
+            self._stamp(chunk, out)
         self.ended = True
-        return b"".join(out)
+        return out
 
-    def _emit(self, chunk: dict, out: list[bytes]) -> None:
+    def _stamp(self, chunk: dict, out: list[dict]) -> None:
         usage = chunk.get("usage")
         choices = chunk.get("choices")
         if usage:
@@ -350,12 +343,9 @@ class _Pump:
             cost = cost_of(TokenCounts.of(usage), self.route.model_info)
             if cost is not None:
                 usage["cost"] = cost
-        if not choices:
-            if not usage or not self.include_usage:
-                return
-        else:
-            if not self.include_usage and "usage" in chunk:
-                del chunk["usage"]
+        elif not choices:
+            return  # neither output nor usage: nothing to say
+        if choices:
             delta = choices[0].get("delta") or {}
             if self.first_token_at is None and (
                 delta.get("content") or delta.get("tool_calls") or delta.get("reasoning_content")
@@ -368,7 +358,7 @@ class _Pump:
                         if choice.get("finish_reason"):
                             self.output.finish_reason = choice["finish_reason"]
         chunk.update(self.stamp)
-        out.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
+        out.append(chunk)
 
     def fail(self, error: GatewayError) -> None:
         self.record.status = error.status

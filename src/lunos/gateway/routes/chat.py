@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 
+from .. import sse
 from ..asgi import send_error, send_json
 from ..errors import GatewayError
 from ..records import CallRecord
+from ..tools import runner_for
 from ..validation import parse_json, validate_chat
 
 SSE_HEADERS = [
@@ -48,10 +50,11 @@ async def chat_completions(gw, raw: bytes, send, principal, record: CallRecord) 
             record.trace = True
             record.request = _trace_request(body)
         principal.check_model(body["model"], options.models)
+        runner = runner_for(gw, body, options)
         if record.stream:
-            await _stream(gw, body, options, record, send)
+            await _stream(runner, body, options, record, send)
         else:
-            completion = await gw.engine.complete(body, options, record)
+            completion = await runner.complete(body, options, record)
             headers = _lunos_headers(record)
             headers.append(("x-lunos-overhead-ms", f"{_overhead_ms(record):.3f}"))
             await send_json(send, 200, completion, headers)
@@ -66,20 +69,20 @@ async def chat_completions(gw, raw: bytes, send, principal, record: CallRecord) 
             record.finish()
 
 
-async def _stream(gw, body: dict, options, record: CallRecord, send) -> None:
-    events = gw.engine.stream(body, options, record)
+async def _stream(runner, body: dict, options, record: CallRecord, send) -> None:
+    batches = runner.stream(body, options, record)
     try:
-        first = await events.__anext__()
+        first = await batches.__anext__()  # errors until here are a JSON error response
     except StopAsyncIteration:  # pragma: no cover - the engine always yields once
         return
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     headers = SSE_HEADERS + [(k.encode(), v.encode()) for k, v in
                              _lunos_headers(record, _overhead_ms(record))]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": first, "more_body": True})
     try:
-        async for block in events:
+        async for block in sse.encode(first, batches, include_usage):
             await send({"type": "http.response.body", "body": block, "more_body": True})
     finally:
-        await events.aclose()
+        await batches.aclose()
     await send({"type": "http.response.body", "body": b""})
 
