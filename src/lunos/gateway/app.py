@@ -24,6 +24,8 @@ from .fetch import Fetcher, FetchPolicy
 from .history import History
 from .http_client import HttpClient, Timeouts
 from .keys import master_key
+from .limits import Limits, MemoryLimits, RedisLimits
+from .metrics import Metrics
 from .records import CallRecord
 from .routing import Router
 from .store import HistoryWriter, KeySync, Store, StoreUnavailable
@@ -54,7 +56,10 @@ class Gateway:
     history: History
     store: Store | None = None
     keysync: KeySync | None = None
+    limits: Limits | None = None
+    metrics: Metrics = field(default_factory=Metrics)
     master_key_path: object = None
+    in_flight: int = 0
     background: list[asyncio.Task] = field(default_factory=list)
 
 
@@ -64,7 +69,7 @@ class LunosApp:
         self._history = history
         self.gw: Gateway | None = None
         from . import dashboard
-        from .routes import admin, chat, health, logs, models
+        from .routes import admin, chat, health, logs, metrics, models
 
         self.dashboard = dashboard.handle
 
@@ -76,6 +81,7 @@ class LunosApp:
             ("POST", "/admin/keys"): RouteSpec(admin.create_key, "master"),
             ("GET", "/admin/keys"): RouteSpec(admin.list_keys, "master"),
             ("GET", "/healthz"): RouteSpec(health.healthz, "public"),
+            ("GET", "/metrics"): RouteSpec(metrics.prometheus, "public"),
         }
         # Routes ending in one path parameter: (method, prefix) -> spec.
         self.prefix_routes: dict[tuple[str, str], RouteSpec] = {
@@ -97,7 +103,8 @@ class LunosApp:
         store = Store.open(settings.db_url())
         await store.migrate()
         await store.set_master(key)
-        keysync = KeySync(store, auth, settings.key_sync_interval)
+        limits = Limits(RedisLimits(settings.redis_url) if settings.redis_url else MemoryLimits())
+        keysync = KeySync(store, auth, settings.key_sync_interval, on_load=limits.seed)
         await keysync.start()
         history = self._history or HistoryWriter(store, max_queue=settings.history_queue)
         self.gw = Gateway(
@@ -111,6 +118,7 @@ class LunosApp:
             history=history,
             store=store,
             keysync=keysync,
+            limits=limits,
             master_key_path=path,
         )
         await history.start()
@@ -140,6 +148,8 @@ class LunosApp:
         await gw.history.close()
         if gw.keysync is not None:
             await gw.keysync.close()
+        if gw.limits is not None:
+            await gw.limits.close()
         await gw.client.aclose()
         if gw.store is not None:
             await gw.store.close()
@@ -182,11 +192,19 @@ class LunosApp:
             await send_error(send, self._no_route(request), [("x-request-id", new_request_id())])
             return
         record: CallRecord | None = None
+        counted = False
         try:
             principal = self._authenticate(spec, request)
             if spec.record:
                 record = CallRecord(new_request_id("chatcmpl"), principal.key_id,
                                     request.header(b"x-app-id") or "unknown", "")
+                if gw.in_flight >= self.settings.max_concurrency:
+                    record.status, record.error = 503, "overloaded"
+                    gw.metrics.inc("lunos_limited_total", (("reason", "overloaded"),))
+                    raise GatewayError(503, "The gateway is at its concurrency limit; retry shortly",
+                                       code="overloaded", headers={"retry-after": "1"})
+                gw.in_flight += 1
+                counted = True
                 try:
                     raw = await request.body(self.settings.max_body_bytes)
                 except GatewayError as exc:
@@ -215,12 +233,17 @@ class LunosApp:
             if record is not None:
                 record.status, record.error = 500, "internal error"
         finally:
+            if counted:
+                gw.in_flight -= 1
             if record is not None:
                 if record.status == 0:
                     record.status, record.error = 499, "client disconnected"
                 if record.latency_ms is None:
                     record.finish()
+                if record.status == 429:
+                    gw.metrics.inc("lunos_limited_total", (("reason", "rate_or_budget"),))
                 gw.history.put(record)
+                gw.metrics.observe(record)
 
     def _authenticate(self, spec: RouteSpec, request: Request) -> Principal | None:
         if spec.auth == "public":

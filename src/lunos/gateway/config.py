@@ -83,6 +83,16 @@ class Settings:
     search_backend: str | None = None
     search: Mapping[str, Any] = field(default_factory=dict)
     access_log: bool = False
+    # Reliability.
+    retries: int = 2
+    retry_backoff: float = 0.25
+    retry_after_cap: float = 10.0
+    breaker_threshold: int = 5
+    breaker_cooldown: float = 30.0
+    max_concurrency: int = 4096
+    shutdown_grace: float = 30.0
+    # name -> deployments: ({"model": "openai/gpt-4o", "weight": 1, "api_key": ...}, ...)
+    aliases: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
     # History and keys.
     history_queue: int = 100_000
     trace_retention_days: float | None = None
@@ -121,6 +131,31 @@ def _provider(name: str, spec: Mapping[str, Any], env: Mapping[str, str]) -> Pro
     options = {**dict(preset.options if preset else ()),
                **{k: v for k, v in spec.items() if k not in reserved}}
     return ProviderConfig(name, kind, base_url.rstrip("/"), api_key, key_required, headers, options)
+
+
+def _aliases(raw: Mapping[str, Any], providers: Mapping[str, ProviderConfig]) -> dict:
+    """`aliases:` from the file: name -> a model id, or a list of deployments."""
+    if not isinstance(raw, dict):
+        raise ConfigError("aliases must map names to a model id or a list of deployments")
+    out: dict[str, tuple[Mapping[str, Any], ...]] = {}
+    for name, spec in raw.items():
+        entries = [spec] if isinstance(spec, (str, dict)) else spec
+        if not isinstance(entries, list) or not entries:
+            raise ConfigError(f"aliases.{name} must be a model id or a non-empty list")
+        deployments = []
+        for i, entry in enumerate(entries):
+            entry = {"model": entry} if isinstance(entry, str) else dict(entry)
+            model = entry.get("model")
+            if not isinstance(model, str) or "/" not in model:
+                raise ConfigError(f"aliases.{name}[{i}].model must be a 'provider/model' id")
+            if model.partition("/")[0] not in providers:
+                raise ConfigError(f"aliases.{name}[{i}]: unknown provider in {model!r}")
+            weight = entry.get("weight", 1)
+            if not isinstance(weight, (int, float)) or weight <= 0:
+                raise ConfigError(f"aliases.{name}[{i}].weight must be a positive number")
+            deployments.append(entry)
+        out[str(name)] = tuple(deployments)
+    return out
 
 
 def _bool(value: Any) -> bool:
@@ -200,6 +235,25 @@ def load_settings(
         history_queue=pick("history_queue", "LUNOS_HISTORY_QUEUE", int, 100_000),
         trace_retention_days=pick("trace_retention_days", "LUNOS_TRACE_RETENTION_DAYS", float),
         key_sync_interval=pick("key_sync_interval", "LUNOS_KEY_SYNC_INTERVAL", float, 1.0),
+    )
+    reliability = data.get("reliability") or {}
+
+    def tuned(key: str, env_key: str, cast, default):
+        raw = env.get(env_key) or reliability.get(key)
+        try:
+            return default if raw in (None, "") else cast(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{env_key} / reliability.{key}: cannot read {raw!r}") from None
+
+    values.update(
+        retries=tuned("retries", "LUNOS_RETRIES", int, 2),
+        retry_backoff=tuned("retry_backoff", "LUNOS_RETRY_BACKOFF", float, 0.25),
+        retry_after_cap=tuned("retry_after_cap", "LUNOS_RETRY_AFTER_CAP", float, 10.0),
+        breaker_threshold=tuned("breaker_threshold", "LUNOS_BREAKER_THRESHOLD", int, 5),
+        breaker_cooldown=tuned("breaker_cooldown", "LUNOS_BREAKER_COOLDOWN", float, 30.0),
+        max_concurrency=tuned("max_concurrency", "LUNOS_MAX_CONCURRENCY", int, 4096),
+        shutdown_grace=tuned("shutdown_grace", "LUNOS_SHUTDOWN_GRACE", float, 30.0),
+        aliases=_aliases(data.get("aliases") or {}, providers),
     )
     values.update({k: v for k, v in overrides.items() if v is not None})
     if values["max_body_bytes"] <= 0:

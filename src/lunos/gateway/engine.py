@@ -19,6 +19,7 @@ from .._sse import SSEDecoder
 from .config import Settings
 from .errors import GatewayError
 from .fetch import Fetcher
+from .health import Health, is_health_failure
 from .http_client import (
     HttpClient,
     Timeouts,
@@ -29,7 +30,7 @@ from .http_client import (
 )
 from .providers.base import ChatRequest
 from .records import Attempt, CallRecord
-from .routing import Route, Router
+from .routing import Route, Router, check_credentials
 from .usage import Output, TokenCounts, cost_of
 from .validation import ChatOptions
 
@@ -38,30 +39,23 @@ MAX_ERROR_BYTES = 1024 * 1024
 
 
 class Engine:
-    def __init__(self, router: Router, client: HttpClient, fetcher: Fetcher, settings: Settings) -> None:
+    def __init__(self, router: Router, client: HttpClient, fetcher: Fetcher, settings: Settings,
+                 health: Health | None = None) -> None:
         self.router = router
         self.client = client
         self.fetcher = fetcher
         self.settings = settings
-        self.retries = 2
-        self.backoff = 0.25
-        self.retry_after_cap = 10.0
+        self.health = health or Health(settings.breaker_threshold, settings.breaker_cooldown)
+        self.retries = settings.retries
+        self.backoff = settings.retry_backoff
+        self.retry_after_cap = settings.retry_after_cap
         self.timeouts = Timeouts(settings.connect_timeout, settings.first_byte_timeout,
                                  settings.idle_timeout)
 
     # ------------------------------------------------------------------ planning
-    def routes(self, model: str, options: ChatOptions) -> list[Route | GatewayError]:
-        """The candidates in order; a candidate that cannot be routed is kept as its error."""
-        out: list[Route | GatewayError] = []
-        for name in [model, *options.models]:
-            try:
-                out.append(self.router.resolve(name))
-            except GatewayError as exc:
-                out.append(exc)
-        return out
-
     async def prepare(self, route: Route, body: dict, options: ChatOptions, record: CallRecord,
                       stream: bool) -> ChatRequest:
+        check_credentials(route)
         include_usage = bool(stream and (body.get("stream_options") or {}).get("include_usage"))
         req = ChatRequest(body, route.model, route.provider, route.upstream_model,
                           route.model_info, stream, include_usage)
@@ -161,28 +155,53 @@ class Engine:
             "provider_not_configured",
         )
 
+    def circuit_open(self, model: str) -> GatewayError:
+        return GatewayError(503, f"Every deployment of {model!r} is failing; the gateway is "
+                            "not sending it traffic for now (circuit open)", code="circuit_open",
+                            headers={"retry-after": str(max(int(self.health.cooldown), 1))})
+
     async def _attempts(self, body: dict, options: ChatOptions, record: CallRecord, stream: bool):
-        """Yield (route, req, attempt) for each try, in order; the caller reports failures
-        by sending the error back into the generator (`asend`)."""
+        """Yield (route, req, attempt) for each try: the requested model's deployments, then
+        each fallback model's. The caller sends back the error of a failed try (`asend`),
+        or closes the generator on success and then ends the route's health claim itself."""
         error: GatewayError | None = None
-        for candidate in self.routes(body["model"], options):
-            if isinstance(candidate, GatewayError):
-                error = candidate
-                if not self.falls_back(candidate):
-                    raise candidate
+        for name in [body["model"], *options.models]:
+            try:
+                order = self.health.order(self.router.resolve(name))
+            except GatewayError as exc:
+                order, error = [], exc
+            if not order:
+                error = error if error is not None and not error.retryable else self.circuit_open(name)
+                if not self.falls_back(error):
+                    raise error
                 continue
-            req = await self.prepare(candidate, body, options, record, stream)
+            prepared: dict[str, ChatRequest] = {}
             for retry in range(self.retries + 1):
-                attempt = Attempt(candidate.model, candidate.provider)
+                route = order[retry % len(order)]
+                if not self.health.begin(route.deployment):
+                    error = self.circuit_open(name)
+                    continue
+                try:
+                    req = prepared.get(route.deployment)
+                    if req is None:
+                        req = prepared[route.deployment] = await self.prepare(route, body, options, record, stream)
+                except BaseException as exc:
+                    self.health.end(route.deployment, None)
+                    if isinstance(exc, GatewayError) and self.falls_back(exc):
+                        error = exc
+                        break
+                    raise
+                attempt = Attempt(route.model, route.provider)
                 record.attempts.append(attempt)
-                error = yield candidate, req, attempt
+                error = yield route, req, attempt
                 if error is None:
                     return
+                self.health.end(route.deployment, False if is_health_failure(error) else None)
                 attempt.error = error.message
                 if not error.retryable or retry == self.retries:
                     break
                 await self.backoff_sleep(error, retry)
-            if not self.falls_back(error):
+            if error is not None and not self.falls_back(error):
                 raise error
         raise error  # type: ignore[misc]
 
@@ -205,6 +224,10 @@ class Engine:
             except GatewayError as exc:
                 step = await plan.asend(exc)  # raises the final error when nothing is left
                 continue
+            except BaseException:  # cancelled: the client went away
+                self.health.end(route.deployment, None)
+                raise
+            self.health.end(route.deployment, True)
             await plan.aclose()
             return self.finish_completion(completion, route, record)
 
@@ -253,32 +276,42 @@ class Engine:
                     await chunks.aclose()
                 step = await plan.asend(exc)
                 continue
+            except BaseException:
+                self.health.end(route.deployment, None)
+                if chunks is not None:
+                    await chunks.aclose()
+                raise
             break
         await plan.aclose()
         record.model, record.provider, record.status = route.model, route.provider, 200
+        ok: bool | None = None
         try:
             yield first
-            if pump.ended:
-                return
-            async for data in chunks:
-                batch = pump.feed(data)
-                if batch:
-                    yield batch
-                if time.monotonic() > deadline:
-                    raise self.timeout_error(route.provider, "total")
-            yield pump.finish()
+            if not pump.ended:
+                async for data in chunks:
+                    batch = pump.feed(data)
+                    if batch:
+                        yield batch
+                    if time.monotonic() > deadline:
+                        raise self.timeout_error(route.provider, "total")
+                yield pump.finish()
+            ok = True
         except UpstreamTimeout as exc:
             error = self.timeout_error(route.provider, exc.phase)
             pump.fail(error)
+            ok = False
             raise error from None
         except UpstreamProtocolError as exc:
             error = GatewayError(502, f"{route.provider}: {exc}", code="upstream_error")
             pump.fail(error)
+            ok = False
             raise error from None
         except GatewayError as exc:
             pump.fail(exc)
+            ok = False if is_health_failure(exc) else None
             raise
         finally:
+            self.health.end(route.deployment, ok)
             pump.settle()
             await chunks.aclose()
 

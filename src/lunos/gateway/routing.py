@@ -1,13 +1,16 @@
-"""From a model id to who answers it: `"anthropic/claude-x"` -> (adapter, upstream model, catalog).
+"""From a model id to who may answer it: a list of `Route`s (deployments).
 
 The part before the first `/` names the provider; the rest goes upstream unchanged
 (`openrouter/meta-llama/llama-3-70b` -> `meta-llama/llama-3-70b`). A model the catalog does
-not know is still routed; only an unknown provider is a 404.
+not know is still routed; only an unknown provider is a 404. The config file's `aliases:`
+map a name (`smart`, or a real id like `openai/gpt-4o`) to several deployments, each a model
+with optional credentials, base URL and weight of its own.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from importlib import import_module
 
 from .catalog import Catalog, ModelInfo
@@ -34,6 +37,11 @@ class Route:
     upstream_model: str
     adapter: Adapter
     model_info: ModelInfo | None
+    deployment: str = ""  # health and load are tracked by this name (the provider by default)
+    weight: float = 1.0
+
+
+_OVERRIDES = {"api_key", "base_url", "headers", "api_key_env"}
 
 
 class Router:
@@ -42,12 +50,38 @@ class Router:
         self.adapters: dict[str, Adapter] = {
             name: make_adapter(config) for name, config in settings.providers.items()
         }
-        self._cache: dict[str, Route] = {}
+        self._cache: dict[str, list[Route]] = {}
+        self.aliases: dict[str, list[Route]] = {
+            name: [self._deployment(name, i, spec) for i, spec in enumerate(specs)]
+            for name, specs in settings.aliases.items()
+        }
 
-    def resolve(self, model: str) -> Route:
-        route = self._cache.get(model)
-        if route is not None:
-            return route
+    def _deployment(self, alias: str, index: int, spec) -> Route:
+        route = self._single(spec["model"])
+        if not _OVERRIDES & set(spec):
+            return replace(route, weight=float(spec.get("weight", 1)))
+        config = route.adapter.config
+        api_key = os.environ.get(spec["api_key_env"]) if spec.get("api_key_env") else spec.get("api_key")
+        config = replace(
+            config,
+            api_key=api_key or config.api_key,
+            base_url=(spec.get("base_url") or config.base_url).rstrip("/"),
+            headers=config.headers + tuple((k.lower(), str(v)) for k, v in (spec.get("headers") or {}).items()),
+        )
+        return replace(route, adapter=make_adapter(config), deployment=f"{alias}#{index}",
+                       weight=float(spec.get("weight", 1)))
+
+    def resolve(self, model: str) -> list[Route]:
+        """The deployments that may answer `model` (one, unless it is an alias)."""
+        routes = self.aliases.get(model) or self._cache.get(model)
+        if routes is not None:
+            return routes
+        routes = [self._single(model)]
+        if len(self._cache) < 10_000:
+            self._cache[model] = routes
+        return routes
+
+    def _single(self, model: str) -> Route:
         provider, sep, upstream = model.partition("/")
         if not sep or not upstream:
             raise GatewayError(
@@ -61,17 +95,18 @@ class Router:
         if adapter is None:
             raise GatewayError(404, f"Unknown provider {provider!r} in model {model!r}",
                                param="model", code="provider_not_found")
-        config = adapter.config
-        if config.key_required and not config.api_key:
-            env = provider.upper().replace("-", "_") + "_API_KEY"
-            raise GatewayError(
-                400,
-                f"The provider {provider!r} has no API key configured on this gateway "
-                f"(set {env} or providers.{provider}.api_key)",
-                param="model",
-                code="provider_not_configured",
-            )
-        route = Route(model, provider, upstream, adapter, self.catalog.get(model))
-        if len(self._cache) < 10_000:
-            self._cache[model] = route
-        return route
+        return Route(model, provider, upstream, adapter, self.catalog.get(model), deployment=provider)
+
+
+def check_credentials(route: Route) -> None:
+    """A clear error when the route's provider has no key configured on this gateway."""
+    config = route.adapter.config
+    if config.key_required and not config.api_key:
+        env = route.provider.upper().replace("-", "_") + "_API_KEY"
+        raise GatewayError(
+            400,
+            f"The provider {route.provider!r} has no API key configured on this gateway "
+            f"(set {env} or providers.{route.provider}.api_key)",
+            param="model",
+            code="provider_not_configured",
+        )

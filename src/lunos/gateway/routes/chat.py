@@ -50,14 +50,18 @@ async def chat_completions(gw, raw: bytes, send, principal, record: CallRecord) 
             record.trace = True
             record.request = _trace_request(body)
         principal.check_model(body["model"], options.models)
-        runner = runner_for(gw, body, options)
-        if record.stream:
-            await _stream(runner, body, options, record, send)
-        else:
-            completion = await runner.complete(body, options, record)
-            headers = _lunos_headers(record)
-            headers.append(("x-lunos-overhead-ms", f"{_overhead_ms(record):.3f}"))
-            await send_json(send, 200, completion, headers)
+        ticket = await gw.limits.admit(principal, body, _candidate_infos(gw, body, options))
+        try:
+            runner = runner_for(gw, body, options)
+            if record.stream:
+                await _stream(runner, body, options, record, send)
+            else:
+                completion = await runner.complete(body, options, record)
+                headers = _lunos_headers(record)
+                headers.append(("x-lunos-overhead-ms", f"{_overhead_ms(record):.3f}"))
+                await send_json(send, 200, completion, headers)
+        finally:
+            await gw.limits.settle(ticket, record.tokens, record.cost)
     except GatewayError as exc:
         record.status, record.error = exc.status, exc.message
         headers = _lunos_headers(record)
@@ -67,6 +71,17 @@ async def chat_completions(gw, raw: bytes, send, principal, record: CallRecord) 
     finally:
         if record.latency_ms is None:
             record.finish()
+
+
+def _candidate_infos(gw, body: dict, options) -> list:
+    """Catalog entries of every model that may answer (for the worst-case reservation)."""
+    infos = []
+    for name in (body["model"], *options.models):
+        try:
+            infos.extend(route.model_info for route in gw.router.resolve(name))
+        except GatewayError:
+            continue
+    return infos
 
 
 async def _stream(runner, body: dict, options, record: CallRecord, send) -> None:

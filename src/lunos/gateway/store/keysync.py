@@ -32,10 +32,12 @@ def principal_of(row: dict) -> Principal:
 
 
 class KeySync:
-    def __init__(self, store: Store, auth: Authenticator, interval: float = 1.0) -> None:
+    def __init__(self, store: Store, auth: Authenticator, interval: float = 1.0,
+                 on_load=None) -> None:
         self.store = store
         self.auth = auth
         self.interval = interval
+        self.on_load = on_load  # called with the loaded rows (limits seed spend from them)
         self.version: str | None = None
         self._task: asyncio.Task | None = None
 
@@ -43,6 +45,8 @@ class KeySync:
         version = await self.store.keys_version()
         rows = await self.store.active_keys()
         self.auth.replace_keys({row["key_hash"]: principal_of(row) for row in rows})
+        if self.on_load is not None:
+            self.on_load(rows)
         self.version = version
 
     async def start(self) -> None:

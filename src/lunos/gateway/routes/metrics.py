@@ -1,0 +1,21 @@
+"""GET /metrics: Prometheus text format (public, like /healthz; bind the port privately)."""
+
+from __future__ import annotations
+
+from ..asgi import send_bytes
+
+CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
+
+
+async def prometheus(gw, request, send, principal) -> None:
+    history = gw.history
+    gauges = {
+        "lunos_breaker_state": {(("deployment", name),): state
+                                for name, state in gw.engine.health.states().items()},
+        "lunos_in_flight_requests": {(): gw.in_flight},
+        "lunos_history_queue_depth": {(): getattr(history, "depth", 0)},
+        "lunos_history_dropped_total": {(): getattr(history, "dropped", 0)},
+        "lunos_history_written_total": {(): getattr(history, "written", 0)},
+        "lunos_history_store_up": {(): 1 if getattr(history, "store_ok", True) else 0},
+    }
+    await send_bytes(send, 200, gw.metrics.render(gauges).encode(), CONTENT_TYPE)
