@@ -177,7 +177,8 @@ class Store:
                 cursor.close()
         else:
             engine = create_async_engine(engine_url, pool_size=10, max_overflow=10,
-                                         pool_pre_ping=True, pool_recycle=300)
+                                         pool_pre_ping=True, pool_recycle=300,
+                                         connect_args={"timeout": 5, "command_timeout": 30})
         return cls(engine, url)
 
     async def migrate(self) -> list[int]:
