@@ -18,20 +18,23 @@ class StandIns:
     def __init__(self, tmp) -> None:
         from tests.standins.anthropic_api import AnthropicStandIn
         from tests.standins.gemini_api import GeminiStandIn
+        from tests.standins.search_api import SearxngStandIn
 
         self.openai = OpenAIStandIn(OPENAI_KEY)
         self.anthropic = AnthropicStandIn(ANTHROPIC_KEY)
         self.gemini = GeminiStandIn(GEMINI_KEY)
+        self.search = SearxngStandIn()  # the web search backend (SEARXNG_URL)
         self.images = ImageServer()
         self.servers = {
             "openai": ServerThread(self.openai).start(),
             "anthropic": ServerThread(self.anthropic).start(),
             "gemini": ServerThread(self.gemini).start(),
+            "search": ServerThread(self.search).start(),
         }
         self.image_server, self.cert = start_https(self.images, tmp)
 
     def reset(self) -> None:
-        for app in (self.openai, self.anthropic, self.gemini):
+        for app in (self.openai, self.anthropic, self.gemini, self.search):
             app.reset()
         self.images.hits.clear()
 
@@ -46,6 +49,7 @@ class StandIns:
             "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
             "GEMINI_BASE_URL": self.servers["gemini"].url,
             "GEMINI_API_KEY": GEMINI_KEY,
+            "SEARXNG_URL": self.servers["search"].url,
             "SSL_CERT_FILE": str(self.cert),
             "LUNOS_FETCH_ALLOW_HOSTS": "localhost",
             # Many tests fail the upstream on purpose; the breaker has tests of its own.

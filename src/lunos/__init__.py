@@ -23,6 +23,7 @@ from ._exceptions import (
     StructuredOutputError,
     UnprocessableEntityError,
 )
+from ._response import RawResponse
 from ._streaming import AsyncStream, Stream
 from .types import (
     Annotation,
@@ -65,6 +66,7 @@ __all__ = [
     "ParsedChatCompletion",
     "PermissionDeniedError",
     "RateLimitError",
+    "RawResponse",
     "Stream",
     "StructuredOutputError",
     "ToolCall",

@@ -1,8 +1,14 @@
-"""The `lunos` command: thin; every subcommand calls the library."""
+"""The `lunos` command: thin; every subcommand calls the library.
+
+`serve` and `keys` work on the gateway and its database (the `gateway` extra); `chat`,
+`models` and `logs` talk to a running gateway through the SDK alone, configured by
+LUNOS_BASE_URL and LUNOS_API_KEY.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
@@ -81,6 +87,140 @@ def _keys(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- client commands: a running gateway, through the SDK ---------------------------------
+
+
+class _Fail(Exception):
+    """A one-line message for stderr; the command exits 1."""
+
+
+def _client():
+    from . import Lunos
+
+    if not os.environ.get("LUNOS_API_KEY"):
+        raise _Fail("set LUNOS_API_KEY to a gateway key (the master key, or one made with "
+                    "`lunos keys create --name NAME`)")
+    return Lunos()
+
+
+def _describe(exc: Exception) -> str:
+    from . import APIConnectionError, APIStatusError
+
+    if isinstance(exc, APIStatusError):
+        text = f"{exc.status_code} {exc.message}"
+        if exc.param:
+            text += f" (param: {exc.param})"
+    elif isinstance(exc, APIConnectionError) and exc.request is not None:
+        root = f"{exc.request.url.scheme}://{exc.request.url.netloc.decode()}"
+        text = f"cannot reach the gateway at {root} (LUNOS_BASE_URL): {exc.message}"
+    else:
+        text = str(exc)
+    return " ".join(text.split())
+
+
+def _client_command(action):
+    """Run `action(args)`; SDK errors become one line on stderr and exit status 1."""
+
+    def run(args: argparse.Namespace) -> int:
+        from . import LunosError
+
+        try:
+            return action(args)
+        except (_Fail, LunosError) as exc:
+            print(f"lunos: {_describe(exc)}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 130
+
+    return run
+
+
+def _chat(args: argparse.Namespace) -> int:
+    messages = [{"role": "system", "content": args.system}] if args.system else []
+    messages.append({"role": "user", "content": args.prompt})
+    with _client() as client:
+        if not args.stream:
+            r = client.chat.completions.create(model=args.model, messages=messages)
+            print(r.choices[0].message.content or "")
+            return 0
+        started = False
+        try:
+            with client.chat.completions.create(
+                model=args.model, messages=messages, stream=True
+            ) as stream:
+                for chunk in stream:
+                    for choice in chunk.choices:
+                        if choice.index == 0 and choice.delta.content:
+                            sys.stdout.write(choice.delta.content)
+                            sys.stdout.flush()
+                            started = True
+        finally:
+            if started:  # end the partial line, even when the stream failed
+                print(flush=True)
+        if not started:
+            print()
+        return 0
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def _table(header: list[str], rows: list[list[str]], right: set[int]) -> None:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    for row in [header, *rows]:
+        cells = [str(c).rjust(w) if i in right else str(c).ljust(w)
+                 for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+        print("  ".join(cells).rstrip())
+
+
+def _models(args: argparse.Namespace) -> int:
+    with _client() as client:
+        models = client.models.list()
+    if args.json:
+        print(models.model_dump_json(indent=2))
+        return 0
+    rows = [[m.id, m.provider or "-", f"{m.context_length or '-'}", f"{m.max_output_tokens or '-'}",
+             _money(m.pricing.input if m.pricing else None),
+             _money(m.pricing.output if m.pricing else None)] for m in models]
+    _table(["MODEL", "PROVIDER", "CONTEXT", "MAX OUT", "IN $/M", "OUT $/M"], rows, {2, 3, 4, 5})
+    return 0
+
+
+def _logs(args: argparse.Namespace) -> int:
+    rows = []
+    with _client() as client:
+        cursor = None
+        while len(rows) < args.n:
+            page = client.logs.list(limit=min(args.n - len(rows), 500), cursor=cursor)
+            rows += page.data
+            if not page.has_more:
+                break
+            cursor = page.next_cursor
+    if args.json:
+        print(json.dumps([row.model_dump(mode="json") for row in rows], indent=2))
+        return 0
+    table = []
+    for row in rows:
+        usage = row.usage
+        created = str(row.created_at or "-")[:19].replace("T", " ")
+        table.append([
+            created, row.id, row.model or "-", row.app_id or "-", f"{row.status}",
+            f"{usage.total_tokens}" if usage and usage.total_tokens is not None else "-",
+            "-" if not usage or usage.cost is None else f"{usage.cost:.6f}",
+            "-" if row.latency_ms is None else f"{row.latency_ms:.0f}",
+        ])
+    _table(["CREATED (UTC)", "ID", "MODEL", "APP", "STATUS", "TOKENS", "COST $", "MS"], table,
+           {4, 5, 6, 7})
+    return 0
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError("must be a whole number >= 1")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lunos", description="Lunos LLM gateway and client")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -106,12 +246,33 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = keys_sub.add_parser("revoke", help="revoke a key")
     revoke.add_argument("id")
     keys.set_defaults(func=_keys)
+
+    chat = sub.add_parser("chat", help="ask a model through a running gateway")
+    chat.add_argument("model", help="provider/model, e.g. openai/gpt-4o")
+    chat.add_argument("prompt")
+    chat.add_argument("--stream", action="store_true", help="print the answer as it arrives")
+    chat.add_argument("--system", help="a system message")
+    chat.set_defaults(func=_client_command(_chat))
+    models = sub.add_parser("models", help="list the gateway's models and prices")
+    models.add_argument("--json", action="store_true")
+    models.set_defaults(func=_client_command(_models))
+    logs = sub.add_parser("logs", help="your most recent requests, newest first")
+    logs.add_argument("-n", type=_positive, default=20, help="how many (default 20)")
+    logs.add_argument("--json", action="store_true")
+    logs.set_defaults(func=_client_command(_logs))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ModuleNotFoundError as exc:
+        if args.command not in ("serve", "keys") or (exc.name or "").startswith("lunos"):
+            raise
+        print(f"lunos: `lunos {args.command}` needs the gateway's packages ({exc.name} is "
+              'missing): pip install "lunos[gateway]"', file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -283,26 +283,32 @@ def test_sigterm_under_load_loses_no_row(standins, tmp_path):
     standins.reset()
     g = GatewayProcess(tmp_path / "gw", standins.env()).start()
     answered: list[str] = []
+    after_signal: list[str] = []  # answered after SIGTERM: in flight when it came
+    signalled = asyncio.Event()
 
     async def load() -> None:
-        async with httpx.AsyncClient(base_url=g.url, headers=MASTER, timeout=30) as client:
+        limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
+        async with httpx.AsyncClient(base_url=g.url, headers=MASTER, timeout=30, limits=limits) as client:
             async def one(i: int) -> None:
                 await asyncio.sleep(i * 0.002)
                 try:
-                    r = await client.post("/v1/chat/completions", json=ask(f"load {i} [[delay:0.3]]"))
+                    r = await client.post("/v1/chat/completions", json=ask(f"load {i} [[delay:0.5]]"))
                 except httpx.HTTPError:
                     return  # refused once shutdown began: never reached the gateway's app
                 answered.append(r.headers["x-request-id"])
+                if signalled.is_set():
+                    after_signal.append(r.headers["x-request-id"])
 
             tasks = [asyncio.create_task(one(i)) for i in range(400)]
             await asyncio.sleep(0.4)
             g.proc.send_signal(signal.SIGTERM)
+            signalled.set()
             await asyncio.gather(*tasks)
 
     asyncio.run(load())
     assert g.proc.wait(30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once shut down
     assert "Application shutdown complete" in g.log_path.read_text()
-    assert len(answered) >= 100  # the load really was in flight
+    assert len(after_signal) >= 10  # the load really was in flight when the signal came
     with sqlite3.connect(g.home / "lunos.db") as db:
         stored = {row[0] for row in db.execute("SELECT id FROM lunos_requests")}
     assert set(answered) <= stored

@@ -177,3 +177,15 @@ def test_defaults_and_ranges_that_are_fine():
     validate_chat(body(temperature=0, top_p=1, n=1, frequency_penalty=0, presence_penalty=-2,
                        stop="END", seed=42, max_tokens=1, logprobs=True, top_logprobs=5,
                        stream=True, stream_options={"include_usage": True}))
+
+
+def test_tool_calls_must_be_answered_before_the_conversation_goes_on():
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    unanswered_at_end = body(messages=[{"role": "user", "content": "x"},
+                                       {"role": "assistant", "content": None, "tool_calls": [call]}])
+    error = rejects(unanswered_at_end, "messages")
+    assert "'call_1'" in error.message
+    interrupted = body(messages=[{"role": "user", "content": "x"},
+                                 {"role": "assistant", "content": None, "tool_calls": [call]},
+                                 {"role": "user", "content": "never mind"}])
+    assert "messages[2]" in rejects(interrupted, "messages").message

@@ -14,6 +14,15 @@ Beyond the fake model:
   count as `cache_creation_input_tokens` the first time that exact prefix is seen and as
   `cache_read_input_tokens` afterwards (no 1024-token minimum here).
 - URL image sources are not fetched; the fake model reports their URL.
+- The `web_search` server tool (`web_search_20250305`): a user text asking for a search gets
+  a `server_tool_use` block, its `web_search_tool_result`, and text whose last sentence
+  cites `fake_model.NATIVE_SOURCE` (`citations` of type `web_search_result_location`).
+- Structured outputs: `output_config.format` (`{"type": "json_schema", "schema"}`) only on
+  models that have it (Claude 4.5 and later), with the schema subset constrained decoding
+  takes: every object closed with `additionalProperties: false`, no numeric or length
+  constraints, `minItems` 0 or 1, known string formats, no `oneOf`, no recursion. Tool
+  `input_schema`s must be valid draft 2020-12 schemas. Answers follow the schema; the
+  `[[bad-json]]` / `[[off-schema]]` markers of structured.py apply.
 """
 
 from __future__ import annotations
@@ -26,9 +35,20 @@ import re
 import secrets
 
 import orjson
+from jsonschema import Draft202012Validator, SchemaError
 
-from .fake_model import Conversation, Image, Turn, respond
+from .fake_model import (
+    NATIVE_SOURCE,
+    Answer,
+    Conversation,
+    Image,
+    Turn,
+    native_search,
+    respond,
+    value_for,
+)
 from .harness import Recorded, Reject, StandInApp, send_json, send_sse
+from .structured import pointer, resolved, shape
 
 VERSIONS = ("2023-06-01", "2026-10-21")
 SAMPLING = ("temperature", "top_p", "top_k")
@@ -54,6 +74,14 @@ NO_SAMPLING = re.compile(r"^claude-(opus-4-[78]|[a-z]+-5)(-|$)")  # Opus 4.7+, C
 EXCLUSIVE_SAMPLING = re.compile(r"^claude-((sonnet|haiku|opus)-4-[56]|opus-4-1)(-|$)")
 ADAPTIVE_ONLY = NO_SAMPLING  # reject thinking.type "enabled"
 ADAPTIVE_CAPABLE = re.compile(r"^claude-(opus-4-[678]|sonnet-4-6|[a-z]+-5)(-|$)")
+OUTPUT_FORMAT_CAPABLE = re.compile(r"^claude-((opus|sonnet|haiku)-4-[5-9]|opus-4-1|[a-z]+-5)(-|$)")
+FORMAT_UNSUPPORTED = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
+                      "minLength", "maxLength", "maxItems", "uniqueItems", "oneOf", "not", "if",
+                      "then", "else", "patternProperties", "propertyNames", "minProperties",
+                      "maxProperties", "prefixItems", "contains", "dependentRequired",
+                      "dependentSchemas", "unevaluatedProperties", "unevaluatedItems")
+STRING_FORMATS = ("date-time", "time", "date", "duration", "email", "hostname", "uri", "ipv4",
+                  "ipv6", "uuid")
 
 DOCS = "Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
 RULES = {
@@ -117,6 +145,15 @@ RULES = {
     "tool_choice_tools": "tool_choice: tool_choice may only be specified while providing tools",
     "cache_limit": "A maximum of 4 blocks with cache_control may be provided. Found {n}.",
     "cache_type": "{path}.cache_control.type: Input should be 'ephemeral'",
+    "format_model": "output_config.format: structured outputs are not supported on model '{model}'",
+    "format_closed": "output_config.format.schema: For 'object' type, 'additionalProperties' must be "
+                     "explicitly set to false (at {path})",
+    "format_keyword": "output_config.format.schema: '{keyword}' is not supported (at {path})",
+    "format_untyped": "output_config.format.schema: Invalid schema: Schema type is missing (at {path})",
+    "format_recursive": "output_config.format.schema: recursive schemas are not supported",
+    "input_schema": "tools.{i}.custom.input_schema: JSON schema is invalid. It must match JSON Schema "
+                    "draft 2020-12 (https://json-schema.org/draft/2020-12). Learn more about tool use "
+                    "at https://docs.claude.com/en/docs/tool-use.",
     "citations": "messages.{i}.content.{j}.citations: citations are not accepted on `user` text "
                  "blocks in this API version",
 }
@@ -209,6 +246,7 @@ class AnthropicStandIn(StandInApp):
         conv.system = system
         conv.tools = tools
         conv.tool_choice = self._tool_choice(body, tools, thinking)
+        conv.response_schema = self._output_format(body, model)
         conv.max_tokens = max_tokens
         stops = body.get("stop_sequences") or []
         if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
@@ -281,7 +319,7 @@ class AnthropicStandIn(StandInApp):
         return True
 
     def _tools(self, body: dict) -> list[dict]:
-        tools = body.get("tools") or []
+        tools = [t for t in body.get("tools") or [] if not _web_search_tool(t)]
         names = set()
         for i, tool in enumerate(tools):
             if tool.get("type") not in (None, "custom"):
@@ -300,7 +338,32 @@ class AnthropicStandIn(StandInApp):
             if tool["name"] in names:
                 raise bad("tool_unique")
             names.add(tool["name"])
-        return [{"name": t["name"], "parameters": t["input_schema"]} for t in tools]
+        for i, tool in enumerate(tools):
+            try:
+                Draft202012Validator.check_schema(tool["input_schema"])
+            except SchemaError:
+                raise bad("input_schema", i=i) from None
+        return [{"name": t["name"], "parameters": resolved(t["input_schema"])} for t in tools]
+
+    def _output_format(self, body: dict, model: str) -> dict | None:
+        fmt = (body.get("output_config") or {}).get("format")
+        if fmt is None:
+            return None
+        if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+            raise bad("tag", path="output_config.format", tag=fmt.get("type") if isinstance(fmt, dict) else None,
+                      expected="'json_schema'")
+        for name in fmt:
+            if name not in ("type", "schema"):
+                raise bad("extra", path=f"output_config.format.json_schema.{name}")
+        if not isinstance(fmt.get("schema"), dict):
+            raise bad("required", path="output_config.format.json_schema.schema")
+        if not OUTPUT_FORMAT_CAPABLE.match(model):
+            raise bad("format_model", model=model)
+        schema = fmt["schema"]
+        _check_format_schema(schema, "#")
+        if _recursive(schema):
+            raise bad("format_recursive")
+        return resolved(schema)
 
     def _tool_choice(self, body: dict, tools: list[dict], thinking: bool) -> str | None:
         choice = body.get("tool_choice")
@@ -450,6 +513,16 @@ class AnthropicStandIn(StandInApp):
     async def answer(self, body: dict, conv: Conversation, thinking: bool, send) -> None:
         answer = respond(conv)
         choice = body.get("tool_choice") or {}
+        if choice.get("type") in ("any", "tool") and not answer.tool_calls:
+            # A forced tool is called even where the fake model would answer in text (after
+            # tool results): the named tool, or for `any` the last one offered.
+            tool = next((t for t in conv.tools if t["name"] == choice.get("name")), conv.tools[-1])
+            answer = Answer(tool_calls=[(tool["name"], value_for(tool["parameters"]) or {})], finish="tool_calls",
+                            prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens)
+        shape(answer, conv)
+        native = native_search(conv) if any(_web_search_tool(t) for t in body.get("tools") or ()) else None
+        if native:
+            answer.text, answer.tool_calls, answer.finish = native[1], [], "stop"
         if choice.get("disable_parallel_tool_use"):
             answer.tool_calls = answer.tool_calls[:1]
         n = len(self.requests)
@@ -463,7 +536,9 @@ class AnthropicStandIn(StandInApp):
             thought_words = _words(thought)
             if "redact" in last.text:
                 blocks.append({"type": "redacted_thinking", "data": self.redacted_data()})
-        if answer.text or not answer.tool_calls:
+        if native:
+            blocks.extend(_search_blocks(native, n))
+        elif answer.text or not answer.tool_calls:
             blocks.append({"type": "text", "text": answer.text})
         for k, (name, args) in enumerate(answer.tool_calls):
             blocks.append({"type": "tool_use", "id": f"toolu_standin{n:03d}{k}", "name": name, "input": args})
@@ -473,6 +548,8 @@ class AnthropicStandIn(StandInApp):
         output = {"output_tokens": answer.completion_tokens + thought_words}
         if thinking:
             output["output_tokens_details"] = {"thinking_tokens": thought_words}
+        if native:
+            output["server_tool_use"] = {"web_search_requests": 1}
         message = {"id": f"msg_standin{n:04d}", "type": "message", "role": "assistant",
                    "model": body["model"], "content": blocks, "stop_reason": stop_reason,
                    "stop_sequence": answer.stop_sequence, "usage": {**usage, **output}}
@@ -480,6 +557,41 @@ class AnthropicStandIn(StandInApp):
             await send_json(send, 200, message)
             return
         await send_sse(send, _stream_events(message, usage, output))
+
+
+def _web_search_tool(tool) -> bool:
+    """Whether `tool` is the web search server tool (checked as the API checks it)."""
+    kind = tool.get("type") if isinstance(tool, dict) else None
+    if not isinstance(kind, str) or not kind.startswith("web_search_"):
+        return False
+    if kind not in ("web_search_20250305", "web_search_20260209"):
+        raise bad("tool_type", i=0, tag=kind)
+    for name in tool:
+        if name not in ("type", "name", "max_uses", "allowed_domains", "blocked_domains",
+                        "user_location", "cache_control"):
+            raise bad("extra", path=f"tools.{kind}.{name}")
+    if tool.get("name") != "web_search":
+        raise Reject(400, _error(f"tools.{kind}.name: Input should be 'web_search'"))
+    if tool.get("allowed_domains") and tool.get("blocked_domains"):
+        raise Reject(400, _error("Cannot specify both allowed_domains and blocked_domains"))
+    return True
+
+
+def _search_blocks(native: tuple[str, str, tuple[int, int]], n: int) -> list[dict]:
+    """The content of an answer made with the web search tool."""
+    query, text, (start, end) = native
+    url, title, cited = NATIVE_SOURCE
+    tool_id = f"srvtoolu_standin{n:03d}"
+    return [
+        {"type": "server_tool_use", "id": tool_id, "name": "web_search", "input": {"query": query}},
+        {"type": "web_search_tool_result", "tool_use_id": tool_id, "content": [
+            {"type": "web_search_result", "url": url, "title": title,
+             "encrypted_content": "EncryptedStandinContent", "page_age": "1 day ago"}]},
+        {"type": "text", "text": text[:start]},
+        {"type": "text", "text": text[start:end], "citations": [
+            {"type": "web_search_result_location", "url": url, "title": title,
+             "encrypted_index": "EncryptedStandinIndex", "cited_text": cited}]},
+    ]
 
 
 def _pieces(text: str) -> list[str]:
@@ -495,19 +607,21 @@ def _stream_events(message: dict, usage: dict, output: dict) -> list[bytes]:
         kind = block["type"]
         start = {"text": {"type": "text", "text": ""},
                  "thinking": {"type": "thinking", "thinking": "", "signature": ""},
-                 "tool_use": {**block, "input": {}}}.get(kind, block)
+                 "tool_use": {**block, "input": {}},
+                 "server_tool_use": {**block, "input": {}}}.get(kind, block)
         events.append(_event("content_block_start", {"type": "content_block_start", "index": index,
                                                      "content_block": start}))
         if index == 0:
             events.append(_event("ping", {"type": "ping"}))
         deltas: list[dict] = []
         if kind == "text":
-            deltas = [{"type": "text_delta", "text": w} for w in _pieces(block["text"])]
+            deltas = [{"type": "citations_delta", "citation": c} for c in block.get("citations") or ()]
+            deltas += [{"type": "text_delta", "text": w} for w in _pieces(block["text"])]
         elif kind == "thinking":
             deltas = [{"type": "thinking_delta", "thinking": w}
                       for w in _pieces(block["thinking"])]
             deltas.append({"type": "signature_delta", "signature": block["signature"]})
-        elif kind == "tool_use":
+        elif kind in ("tool_use", "server_tool_use"):
             args = orjson.dumps(block["input"]).decode()
             step = max(1, len(args) // 3)
             deltas = [{"type": "input_json_delta", "partial_json": ""}]
@@ -526,6 +640,53 @@ def _stream_events(message: dict, usage: dict, output: dict) -> list[bytes]:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _check_format_schema(node, path: str) -> None:
+    """The JSON Schema subset of structured outputs, checked at every depth."""
+    if isinstance(node, list):
+        for i, item in enumerate(node):
+            _check_format_schema(item, f"{path}/{i}")
+        return
+    if not isinstance(node, dict):
+        return
+    if not {"type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref"} & node.keys():
+        raise bad("format_untyped", path=path)
+    for keyword in FORMAT_UNSUPPORTED:
+        if keyword in node:
+            raise bad("format_keyword", keyword=keyword, path=path)
+    if node.get("minItems") not in (None, 0, 1):
+        raise bad("format_keyword", keyword="minItems", path=path)
+    if "format" in node and node["format"] not in STRING_FORMATS:
+        raise bad("format_keyword", keyword=f"format: {node['format']}", path=path)
+    kind = node.get("type")
+    if (kind == "object" or (isinstance(kind, list) and "object" in kind) or "properties" in node) \
+            and node.get("additionalProperties") is not False:
+        raise bad("format_closed", path=path)
+    for key in ("properties", "$defs", "definitions"):
+        for name, sub in (node.get(key) or {}).items():
+            _check_format_schema(sub, f"{path}/{key}/{name}")
+    for key in ("items", "anyOf", "allOf"):
+        if key in node:
+            _check_format_schema(node[key], f"{path}/{key}")
+
+
+def _recursive(root: dict) -> bool:
+    def refs(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                yield node["$ref"]
+            for value in node.values():
+                yield from refs(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from refs(value)
+
+    def loops(ref: str, seen: frozenset) -> bool:
+        return ref in seen or any(loops(r, seen | {ref}) for r in refs(pointer(root, ref)))
+
+    return any(loops(r, frozenset()) for r in refs(root))
+
 
 
 def _blocks(message: dict) -> list[dict]:

@@ -5,12 +5,23 @@ Each stand-in turns its own wire format into a `Conversation`, asks `respond`, a
 the `Answer` back into its wire format. Behaviour, in order:
 
 1. the last turn carries tool results  -> text "Tool results: <name>=<content>; ..."
+   (results of `web_search`: see "Web search" below)
 2. tools offered, and tool_choice forces one (required/named) or the last user text
    names a tool                        -> a call of that tool, arguments built from its schema
    (a user text "call <a> and <b>" asks for two calls in one turn)
 3. the last user turn has images       -> text "I see 1 image: image/png 68 bytes"
 4. a response schema was given         -> JSON built from the schema
 5. otherwise                           -> text "You said: <last user text>"
+
+Web search: offered a `web_search` function and asked something with "search" or "latest"
+in the last user text, the model calls `web_search({"query": <that text>})` (with a caller's
+tool too when the text says "call <tool> and ..."). Given its results, it answers citing the
+first two sources by number: "According to the web: <title> [1]; <title> [2]." - or, when
+the results say the search failed, "The web search failed, so this answer is not based on
+web results. You said: ..."; a user text with "keep searching" makes it search again while
+it may; a caller's tool named in the user text is called after the search. Search results
+in the system prompt (a model without tools) are answered from the same way.
+`native_search` is the answer of a provider's own search, for the stand-ins that have one.
 
 Tokens are whitespace-separated words; `max_tokens` cuts the answer (finish "length"), a
 stop sequence cuts it before the sequence (finish "stop").
@@ -115,8 +126,63 @@ def respond(conv: Conversation) -> Answer:
     return answer
 
 
+SEARCH_TOOL = "web_search"
+_SEARCH_WORDS = re.compile(r"\b(search|latest)\b", re.IGNORECASE)
+_SOURCE_LINE = re.compile(r"^\[(\d+)\] (.+)$", re.MULTILINE)
+_SEARCH_CONTEXT = ("UNTRUSTED WEB RESULTS", "web_search failed", "Web search results for")
+NATIVE_SOURCE = ("https://news.example.com/lunos-1-0", "Lunos 1.0 released",
+                 "Lunos 1.0 is out, with web search.")
+
+
+def answer_from_search(results: list[str], question: str) -> str:
+    """The answer to `question` from web_search results (tool results or a system prompt)."""
+    text = "\n".join(results)
+    sources = _SOURCE_LINE.findall(text)
+    if "web_search failed" in text and not sources:
+        return f"The web search failed, so this answer is not based on web results. You said: {question}"
+    if not sources:
+        return f"The search found nothing. You said: {question}"
+    return "According to the web: " + "; ".join(f"{title} [{n}]" for n, title in sources[:2]) + "."
+
+
+def native_search(conv: Conversation) -> tuple[str, str, tuple[int, int]] | None:
+    """A provider's own web search, when the last user text asks for one: (query, answer
+    text, (start, end) of the sentence citing `NATIVE_SOURCE`), else None."""
+    last_user = _asked(conv)
+    if not _SEARCH_WORDS.search(last_user.text):
+        return None
+    lead = f"Searched the web for: {last_user.text}. "
+    text = lead + NATIVE_SOURCE[2]
+    return last_user.text, text, (len(lead), len(text))
+
+
+def _asked(conv: Conversation) -> Turn:
+    """The last user turn that is not tool results."""
+    return next((t for t in reversed(conv.turns) if t.role == "user" and not t.tool_results), Turn("user"))
+
+
+def _after_search(conv: Conversation, results: list[str]) -> Answer:
+    last_user = _asked(conv)
+    offered = {t["name"] for t in conv.tools}
+    may_call = conv.tool_choice != "none"
+    if (may_call and SEARCH_TOOL in offered and "keep searching" in last_user.text
+            and not any(r.startswith("web_search was not run") for r in results)):
+        searches = sum(1 for t in conv.turns for n, _ in t.tool_results if n == SEARCH_TOOL)
+        return Answer(tool_calls=[(SEARCH_TOOL, {"query": f"{last_user.text} (more {searches})"})],
+                      finish="tool_calls")
+    named = [t for t in conv.tools if t["name"] != SEARCH_TOOL
+             and re.search(rf"\b{re.escape(t['name'])}\b", last_user.text)]
+    if may_call and named:
+        return Answer(tool_calls=[(named[0]["name"], value_for(named[0].get("parameters") or {}) or {})],
+                      finish="tool_calls")
+    return Answer(text=answer_from_search(results, last_user.text))
+
+
 def _choose(conv: Conversation) -> Answer:
     last = conv.turns[-1] if conv.turns else Turn("user")
+    searched = [c for n, c in last.tool_results if n == SEARCH_TOOL]
+    if searched:
+        return _after_search(conv, searched)
     if last.tool_results:
         text = "Tool results: " + "; ".join(f"{n}={c}" for n, c in last.tool_results)
         return Answer(text=text)
@@ -129,6 +195,8 @@ def _choose(conv: Conversation) -> Answer:
                               for i in last_user.images)
         n = len(last_user.images)
         return Answer(text=f"I see {n} image{'s' if n > 1 else ''}: {described}")
+    if any(marker in conv.system for marker in _SEARCH_CONTEXT):
+        return Answer(text=answer_from_search([conv.system], last_user.text))
     if conv.response_schema is not None:
         return Answer(text=json.dumps(value_for(conv.response_schema)))
     if conv.json_mode:
@@ -140,6 +208,13 @@ def _tool_calls(conv: Conversation, user_text: str) -> list[tuple[str, dict]]:
     if not conv.tools or conv.tool_choice == "none":
         return []
     by_name = {t["name"]: t for t in conv.tools}
+    if conv.tool_choice in (None, "auto", "required") and SEARCH_TOOL in by_name \
+            and _SEARCH_WORDS.search(user_text):
+        calls = [(SEARCH_TOOL, {"query": user_text})]
+        if re.search(r"\bcall\b.*\band\b", user_text):
+            calls += [(t["name"], value_for(t.get("parameters") or {}) or {}) for t in conv.tools
+                      if t["name"] != SEARCH_TOOL and re.search(rf"\b{re.escape(t['name'])}\b", user_text)]
+        return calls
     if conv.tool_choice not in (None, "auto", "required"):
         tool = by_name[conv.tool_choice]
         return [(tool["name"], value_for(tool.get("parameters") or {}) or {})]

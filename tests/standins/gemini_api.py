@@ -35,9 +35,19 @@ Answers come from `fake_model`. For gemini-3* models function-call parts carry a
 (the first call of a response only, as the real API does: base64 of an HMAC of the call) and
 a text answer ends with a signature (on the text part; in a stream, on a last empty text
 part next to the finishReason). gemini-2.5*/3* models report `thoughtsTokenCount`.
+With the `googleSearch` tool, a user text asking for a search is answered grounded: its last
+sentence cites `fake_model.NATIVE_SOURCE` through `groundingMetadata` (UTF-8 byte offsets;
+in a stream, with the last event).
 `includeThoughts` adds a thought part. A user text containing `[[block]]` gets its prompt
 blocked (`promptFeedback.blockReason`, no candidates); `[[unsafe]]` gets a candidate stopped
 with finishReason SAFETY.
+
+Structured outputs: `responseMimeType` takes the mime types Gemini knows; Gemini 2.x and
+older refuse `application/json` next to function declarations, as the real API does. The
+answer to a `responseJsonSchema` follows only the keywords Gemini implements (`const`,
+`allOf` and the rest are ignored, as Gemini ignores them), so a schema that relies on them
+gets an answer that may not match. The `[[bad-json]]` / `[[off-schema]]` markers and the
+instruction a model follows are described in structured.py.
 """
 
 from __future__ import annotations
@@ -53,8 +63,17 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from .fake_model import Conversation, Image, Turn, respond
+from .fake_model import (
+    NATIVE_SOURCE,
+    Conversation,
+    Image,
+    Turn,
+    count_words,
+    native_search,
+    respond,
+)
 from .harness import Recorded, Reject, StandInApp, send_json, send_sse
+from .structured import instructed, resolved, shape
 
 PLACEHOLDER_SIGNATURES = frozenset({"skip_thought_signature_validator",
                                     "context_engineering_is_the_way_to_go"})
@@ -357,6 +376,20 @@ class GeminiStandIn(StandInApp):
         self._check_tool_config(body, declared)
         self._check_generation(model, body.get("generationConfig") or {})
         self._check_signatures(model, contents)
+        self._check_response_format(model, body)
+
+    @staticmethod
+    def _check_response_format(model: str, body: dict) -> None:
+        mime = (body.get("generationConfig") or {}).get("responseMimeType")
+        if mime is None:
+            return
+        if mime not in RESPONSE_MIME_TYPES:
+            raise _bad("* GenerateContentRequest.generation_config.response_mime_type: allowed mimetypes "
+                       "are `text/plain`, `application/json`, `application/xml`, `application/yaml` "
+                       "and `text/x.enum`.\n")
+        declared = any(tool.get("functionDeclarations") for tool in body.get("tools") or [])
+        if mime == "application/json" and declared and model.startswith(("gemini-1", "gemini-2")):
+            raise _bad("Function calling with a response mime type: 'application/json' is unsupported")
 
     def _check_part(self, part: dict, path: str) -> None:
         data = [k for k in PART_DATA if k in part]
@@ -514,7 +547,7 @@ class GeminiStandIn(StandInApp):
             conv.turns.append(Turn("user", text=text, images=images, tool_results=results))
         for tool in body.get("tools") or []:
             for decl in tool.get("functionDeclarations") or []:
-                params = decl.get("parametersJsonSchema") or _lower_types(decl.get("parameters"))
+                params = resolved(decl.get("parametersJsonSchema")) or _lower_types(decl.get("parameters"))
                 conv.tools.append({"name": decl["name"], "parameters": params})
         calling = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
         mode = (calling.get("mode") or "AUTO").upper()
@@ -529,17 +562,40 @@ class GeminiStandIn(StandInApp):
         conv.stop = list(config.get("stopSequences") or [])
         conv.json_mode = config.get("responseMimeType") == "application/json"
         if config.get("responseJsonSchema") is not None:
-            conv.response_schema = config["responseJsonSchema"]
+            conv.response_schema = resolved(gemini_view(config["responseJsonSchema"]))
         elif config.get("responseSchema") is not None:
             conv.response_schema = _lower_types(config["responseSchema"])
+        elif not conv.json_mode:
+            schema, conv.json_mode = instructed(conv.system)
+            conv.response_schema = resolved(schema) if schema is not None else None
         last_user = next((t.text for t in reversed(conv.turns) if t.role == "user"), "")
         options = {
             "n": int(config.get("candidateCount") or 1),
             "thinking": config.get("thinkingConfig") or {},
             "block": "[[block]]" in last_user,
             "unsafe": "[[unsafe]]" in last_user,
+            "google_search": any("googleSearch" in t for t in body.get("tools") or ()),
         }
         return conv, options
+
+    def _grounded(self, model: str, native: tuple, prompt_tokens: int) -> list[dict]:
+        """A grounded answer: [the whole response, then its two stream events]."""
+        query, text, (start, end) = native
+        url, title, _ = NATIVE_SOURCE
+        segment = {"endIndex": len(text[:end].encode()), "text": text[start:end]}
+        if start:  # proto3 JSON leaves out zero values
+            segment["startIndex"] = len(text[:start].encode())
+        meta = {"webSearchQueries": [query],
+                "searchEntryPoint": {"renderedContent": "<div>Google Search suggestions</div>"},
+                "groundingChunks": [{"web": {"uri": url, "title": title}}],
+                "groundingSupports": [{"segment": segment, "groundingChunkIndices": [0],
+                                       "confidenceScores": [0.9]}]}
+        usage = self._usage(prompt_tokens, count_words(text), 0)
+        whole = {"content": {"parts": [{"text": text}], "role": "model"}, "finishReason": "STOP",
+                 "index": 0, "groundingMetadata": meta}
+        first = {"content": {"parts": [{"text": text[:start]}], "role": "model"}, "index": 0}
+        last = {**whole, "content": {"parts": [{"text": text[start:]}], "role": "model"}}
+        return [self._envelope(model, {"candidates": [c], "usageMetadata": usage}) for c in (whole, first, last)]
 
     def _thoughts(self, model: str, thinking: dict) -> int:
         if not model.startswith(("gemini-2.5", "gemini-3")):
@@ -585,7 +641,11 @@ class GeminiStandIn(StandInApp):
 
     def _response(self, model: str, conv: Conversation, options: dict) -> dict:
         answer = respond(conv)
+        shape(answer, conv)
         n = options["n"]
+        native = native_search(conv) if options["google_search"] else None
+        if native:
+            return self._grounded(model, native, answer.prompt_tokens)[0]
         if options["block"]:
             return self._envelope(model, {
                 "promptFeedback": {"blockReason": "SAFETY", "safetyRatings": _ratings()},
@@ -605,7 +665,11 @@ class GeminiStandIn(StandInApp):
 
     def _events(self, model: str, conv: Conversation, options: dict) -> list[bytes]:
         answer = respond(conv)
+        shape(answer, conv)
         n = options["n"]
+        native = native_search(conv) if options["google_search"] else None
+        if native:
+            return [b"data: " + orjson.dumps(e) + b"\r\n\r\n" for e in self._grounded(model, native, answer.prompt_tokens)[1:]]
         thoughts = self._thoughts(model, options["thinking"]) * n
 
         def event(candidate: dict | None, emitted: int, **extra) -> bytes:
@@ -650,6 +714,36 @@ class GeminiStandIn(StandInApp):
                                              "role": "model"}, "finishReason": finish},
                                 answer.completion_tokens))
         return events
+
+
+RESPONSE_MIME_TYPES = ("text/plain", "application/json", "application/xml", "application/yaml",
+                       "text/x.enum")
+# The JSON Schema keywords Gemini's responseJsonSchema implements; it ignores the others.
+GEMINI_KEYWORDS = frozenset({"$id", "$defs", "$ref", "$anchor", "type", "format", "title",
+                             "description", "enum", "items", "prefixItems", "minItems", "maxItems",
+                             "minimum", "maximum", "anyOf", "oneOf", "properties",
+                             "additionalProperties", "required", "propertyOrdering"})
+
+
+def gemini_view(schema):
+    """The schema as Gemini's model sees it: unimplemented keywords (and non-string, non-number
+    enum values) left out."""
+    if isinstance(schema, list):
+        return [gemini_view(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {}
+    for key, value in schema.items():
+        if key not in GEMINI_KEYWORDS:
+            continue
+        if key in ("properties", "$defs"):
+            out[key] = {name: gemini_view(sub) for name, sub in value.items()}
+        elif key == "enum":
+            if all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
+                out[key] = value
+        else:
+            out[key] = gemini_view(value)
+    return out
 
 
 def _ratings() -> list[dict]:

@@ -4,6 +4,15 @@ Rejects as the real API does: a wrong or missing bearer key (401), unknown top-l
 fields ("Unrecognized request argument supplied"), bad roles, a `tool` message whose
 `tool_call_id` no earlier assistant turn issued, out-of-range sampling values.
 
+`response_format` is checked as OpenAI checks it: a known type, a named `json_schema`, a
+strict schema that follows strict mode (closed objects, every property required, no
+unsupported keyword), the word "json" in the messages for `json_object`; `deepseek*` models
+refuse `json_schema`, as DeepSeek does. Answers follow the schema (see structured.py for
+the instruction it follows and the `[[bad-json]]` / `[[off-schema]]` markers).
+
+With `web_search_options` (OpenAI's search models), a user text asking for a search is
+answered citing a source, with a `url_citation` in `annotations` (a delta in a stream).
+
 Test markers in the last user text: `[[status:503]]` answers with that error status,
 `[[delay:0.5]]` waits before answering, `[[slow:0.1]]` waits between stream events. Every
 answer that reached a still-connected client is added to `billed` (its usage), so tests
@@ -18,8 +27,9 @@ import time
 
 import orjson
 
-from .fake_model import Conversation, Image, Turn, respond
+from .fake_model import NATIVE_SOURCE, Conversation, Image, Turn, native_search, respond
 from .harness import Recorded, Reject, StandInApp, disconnected, send_json, sleep_unless_gone
+from .structured import instructed, resolved, shape
 
 MARKER = re.compile(r"\[\[(status|delay|slow):([0-9.]+)\]\]")
 
@@ -67,6 +77,8 @@ class OpenAIStandIn(StandInApp):
                                                          type_="server_error"))
         n = body.get("n") or 1
         answer = respond(conv)
+        shape(answer, conv)
+        cited = _native_search(body, conv, answer)
         created = int(time.time())
         cid = f"chatcmpl-standin{len(self.requests)}"
         finish = {"stop_sequence": "stop"}.get(answer.finish, answer.finish)
@@ -79,7 +91,7 @@ class OpenAIStandIn(StandInApp):
                  for i, (name, args) in enumerate(answer.tool_calls)]
         if not body.get("stream"):
             message = {"role": "assistant", "content": answer.text if not calls else None,
-                       "refusal": None, "annotations": []}
+                       "refusal": None, "annotations": cited}
             if calls:
                 message["tool_calls"] = calls
             if await disconnected(rec):
@@ -115,6 +127,8 @@ class OpenAIStandIn(StandInApp):
             else:
                 for piece in answer.words():
                     events.append(chunk({"content": piece}, index=i))
+            if cited:
+                events.append(chunk({"annotations": cited}, index=i))
             events.append(chunk({}, finish, index=i))
         if include_usage:
             events.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n")
@@ -171,18 +185,98 @@ class OpenAIStandIn(StandInApp):
                 issued[call["id"]] = call["function"]["name"]
                 turn.tool_calls.append((call["function"]["name"], orjson.loads(call["function"]["arguments"] or "{}")))
             conv.turns.append(turn)
-        conv.tools = [{"name": t["function"]["name"], "parameters": t["function"].get("parameters")}
+        conv.tools = [{"name": t["function"]["name"], "parameters": resolved(t["function"].get("parameters"))}
                       for t in body.get("tools") or []]
         choice = body.get("tool_choice")
         conv.tool_choice = choice["function"]["name"] if isinstance(choice, dict) else choice
         conv.max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
         stop = body.get("stop")
         conv.stop = [stop] if isinstance(stop, str) else list(stop or [])
-        fmt = body.get("response_format") or {}
+        fmt = _response_format(body)
         if fmt.get("type") == "json_schema":
-            conv.response_schema = fmt["json_schema"].get("schema", {})
+            conv.response_schema = resolved(fmt["json_schema"].get("schema") or {})
         conv.json_mode = fmt.get("type") == "json_object"
+        if conv.json_mode:
+            schema, _ = instructed(conv.system)
+            conv.response_schema = resolved(schema) if schema is not None else None
         return conv
+
+
+STRICT_UNSUPPORTED = ("allOf", "oneOf", "not", "if", "then", "else", "dependentRequired",
+                      "dependentSchemas", "patternProperties", "unevaluatedProperties",
+                      "propertyNames", "minProperties", "maxProperties", "unevaluatedItems",
+                      "contains", "minContains", "maxContains", "uniqueItems")
+
+
+def _response_format(body: dict) -> dict:
+    fmt = body.get("response_format")
+    if fmt is None:
+        return {}
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind not in ("text", "json_object", "json_schema"):
+        raise Reject(400, _error(f"Invalid value: '{kind}'. Supported values are: 'text', 'json_object', "
+                                 "and 'json_schema'.", "response_format.type", "invalid_value"))
+    if kind == "json_object" and "json" not in orjson.dumps(body["messages"]).decode().lower():
+        raise Reject(400, _error("'messages' must contain the word 'json' in some form, to use "
+                                 "'response_format' of type 'json_object'.", "messages"))
+    if kind != "json_schema":
+        return fmt
+    if str(body.get("model", "")).startswith("deepseek"):
+        raise Reject(400, _error("This response_format type is unavailable now", None,
+                                 "invalid_request_error"))
+    spec = fmt.get("json_schema")
+    if not isinstance(spec, dict) or not spec.get("name"):
+        raise Reject(400, _error("Missing required parameter: 'response_format.json_schema.name'.",
+                                 "response_format.json_schema.name", "missing_required_parameter"))
+    schema = spec.get("schema") or {}
+    if spec.get("strict"):
+        if schema.get("type") != "object":
+            problem = f"schema must be a JSON Schema of 'type: \"object\"', got 'type: \"{schema.get('type')}\"'."
+        else:
+            problem = _strict_problem(schema, ())
+        if problem:
+            raise Reject(400, _error(f"Invalid schema for response_format '{spec['name']}': {problem}",
+                                     "response_format", "invalid_value"))
+    return fmt
+
+
+def _strict_problem(schema, context: tuple) -> str | None:
+    """The first strict-mode rule `schema` breaks, in OpenAI's words."""
+    if not isinstance(schema, dict):
+        return None
+    for key in STRICT_UNSUPPORTED:
+        if key in schema:
+            return f"In context={context}, '{key}' is not permitted."
+    if schema.get("type") == "object" or "properties" in schema:
+        if schema.get("additionalProperties") is not False:
+            return (f"In context={context}, 'additionalProperties' is required to be supplied and to "
+                    "be false.")
+        missing = [k for k in schema.get("properties") or {} if k not in (schema.get("required") or [])]
+        if missing:
+            return (f"In context={context}, 'required' is required to be supplied and to be an array "
+                    f"including every key in properties. Missing '{missing[0]}'.")
+    subs = [(("items",), schema.get("items"))]
+    subs += [((key, name), sub) for key in ("properties", "$defs", "definitions")
+             for name, sub in (schema.get(key) or {}).items()]
+    subs += [(("anyOf", str(i)), sub) for i, sub in enumerate(schema.get("anyOf") or [])]
+    for where, sub in subs:
+        problem = _strict_problem(sub, context + where)
+        if problem:
+            return problem
+    return None
+
+
+def _native_search(body: dict, conv: Conversation, answer) -> list[dict]:
+    """OpenAI's own search (`web_search_options`, search models): when the user asks for a
+    search, the answer cites `NATIVE_SOURCE` with a url_citation annotation."""
+    found = native_search(conv) if body.get("web_search_options") is not None else None
+    if found is None:
+        return []
+    _, answer.text, (start, end) = found
+    answer.tool_calls = []
+    answer.finish = "stop"
+    return [{"type": "url_citation", "url_citation": {
+        "url": NATIVE_SOURCE[0], "title": NATIVE_SOURCE[1], "start_index": start, "end_index": end}}]
 
 
 def _text(content) -> str:

@@ -82,6 +82,7 @@ class LunosApp:
             ("GET", "/admin/keys"): RouteSpec(admin.list_keys, "master"),
             ("GET", "/healthz"): RouteSpec(health.healthz, "public"),
             ("GET", "/metrics"): RouteSpec(metrics.prometheus, "public"),
+            ("GET", "/openapi.json"): RouteSpec(health.openapi, "public"),
         }
         # Routes ending in one path parameter: (method, prefix) -> spec.
         self.prefix_routes: dict[tuple[str, str], RouteSpec] = {

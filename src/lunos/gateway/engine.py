@@ -235,9 +235,9 @@ class Engine:
         record.model, record.provider, record.status = route.model, route.provider, 200
         usage = completion.get("usage")
         tokens = TokenCounts.of(usage)
-        record.tokens.add(tokens)
-        cost = cost_of(record.tokens, route.model_info)
-        record.cost = cost
+        record.tokens.add(tokens)  # over every call this request made
+        record.cost = cost_of(record.tokens, route.model_info)
+        cost = cost_of(tokens, route.model_info)  # of this call's usage
         if usage is not None and cost is not None:
             usage["cost"] = cost
         if record.trace:

@@ -51,7 +51,7 @@ def serve(settings: Settings) -> None:
         lifespan="on",
         access_log=settings.access_log,
         log_level="info",
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=settings.shutdown_grace,
         server_header=False,
     )
     if settings.workers > 1:

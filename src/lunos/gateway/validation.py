@@ -126,7 +126,7 @@ def validate_chat(body: Any) -> tuple[dict, ChatOptions]:
     _logit_bias(body.get("logit_bias"))
     _metadata(body.get("metadata"))
     effort = body.get("reasoning_effort")
-    if effort is not None and effort not in REASONING_EFFORTS:
+    if effort is not None and (not isinstance(effort, str) or effort not in REASONING_EFFORTS):
         raise _bad(f"'reasoning_effort' must be one of {', '.join(sorted(REASONING_EFFORTS))}",
                    "reasoning_effort")
     stream_options = body.get("stream_options")
@@ -187,15 +187,18 @@ def _messages(messages: Any) -> None:
     if len(messages) > MAX_MESSAGES:
         raise _bad(f"'messages' holds more than {MAX_MESSAGES} messages", "messages")
     issued: set[str] = set()
+    unanswered: list[str] = []  # tool calls of the last assistant turn still owed a result
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
         if not isinstance(message, dict):
             raise _bad(f"'{where}' must be an object, got {_kind(message)}", where, "invalid_type")
         role = message.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             shown = "missing" if role is None else repr(role)
             raise _bad(f"'{where}.role' is {shown}; it must be one of "
                        "system, developer, user, assistant, tool", f"{where}.role")
+        if unanswered and role != "tool":
+            raise _unanswered(unanswered, where)
         if "name" in message:
             _string(message, "name", f"{where}.name")
         content = message.get("content")
@@ -205,6 +208,7 @@ def _messages(messages: Any) -> None:
             _user_content(content, f"{where}.content")
         elif role == "assistant":
             _assistant(message, where, issued)
+            unanswered = [c["id"] for c in message.get("tool_calls") or ()]
         else:
             call_id = message.get("tool_call_id")
             if not isinstance(call_id, str) or not call_id:
@@ -213,7 +217,18 @@ def _messages(messages: Any) -> None:
             if call_id not in issued:
                 raise _bad(f"'{where}.tool_call_id' ({call_id!r}) answers no tool call of an "
                            "earlier assistant message", f"{where}.tool_call_id")
+            if call_id in unanswered:
+                unanswered.remove(call_id)
             _text_content(content, f"{where}.content", required=True)
+    if unanswered:
+        raise _unanswered(unanswered, f"messages[{len(messages)}]")
+
+
+def _unanswered(ids: list[str], where: str) -> GatewayError:
+    """OpenAI's rule, which every provider shares: tool calls are answered right away."""
+    return _bad(f"an assistant message with 'tool_calls' must be followed by tool messages "
+                f"answering each call; no result for {', '.join(map(repr, ids))} before '{where}'",
+                "messages")
 
 
 def _text_content(content: Any, where: str, *, required: bool) -> None:
@@ -403,7 +418,7 @@ def _web_search(params: Any, where: str) -> WebSearchOptions:
         setattr(options, key, tuple(d.lower().strip() for d in value))
     engine = params.get("engine")
     if engine is not None:
-        if engine not in SEARCH_ENGINES:
+        if not isinstance(engine, str) or engine not in SEARCH_ENGINES:
             raise _bad(f"'{where}.engine' must be one of {', '.join(sorted(SEARCH_ENGINES))}",
                        f"{where}.engine")
         options.engine = engine

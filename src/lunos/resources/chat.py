@@ -3,12 +3,15 @@
 Every request parameter is an explicit keyword; a parameter left at None is not sent.
 `extra_body` adds or overrides body fields (send an explicit null this way), `extra_headers`
 and `extra_query` do the same for headers and the query string.
+
+`client.chat.completions.with_raw_response` has the same methods, returning a `RawResponse`
+(status, headers such as `x-lunos-dropped-params`) whose `parse()` gives the usual result.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -17,6 +20,7 @@ import pydantic
 
 from .._base_client import validate
 from .._exceptions import StructuredOutputError
+from .._response import RawResponse
 from .._streaming import AsyncStream, Stream
 from ..types.chat import ChatCompletion, ChatCompletionChunk, ParsedChatCompletion
 
@@ -56,8 +60,14 @@ def _body(values: Mapping[str, Any], extra_body: Mapping[str, Any] | None) -> di
 
 
 class Completions:
-    def __init__(self, client: SyncAPIClient) -> None:
+    def __init__(self, client: SyncAPIClient, *, raw: bool = False) -> None:
         self._client = client
+        self._raw = raw
+
+    @cached_property
+    def with_raw_response(self) -> Completions:
+        """These methods, returning a `RawResponse` to read headers from, then `parse()`."""
+        return Completions(self._client, raw=True)
 
     def create(
         self,
@@ -89,7 +99,7 @@ class Completions:
         extra_headers: Mapping[str, str] | None = None,
         extra_query: Mapping[str, Any] | None = None,
         timeout: float | httpx.Timeout | None = None,
-    ) -> ChatCompletion | Stream[ChatCompletionChunk]:
+    ) -> ChatCompletion | Stream[ChatCompletionChunk] | RawResponse[Any]:
         """A chat completion; with `stream=True` a `Stream` of `ChatCompletionChunk`."""
         body = _body(locals(), extra_body)
         streaming = bool(body.get("stream"))
@@ -98,24 +108,29 @@ class Completions:
             headers=extra_headers, timeout=timeout, stream=streaming,
         )
         if streaming:
-            return Stream(response, ChatCompletionChunk)
-        return validate(ChatCompletion, response)
+            return _result(self._raw, response, lambda: Stream(response, ChatCompletionChunk))
+        return _result(self._raw, response, lambda: validate(ChatCompletion, response))
 
     def parse(
         self, *, response_format: type[ModelT], **params: Any
-    ) -> ParsedChatCompletion[ModelT]:
+    ) -> ParsedChatCompletion[ModelT] | RawResponse[ParsedChatCompletion[ModelT]]:
         """`create` with a strict JSON schema built from `response_format` (a pydantic model);
         `.choices[i].message.parsed` is the validated instance. Takes `create`'s keywords."""
         if params.get("stream"):
             raise TypeError("parse() does not stream; use create(stream=True)")
         completion = self.create(response_format=response_format_for(response_format), **params)
-        assert isinstance(completion, ChatCompletion)
-        return parse_completion(response_format, completion)
+        return _parsed(response_format, completion)
 
 
 class AsyncCompletions:
-    def __init__(self, client: AsyncAPIClient) -> None:
+    def __init__(self, client: AsyncAPIClient, *, raw: bool = False) -> None:
         self._client = client
+        self._raw = raw
+
+    @cached_property
+    def with_raw_response(self) -> AsyncCompletions:
+        """These methods, returning a `RawResponse` to read headers from, then `parse()`."""
+        return AsyncCompletions(self._client, raw=True)
 
     async def create(
         self,
@@ -147,7 +162,7 @@ class AsyncCompletions:
         extra_headers: Mapping[str, str] | None = None,
         extra_query: Mapping[str, Any] | None = None,
         timeout: float | httpx.Timeout | None = None,
-    ) -> ChatCompletion | AsyncStream[ChatCompletionChunk]:
+    ) -> ChatCompletion | AsyncStream[ChatCompletionChunk] | RawResponse[Any]:
         """A chat completion; with `stream=True` an `AsyncStream` of `ChatCompletionChunk`."""
         body = _body(locals(), extra_body)
         streaming = bool(body.get("stream"))
@@ -156,19 +171,29 @@ class AsyncCompletions:
             headers=extra_headers, timeout=timeout, stream=streaming,
         )
         if streaming:
-            return AsyncStream(response, ChatCompletionChunk)
-        return validate(ChatCompletion, response)
+            return _result(self._raw, response, lambda: AsyncStream(response, ChatCompletionChunk))
+        return _result(self._raw, response, lambda: validate(ChatCompletion, response))
 
     async def parse(
         self, *, response_format: type[ModelT], **params: Any
-    ) -> ParsedChatCompletion[ModelT]:
+    ) -> ParsedChatCompletion[ModelT] | RawResponse[ParsedChatCompletion[ModelT]]:
         if params.get("stream"):
             raise TypeError("parse() does not stream; use create(stream=True)")
         completion = await self.create(
             response_format=response_format_for(response_format), **params
         )
-        assert isinstance(completion, ChatCompletion)
-        return parse_completion(response_format, completion)
+        return _parsed(response_format, completion)
+
+
+def _result(raw: bool, response: httpx.Response, convert: Callable[[], Any]) -> Any:
+    return RawResponse(response, convert) if raw else convert()
+
+
+def _parsed(model: type[ModelT], completion: Any) -> Any:
+    if isinstance(completion, RawResponse):
+        return completion._map(lambda c: parse_completion(model, c))
+    assert isinstance(completion, ChatCompletion)
+    return parse_completion(model, completion)
 
 
 class Chat:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -60,3 +61,7 @@ class LogList(BaseModel):
 
     def __getitem__(self, index: int) -> LogEntry:
         return self.data[index]
+
+    def __iter__(self) -> Iterator[LogEntry]:  # type: ignore[override]
+        """The rows, not pydantic's (field, value) pairs: `for row in page`."""
+        return iter(self.data)

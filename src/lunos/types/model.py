@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from ._base import BaseModel
 
 __all__ = ["Model", "ModelList", "ModelPricing"]
@@ -40,3 +42,7 @@ class ModelList(BaseModel):
 
     def __getitem__(self, index: int) -> Model:
         return self.data[index]
+
+    def __iter__(self) -> Iterator[Model]:  # type: ignore[override]
+        """The rows, not pydantic's (field, value) pairs: `for row in page`."""
+        return iter(self.data)

@@ -72,11 +72,10 @@ def test_models_without_sampling_refuse_it():
 
 
 @pytest.mark.parametrize("kind", ["json_object", "json_schema"])
-def test_json_response_formats_are_refused_for_now(kind):
+@pytest.mark.parametrize("info", [None, SONNET, SONNET_55], ids=["unknown-model", "claude-4-5", "claude-5-5"])
+def test_json_response_formats_are_accepted(kind, info):
     fmt = {"type": kind} if kind == "json_object" else {"type": kind, "json_schema": {"name": "x", "schema": {}}}
-    found = check(SONNET, response_format=fmt)
-    assert found == {"response_format": f"response_format of type '{kind}' is not supported for provider "
-                                        "'anthropic' yet"}
+    assert check(info, response_format=fmt) == {}
 
 
 @pytest.mark.parametrize("info", [None, SONNET], ids=["unknown-model", "catalog-model"])

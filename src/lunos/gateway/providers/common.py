@@ -125,3 +125,21 @@ def status_error(status: int, message: str, provider: str, retry_after: str | No
     if status in (408, 504):
         return GatewayError(504, text, code="upstream_timeout", retryable=True)
     return GatewayError(502, text, code="upstream_error", retryable=status >= 500 or status == 409)
+
+
+def _has_turn(message: dict) -> bool:
+    role = message.get("role")
+    if role == "tool":
+        return True
+    if role == "assistant" and message.get("tool_calls"):
+        return True
+    return role in ("user", "assistant") and bool(message.get("content"))
+
+
+def require_turns(req, provider: str) -> None:
+    """APIs that keep the system prompt apart (Anthropic, Gemini) need at least one user or
+    assistant message with content; OpenAI accepts system messages alone, or empty ones."""
+    if not any(_has_turn(m) for m in req.body["messages"]):
+        raise GatewayError(400, f"{provider} needs at least one user or assistant message with "
+                           "content besides the system messages", param="messages",
+                           code="invalid_value")

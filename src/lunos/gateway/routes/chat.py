@@ -29,6 +29,8 @@ def _lunos_headers(record: CallRecord, overhead_ms: float | None = None) -> list
         headers.append(("x-lunos-provider", record.provider))
     if record.dropped_params:
         headers.append(("x-lunos-dropped-params", ",".join(record.dropped_params)))
+    if record.extra.get("search_status"):
+        headers.append(("x-lunos-search", record.extra["search_status"]))
     if overhead_ms is not None:
         headers.append(("x-lunos-overhead-ms", f"{overhead_ms:.3f}"))
     return headers
@@ -38,7 +40,8 @@ def _overhead_ms(record: CallRecord) -> float:
     """The gateway's own time: everything but waiting for upstream answers."""
     total = (time.perf_counter() - record.started) * 1000
     upstream = sum(a.latency_ms for a in record.attempts)
-    return max(total - upstream, 0.0)
+    searching = sum(s.get("ms") or 0 for s in record.extra.get("searches", ()))
+    return max(total - upstream - searching, 0.0)
 
 
 async def chat_completions(gw, raw: bytes, send, principal, record: CallRecord) -> None:

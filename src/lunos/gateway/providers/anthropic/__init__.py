@@ -12,6 +12,7 @@ catalog (`supported_parameters`, `constraints`) and `check_parameters` applies t
 2026-10-21 configured, `check` reports temperature and top_p as unsupported everywhere.
 
 Anthropic fetches http(s) image URLs itself, so they are passed as `url` image sources.
+`response_format` is native (`output_config.format`) or a response tool: see structured.py.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from ..base import (
     check_parameters,
     is_set,
 )
+from ..common import require_turns
+from . import structured
 from .errors import error_from_event, error_from_response
 from .request import (
     DEFAULT_MAX_TOKENS,
@@ -65,7 +68,9 @@ class AnthropicAdapter:
         self._headers = headers(config, self.version)
 
     def check(self, req: ChatRequest) -> list[Unsupported]:
-        found = check_parameters(req, self.parameters)
+        require_turns(req, "anthropic")
+        # `web_search_options` is set by the gateway itself for native web search (search.py).
+        found = check_parameters(req, self.parameters | {"web_search_options"})
         named = {u.param for u in found}
         for item in _messages_api_rules(req, self.version):
             if item.param not in named:
@@ -75,6 +80,7 @@ class AnthropicAdapter:
 
     def build_request(self, req: ChatRequest) -> UpstreamRequest:
         body = build_body(req, self.version, self.default_max_tokens)
+        structured.apply(body, structured.plan(req), req.body)
         return UpstreamRequest("POST", self._url, self._headers, orjson.dumps(body))
 
     def parse_response(self, req: ChatRequest, status: int, body: bytes) -> dict:
@@ -88,22 +94,20 @@ class AnthropicAdapter:
         if not isinstance(data, dict) or not isinstance(data.get("content"), list):
             raise GatewayError(502, f"{self.config.name} sent a response without content",
                                code="upstream_bad_response")
-        return to_completion(data)
+        return structured.to_content(to_completion(data), structured.plan(req))
 
     def parse_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
         return error_from_response(status, body, headers, self.config.name, self.config.api_key)
 
-    def stream_translator(self, req: ChatRequest) -> AnthropicStreamTranslator:
-        return AnthropicStreamTranslator(self.config.name, self.config.api_key)
+    def stream_translator(self, req: ChatRequest) -> AnthropicStreamTranslator | structured.ResponseToolStream:
+        translator = AnthropicStreamTranslator(self.config.name, self.config.api_key)
+        plan = structured.plan(req)
+        return structured.ResponseToolStream(translator, plan) if plan and plan.tool else translator
 
 
 def _messages_api_rules(req: ChatRequest, version: str) -> Iterator[Unsupported]:
     """Refusals that depend on the API version, the model's features or parameter pairs."""
     body = req.body
-    fmt = body.get("response_format")
-    if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
-        yield Unsupported("response_format", f"response_format of type '{fmt['type']}' is not "
-                                             f"supported for provider '{req.provider}' yet")
     if sampling_removed(version):
         for name in ("temperature", "top_p"):
             if is_set(name, body.get(name)):

@@ -37,6 +37,7 @@ from typing import Any
 
 from ..base import ChatRequest, ProviderConfig
 from ..common import loads_arguments, parse_data_url, parts_of
+from . import search
 
 DEFAULT_VERSION = "2023-06-01"
 # From this API version on, temperature/top_p/top_k are removed from the Messages API.
@@ -99,6 +100,8 @@ def build_body(req: ChatRequest, version: str, default_max_tokens: int = DEFAULT
         choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
         if choice is not None:
             out["tool_choice"] = choice
+    if body.get("web_search_options") is not None:  # web search engine "native": see search.py
+        out.setdefault("tools", []).append(search.tool(body["web_search_options"]))
     if req.stream:
         out["stream"] = True
     return out

@@ -4,7 +4,8 @@
 `thinking` / `redacted_thinking` blocks the reasoning (`reasoning_content` plus
 `reasoning_details`, so a client echoing the message sends them back signed). Server
 tool blocks (`server_tool_use`, `web_search_tool_result`, ...) ran on Anthropic's side
-and are not client tool calls; they are left out.
+and are not client tool calls; they are left out, except that web search citations become
+`annotations` and its queries are reported (see search.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..common import dumps, make_usage
+from . import search
 from .request import REASONING_FORMAT
 
 FINISH_REASONS = {
@@ -59,10 +61,15 @@ def to_completion(data: dict) -> dict:
     thoughts: list[str] = []
     details: list[dict] = []
     calls: list[dict] = []
+    cited: list[dict] = []  # web search citations (engine "native", see search.py)
+    queries: list[str] = []
     for block in data.get("content") or ():
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "text":
+            cited.extend(search.annotations(block, sum(map(len, texts))))
             texts.append(block.get("text") or "")
+        elif kind == "server_tool_use" and search.query(block):
+            queries.append(search.query(block))
         elif kind == "tool_use":
             calls.append({"id": block["id"], "type": "function",
                           "function": {"name": block["name"], "arguments": dumps(block.get("input") or {})}})
@@ -78,9 +85,13 @@ def to_completion(data: dict) -> dict:
     if details:
         message["reasoning_content"] = "".join(thoughts)
         message["reasoning_details"] = details
+    if cited:
+        message["annotations"] = cited
     completion: dict[str, Any] = {
         "choices": [{"index": 0, "message": message, "finish_reason": finish_reason(data.get("stop_reason"))}],
     }
+    if queries:
+        completion[search.QUERIES_KEY] = queries
     if isinstance(data.get("usage"), dict):
         completion["usage"] = usage_from(data["usage"])
     return completion

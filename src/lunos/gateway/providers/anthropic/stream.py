@@ -10,7 +10,9 @@ skipped, as Anthropic's versioning policy allows new ones at any time.
 Output: the role first, content / reasoning / tool-call deltas as they arrive (tool calls
 numbered from 0 counting only `tool_use` blocks), one `reasoning_details` delta when a
 thinking block ends (it carries the signature), the finish chunk, then a usage-only chunk.
-The role chunk waits for the first real output: until the translator emits something the
+With native web search (search.py), a text block carrying citations ends with one
+`annotations` delta spanning the block's text, which also reports the queries of the
+searches run before it. The role chunk waits for the first real output: until the translator emits something the
 engine may still retry, so an `overloaded_error` right after `message_start` stays
 retryable.
 """
@@ -25,6 +27,7 @@ import orjson
 from ...._sse import ServerSentEvent
 from ...errors import GatewayError
 from ..common import dumps
+from . import search
 from .errors import error_from_event
 from .response import finish_reason, reasoning_encrypted, reasoning_text, usage_from
 
@@ -37,6 +40,8 @@ class _Block:
     start: dict = field(default_factory=dict)  # the content_block of content_block_start
     thinking: list[str] = field(default_factory=list)
     signature: str = ""
+    offset: int = 0  # content characters sent before this block (citation spans)
+    citations: list = field(default_factory=list)  # web search citations of a text block
 
 
 def _chunk(delta: dict, finish: str | None = None) -> dict:
@@ -44,8 +49,8 @@ def _chunk(delta: dict, finish: str | None = None) -> dict:
 
 
 class AnthropicStreamTranslator:
-    __slots__ = ("_api_key", "_blocks", "_details", "_provider", "_role_sent", "_stop_reason",
-                 "_tools", "_usage", "done")
+    __slots__ = ("_api_key", "_blocks", "_content", "_details", "_provider", "_queries",
+                 "_role_sent", "_stop_reason", "_tools", "_usage", "done")
 
     def __init__(self, provider: str, api_key: str | None = None) -> None:
         self._provider = provider
@@ -54,6 +59,8 @@ class AnthropicStreamTranslator:
         self._blocks: dict[int, _Block] = {}
         self._tools = 0
         self._details = 0
+        self._content = 0  # characters of content sent so far
+        self._queries: list[str] = []  # native web search queries not reported yet
         self._usage: dict[str, Any] = {}
         self._stop_reason: str | None = None
         self.done = False
@@ -73,6 +80,7 @@ class AnthropicStreamTranslator:
             raise error_from_event(data, self._provider, self._api_key)
         handler = _HANDLERS.get(kind)
         out = handler(self, data) if handler else []
+        self._content += sum(len(c["choices"][0]["delta"].get("content") or "") for c in out if c["choices"])
         if out and not self._role_sent:
             out = self._role() + out
         return out
@@ -97,7 +105,8 @@ class AnthropicStreamTranslator:
         block = data.get("content_block")
         if not isinstance(block, dict):
             return []
-        state = _Block(str(block.get("type")), start=block)
+        state = _Block(str(block.get("type")), start=block, offset=self._content,
+                       citations=list(block.get("citations") or ()))
         self._blocks[data.get("index", -1)] = state
         out: list[dict] = []
         if state.type == "text" and block.get("text"):
@@ -132,6 +141,10 @@ class AnthropicStreamTranslator:
             return [_chunk({"reasoning_content": delta["thinking"]})]
         if kind == "signature_delta" and state.type == "thinking":
             state.signature += delta.get("signature") or ""
+        elif kind == "citations_delta" and state.type == "text":
+            state.citations.append(delta.get("citation"))
+        elif kind == "input_json_delta" and state.type == "server_tool_use":
+            state.thinking.append(delta.get("partial_json") or "")  # the search's input JSON
         return []
 
     def _block_stop(self, data: dict) -> list[dict]:
@@ -147,6 +160,14 @@ class AnthropicStreamTranslator:
             # A whole input on the start block (no deltas) still reaches the client.
             return [_chunk({"tool_calls": [{"index": state.tool_index,
                                             "function": {"arguments": dumps(state.start["input"])}}]})]
+        elif state.type == "server_tool_use":  # native web search: see search.py
+            query = search.query_from_json(state.start.get("name"), "".join(state.thinking)
+                                           or dumps(state.start.get("input") or {}))
+            if query:
+                self._queries.append(query)
+            return []
+        elif state.type == "text" and state.citations:
+            return self._annotations(state)
         else:
             return []
         self._details += 1
@@ -163,6 +184,17 @@ class AnthropicStreamTranslator:
         return self._end()
 
     # ------------------------------------------------------------ helpers
+
+    def _annotations(self, state: _Block) -> list[dict]:
+        """A cited text block's citations as one `annotations` delta (with the queries of
+        the searches run before it)."""
+        found = (search.annotation(c, state.offset, self._content) for c in state.citations)
+        delta: dict[str, Any] = {"annotations": [a for a in found if a is not None]}
+        if not delta["annotations"]:
+            return []
+        if self._queries:
+            delta[search.QUERIES_KEY], self._queries = self._queries, []
+        return [_chunk(delta)]
 
     def _role(self) -> list[dict]:
         if self._role_sent:

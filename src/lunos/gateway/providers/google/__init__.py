@@ -21,6 +21,7 @@ import orjson
 
 from ...errors import GatewayError
 from ..base import ChatRequest, ProviderConfig, Unsupported, UpstreamRequest, check_parameters
+from ..common import require_turns
 from .errors import parse_error
 from .request import build_body, thinking_style
 from .response import parse_completion
@@ -54,8 +55,10 @@ class GoogleAdapter:
         self._headers = headers
 
     def check(self, req: ChatRequest) -> list[Unsupported]:
+        require_turns(req, "google")
         found = []
-        for item in check_parameters(req, self.parameters):
+        # `web_search_options` is set by the gateway itself for native web search (search.py).
+        for item in check_parameters(req, self.parameters | {"web_search_options"}):
             reason = _REASONS.get(item.param)
             found.append(Unsupported(item.param, reason) if reason else item)
         effort = req.body.get("reasoning_effort")

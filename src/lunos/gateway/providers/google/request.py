@@ -28,6 +28,10 @@ medium, high -> MINIMAL, LOW, MEDIUM, HIGH, moved up to the nearest level the mo
 (catalog feature `thinking_levels`; by default Gemini 3 Pro models have LOW and HIGH only).
 Budgets follow Google's own OpenAI-compatible endpoint: low 1024, medium 8192, high 24576;
 minimal turns thinking off (0), except on Pro models, which cannot, where it is 128.
+
+`response_format`: `responseMimeType: application/json`, plus `responseJsonSchema` for a
+schema (schema.py says what is respelled). Models that refuse JSON mode next to function
+declarations (`json_with_tools`) get the request as a system instruction instead.
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ import orjson
 from ...errors import GatewayError
 from ..base import ChatRequest
 from ..common import loads_arguments, parse_data_url, parts_of, text_of, tool_name_by_id
-from .schema import function_parameters, json_schema
+from ..json_output import instruction, requested
+from .schema import function_parameters, response_schema
 
 SKIP_SIGNATURE = "skip_thought_signature_validator"
 GEMINI_SIGNATURE_FORMAT = "google-gemini-v1"
@@ -74,9 +79,27 @@ def requires_signatures(req: ChatRequest) -> bool:
     return _model_id(req).startswith("gemini-3")
 
 
+def json_with_tools(req: ChatRequest) -> bool:
+    """Whether the model takes `responseMimeType: application/json` next to function
+    declarations: catalog feature `structured_output_with_tools`, else by id (Gemini 2.x and
+    older answer "Function calling with a response mime type: 'application/json' is
+    unsupported"). Where it cannot, the JSON is asked for in the system instruction."""
+    features = req.model_info.features if req.model_info is not None else {}
+    if "structured_output_with_tools" in features:
+        return bool(features["structured_output_with_tools"])
+    return not _model_id(req).startswith(("gemini-1", "gemini-2"))
+
+
+def _native_json(req: ChatRequest) -> bool:
+    return not (req.body.get("tools") and not json_with_tools(req))
+
+
 def build_body(req: ChatRequest) -> dict:
     body = req.body
     system, contents = _contents(body["messages"])
+    wanted = requested(body)
+    if wanted is not None and not _native_json(req):
+        system.append({"text": instruction(*wanted)})
     if not contents:
         raise GatewayError(400, "Gemini needs at least one user or assistant message besides "
                                 "system messages", param="messages")
@@ -91,6 +114,8 @@ def build_body(req: ChatRequest) -> dict:
         tool_config = _tool_config(body.get("tool_choice"))
         if tool_config:
             out["toolConfig"] = tool_config
+    if body.get("web_search_options") is not None:  # web search engine "native": see search.py
+        out.setdefault("tools", []).append({"googleSearch": {}})
     config = _generation_config(req)
     if config:
         out["generationConfig"] = config
@@ -265,14 +290,14 @@ def _generation_config(req: ChatRequest) -> dict:
             config[key] = body[name]
     if (body.get("n") or 1) > 1:
         config["candidateCount"] = body["n"]
-    fmt = body.get("response_format") or {}
+    fmt = (body.get("response_format") or {}) if _native_json(req) else {}
     if fmt.get("type") == "json_object":
         config["responseMimeType"] = "application/json"
     elif fmt.get("type") == "json_schema":
         config["responseMimeType"] = "application/json"
         schema = (fmt.get("json_schema") or {}).get("schema")
         if schema:
-            config["responseJsonSchema"] = json_schema(schema)
+            config["responseJsonSchema"] = response_schema(schema)
     thinking = thinking_config(req)
     if thinking:
         config["thinkingConfig"] = thinking

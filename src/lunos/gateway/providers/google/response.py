@@ -17,6 +17,8 @@ translator shares).
   whatever content it has is returned.
 - A prompt blocked before generation (`promptFeedback.blockReason`, no candidates) is one
   choice with empty content and finish_reason content_filter.
+- Grounding with Google Search (native web search, search.py): `groundingMetadata` becomes
+  the message's `annotations`.
 - Usage: prompt = promptTokenCount (it already counts cached tokens) + toolUsePromptTokenCount,
   cached = cachedContentTokenCount, completion = candidatesTokenCount + thoughtsTokenCount,
   reasoning = thoughtsTokenCount.
@@ -30,6 +32,7 @@ import orjson
 
 from ...errors import GatewayError
 from ..common import dumps, make_usage, new_tool_call_id
+from . import search
 from .request import GEMINI_SIGNATURE_FORMAT
 
 FILTERED = frozenset({
@@ -98,7 +101,11 @@ def parse_completion(body: bytes, provider: str) -> dict:
     else:
         raise GatewayError(502, f"{provider} sent a response without candidates",
                            code="upstream_bad_response")
-    return {"choices": choices, "usage": usage_of(data.get("usageMetadata"))}
+    completion = {"choices": choices, "usage": usage_of(data.get("usageMetadata"))}
+    queries = [q for c in candidates for q in search.queries(search.metadata(c))]
+    if queries:  # native web search (search.py)
+        completion[search.QUERIES_KEY] = queries
+    return completion
 
 
 def _choice(candidate: dict) -> dict:
@@ -124,6 +131,9 @@ def _choice(candidate: dict) -> dict:
         message["reasoning_details"] = details
     if calls:
         message["tool_calls"] = calls
+    cited = search.completion_annotations(candidate, content)
+    if cited:
+        message["annotations"] = cited
     return {
         "index": candidate.get("index") or 0,
         "message": message,

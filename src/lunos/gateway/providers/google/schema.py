@@ -30,6 +30,43 @@ def json_schema(schema: Any) -> Any:
     return {k: json_schema(v) for k, v in schema.items()}
 
 
+def response_schema(schema: Any) -> Any:
+    """A response schema as `responseJsonSchema`: `json_schema`, plus what Gemini's dialect
+    lacks spelled the way it takes it. Gemini implements `enum` (of strings and numbers) but
+    not `const`, so a string or number `const` becomes a one-value `enum`; an `allOf` of one
+    schema (older generators wrap a `$ref` so) becomes that schema. Other keywords Gemini
+    ignores stay: the gateway checks every answer against the caller's own schema."""
+    return json_schema(_spelled(schema))
+
+
+_VALUES = ("const", "enum", "default", "examples")  # JSON values, not schemas
+_NAMED = ("properties", "$defs", "definitions", "patternProperties", "dependentSchemas")  # name -> schema
+
+
+def _spelled(schema: Any) -> Any:
+    if isinstance(schema, list):
+        return [_spelled(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _VALUES:
+            out[key] = value
+        elif key in _NAMED and isinstance(value, dict):
+            out[key] = {name: _spelled(sub) for name, sub in value.items()}
+        else:
+            out[key] = _spelled(value)
+    const = out.get("const")
+    if isinstance(const, (str, int, float)) and not isinstance(const, bool) and "enum" not in out:
+        del out["const"]
+        out["enum"] = [const]
+    all_of = out.get("allOf")
+    if isinstance(all_of, list) and len(all_of) == 1 and isinstance(all_of[0], dict):
+        rest = {k: v for k, v in out.items() if k != "allOf"}
+        out = {**rest, **all_of[0]}
+    return out
+
+
 def function_parameters(schema: Any) -> dict | None:
     """A tool's `parameters` as `parametersJsonSchema`, or None when it takes none.
 

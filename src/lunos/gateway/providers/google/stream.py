@@ -6,7 +6,8 @@ deltas (empty ones skipped: the last event often holds only an empty text part c
 signature); thought parts as `reasoning_content`; a signature on a text part as one
 `reasoning_details` delta; a function call, which always arrives whole, as two tool-call
 deltas (id, name and empty arguments, then the full arguments), indexed 0, 1, ... per
-candidate; the finish chunk when `finishReason` arrives.
+candidate; the finish chunk when `finishReason` arrives (preceded by an `annotations` delta
+when the candidate was grounded with Google Search: see search.py).
 
 `usageMetadata` repeats in every event and is cumulative: the last one seen is the usage,
 sent as the usage-only chunk by `finish()`. An `{"error": ...}` event raises GatewayError;
@@ -21,17 +22,20 @@ import orjson
 
 from ...._sse import ServerSentEvent
 from ...errors import GatewayError
+from . import search
 from .errors import error_from_payload
 from .response import candidates_of, finish_reason, signature_detail, tool_call, usage_of
 
 
 class _Candidate:
-    __slots__ = ("calls", "details", "finished")
+    __slots__ = ("calls", "details", "finished", "grounding", "text")
 
     def __init__(self) -> None:
         self.calls = 0
         self.details = 0
         self.finished = False
+        self.text: list[str] = []  # content so far (grounding offsets count it)
+        self.grounding: dict | None = None  # native web search metadata (search.py)
 
 
 class GoogleStreamTranslator:
@@ -102,14 +106,31 @@ class GoogleStreamTranslator:
             if text:
                 key = "reasoning_content" if part.get("thought") else "content"
                 out.append(_chunk(index, {key: text}))
+                if key == "content":
+                    state.text.append(text)
             if part.get("thoughtSignature"):
                 detail = signature_detail(part["thoughtSignature"], state.details)
                 state.details += 1
                 out.append(_chunk(index, {"reasoning_details": [detail]}))
+        state.grounding = search.metadata(candidate) or state.grounding
         reason = candidate.get("finishReason")
         if reason:
             state.finished = True
+            if state.grounding is not None:
+                out.extend(_grounding(index, state))
             out.append(_chunk(index, {}, finish_reason(reason, state.calls > 0)))
+
+
+def _grounding(index: int, state: _Candidate) -> list[dict]:
+    """Native web search: the annotations (and queries) delta, before the finish chunk."""
+    delta: dict[str, Any] = {}
+    cited = search.annotations(state.grounding, "".join(state.text))
+    if cited:
+        delta["annotations"] = cited
+    queries = search.queries(state.grounding)
+    if queries:
+        delta[search.QUERIES_KEY] = queries
+    return [_chunk(index, delta)] if delta else []
 
 
 def _chunk(index: int, delta: dict, finish: str | None = None) -> dict:

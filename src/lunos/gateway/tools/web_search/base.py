@@ -82,9 +82,12 @@ async def request_json(client: HttpClient, backend: str, method: str, url: str,
     except UpstreamConnectError as exc:
         log.warning("search backend %s unreachable: %s", backend, exc)
         raise SearchError(backend, "is unreachable", "unavailable") from None
-    except (UpstreamProtocolError, ValueError) as exc:
+    except UpstreamProtocolError as exc:
         log.warning("search backend %s: %s", backend, exc)
         raise SearchError(backend, "broke off its answer", "bad_response") from None
+    except ValueError as exc:  # not an http(s) URL, or a key with a line break
+        log.warning("search backend %s is misconfigured: %s", backend, exc)
+        raise SearchError(backend, "is misconfigured (its URL or key)", "unavailable") from None
     if status >= 400:
         log.warning("search backend %s answered HTTP %d: %s", backend, status,
                     raw[:300].decode("utf-8", "replace"))

@@ -1,0 +1,157 @@
+"""The gateway's OpenAPI 3.1 description, served at GET /openapi.json.
+
+It documents the HTTP API of SPEC §3 for client generators and is what the fuzz tests
+drive; the chat request schema mirrors `validation.py` (which stays the authority).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _errors(*statuses: int) -> dict:
+    return {str(s): {"description": "error", "content": {"application/json": {"schema": ERROR}}}
+            for s in statuses}
+
+
+def _json(schema: dict, description: str = "OK") -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+TEXT_PART = {"type": "object", "required": ["type", "text"],
+             "properties": {"type": {"const": "text"}, "text": {"type": "string"}}}
+IMAGE_PART = {"type": "object", "required": ["type", "image_url"], "properties": {
+    "type": {"const": "image_url"},
+    "image_url": {"type": "object", "required": ["url"], "properties": {
+        "url": {"type": "string"}, "detail": {"enum": ["auto", "low", "high"]}}}}}
+TOOL_CALL = {"type": "object", "required": ["id", "type", "function"], "properties": {
+    "id": {"type": "string"}, "type": {"const": "function"},
+    "function": {"type": "object", "required": ["name", "arguments"], "properties": {
+        "name": {"type": "string"}, "arguments": {"type": "string"}}}}}
+MESSAGE = {"type": "object", "required": ["role"], "properties": {
+    "role": {"enum": ["system", "developer", "user", "assistant", "tool"]},
+    "content": {"anyOf": [{"type": "string"}, {"type": "null"},
+                          {"type": "array", "items": {"anyOf": [TEXT_PART, IMAGE_PART]}}]},
+    "name": {"type": "string"},
+    "tool_calls": {"type": "array", "items": TOOL_CALL},
+    "tool_call_id": {"type": "string"}}}
+FUNCTION_TOOL = {"type": "object", "required": ["type", "function"], "properties": {
+    "type": {"const": "function"},
+    "function": {"type": "object", "required": ["name"], "properties": {
+        "name": {"type": "string"}, "description": {"type": "string"},
+        "parameters": {"type": "object"}, "strict": {"type": "boolean"}}}}}
+SEARCH_TOOL = {"type": "object", "required": ["type"], "properties": {
+    "type": {"const": "web_search"},
+    "parameters": {"type": "object", "properties": {
+        "max_results": {"type": "integer", "minimum": 1, "maximum": 20},
+        "search_context_size": {"enum": ["low", "medium", "high"]},
+        "allowed_domains": {"type": "array", "items": {"type": "string"}},
+        "excluded_domains": {"type": "array", "items": {"type": "string"}},
+        "engine": {"enum": ["auto", "searxng", "tavily", "brave", "exa", "native"]}}}}}
+CHAT_REQUEST = {
+    "type": "object",
+    "required": ["model", "messages"],
+    "properties": {
+        "model": {"type": "string", "examples": ["openai/gpt-4o", "anthropic/claude-sonnet-4-5"]},
+        "messages": {"type": "array", "items": MESSAGE, "minItems": 1},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+        "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+        "max_tokens": {"type": "integer", "minimum": 1},
+        "max_completion_tokens": {"type": "integer", "minimum": 1},
+        "stop": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": 4}]},
+        "frequency_penalty": {"type": "number", "minimum": -2, "maximum": 2},
+        "presence_penalty": {"type": "number", "minimum": -2, "maximum": 2},
+        "seed": {"type": "integer"},
+        "n": {"type": "integer", "minimum": 1, "maximum": 128},
+        "user": {"type": "string"},
+        "tools": {"type": "array", "items": {"anyOf": [FUNCTION_TOOL, SEARCH_TOOL]}},
+        "tool_choice": {"anyOf": [{"enum": ["none", "auto", "required"]}, {
+            "type": "object", "required": ["type", "function"], "properties": {
+                "type": {"const": "function"},
+                "function": {"type": "object", "required": ["name"],
+                             "properties": {"name": {"type": "string"}}}}}]},
+        "parallel_tool_calls": {"type": "boolean"},
+        "response_format": {"type": "object", "required": ["type"], "properties": {
+            "type": {"enum": ["text", "json_object", "json_schema"]},
+            "json_schema": {"type": "object", "properties": {
+                "name": {"type": "string"}, "schema": {"type": "object"}, "strict": {"type": "boolean"}}}}},
+        "stream": {"type": "boolean"},
+        "stream_options": {"type": "object", "properties": {"include_usage": {"type": "boolean"}}},
+        "reasoning_effort": {"enum": ["none", "minimal", "low", "medium", "high", "xhigh"]},
+        "observability": {"type": "boolean", "description": "Lunos: keep the full trace"},
+        "models": {"type": "array", "items": {"type": "string"}, "maxItems": 10,
+                   "description": "Lunos: fallback models, in order"},
+        "fallback_model": {"type": "string", "description": "Lunos: one fallback model"},
+        "drop_params": {"type": "boolean", "description": "Lunos: drop unsupported parameters"},
+    },
+}
+
+
+@lru_cache(maxsize=1)
+def document() -> dict:
+    key = [{"bearer": []}]
+    log_params = [
+        {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+        for n in ("model", "app_id", "status", "since", "until", "cursor", "key_id")
+    ] + [{"name": "limit", "in": "query", "required": False,
+          "schema": {"type": "integer", "minimum": 1, "maximum": 500}}]
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Lunos gateway", "version": "1",
+                 "description": "OpenAI Chat Completions to every provider (see SPEC.md)."},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                    "type": "object", "required": ["message", "type"],
+                    "properties": {"message": {"type": "string"}, "type": {"type": "string"},
+                                   "param": {"type": ["string", "null"]},
+                                   "code": {"type": ["string", "null"]}}}}},
+                "ChatRequest": CHAT_REQUEST,
+            },
+        },
+        "paths": {
+            "/v1/chat/completions": {"post": {
+                "operationId": "createChatCompletion", "security": key,
+                "parameters": [{"name": "X-App-ID", "in": "header", "required": False,
+                                "schema": {"type": "string"}}],
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/ChatRequest"}}}},
+                "responses": {"200": {"description": "chat.completion, or text/event-stream"},
+                              **_errors(400, 401, 403, 404, 413, 429, 502, 503, 504)}}},
+            "/v1/models": {"get": {"operationId": "listModels", "responses": {
+                "200": _json({"type": "object"})}}},
+            "/v1/logs": {"get": {"operationId": "listLogs", "security": key, "parameters": log_params,
+                                 "responses": {"200": _json({"type": "object"}), **_errors(400, 401, 503)}}},
+            "/v1/logs/{id}": {"get": {
+                "operationId": "getLog", "security": key,
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": _json({"type": "object"}), **_errors(401, 404, 503)}}},
+            "/v1/usage": {"get": {
+                "operationId": "getUsage", "security": key,
+                "parameters": [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+                               for n in ("since", "until", "group_by", "model", "app_id", "key_id")],
+                "responses": {"200": _json({"type": "object"}), **_errors(400, 401, 503)}}},
+            "/admin/keys": {
+                "post": {"operationId": "createKey", "security": key,
+                         "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                             "type": "object", "required": ["name"], "properties": {
+                                 "name": {"type": "string"}, "budget_usd": {"type": "number", "minimum": 0},
+                                 "rpm": {"type": "integer", "minimum": 0},
+                                 "tpm": {"type": "integer", "minimum": 0},
+                                 "allowed_models": {"type": "array", "items": {"type": "string"}},
+                                 "expires_at": {"type": "string"}}}}}},
+                         "responses": {"201": _json({"type": "object"}), **_errors(400, 401, 403, 503)}},
+                "get": {"operationId": "listKeys", "security": key,
+                        "responses": {"200": _json({"type": "object"}), **_errors(401, 403, 503)}},
+            },
+            "/admin/keys/{id}": {"delete": {
+                "operationId": "revokeKey", "security": key,
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": _json({"type": "object"}), **_errors(401, 403, 404, 503)}}},
+            "/healthz": {"get": {"operationId": "health", "responses": {"200": _json({"type": "object"})}}},
+            "/metrics": {"get": {"operationId": "metrics", "responses": {"200": {"description": "Prometheus"}}}},
+        },
+    }
