@@ -27,6 +27,8 @@ EXPECTED = {
     "Observability 1": ["You said: Summarise our refund policy in one line",
                         "google/gemini-2.5-flash 200"],
     "Errors and dropped parameters 1": ["400 seed", "dropped: seed", "You said: Hello"],
+    "Structured outputs 1": ["test test 1 ['test']"],
+    "Web search 1": ["[1]", "\n- ", ": http"],
 }
 
 

@@ -357,3 +357,28 @@ def test_unknown_model_of_a_known_provider_is_forwarded(client, upstreams):
 def test_model_path_after_the_first_slash_goes_upstream_unchanged(client, upstreams):
     client.chat.completions.create(model="groq/meta-llama/llama-4-scout", messages=[{"role": "user", "content": "x"}])
     assert upstreams.openai.last.json["model"] == "meta-llama/llama-4-scout"
+
+
+def test_anthropic_thinking_survives_the_tool_turn(client, upstreams):
+    """Thinking blocks (with signatures) returned with a tool call go back to Anthropic on the
+    next turn, carried in the OpenAI-shaped message the client echoes."""
+    p = P("anthropic", "anthropic/claude-sonnet-4-5", "anthropic")
+    ask = [{"role": "user", "content": "Use get_weather please"}]
+    r = client.chat.completions.create(model=p.model, messages=ask, tools=[WEATHER], reasoning_effort="low")
+    message = r.choices[0].message
+    details = message.model_extra["reasoning_details"]
+    assert details[0]["type"] == "reasoning.text" and details[0]["signature"]
+    assert message.model_extra["reasoning_content"] == details[0]["text"]
+    assert upstreams.anthropic.last.json["thinking"]["type"] == "enabled"
+    r2 = client.chat.completions.create(model=p.model, messages=ask + _tool_messages(r, {"get_weather": "18C"}),
+                                        tools=[WEATHER], reasoning_effort="low")
+    assert r2.choices[0].message.content == "Tool results: get_weather=18C"
+    assistant_turn = upstreams.anthropic.last.json["messages"][1]
+    assert assistant_turn["content"][0] == {"type": "thinking", "thinking": details[0]["text"],
+                                            "signature": details[0]["signature"]}
+    # Without the signed block the stand-in (like the API) refuses the tool turn.
+    bare = [m if m.get("role") != "assistant" else {k: v for k, v in m.items()
+                                                    if k not in ("reasoning_details", "reasoning_content")}
+            for m in ask + _tool_messages(r, {"get_weather": "18C"})]
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model=p.model, messages=bare, tools=[WEATHER], reasoning_effort="low")
