@@ -211,7 +211,7 @@ class LunosApp:
                 except GatewayError as exc:
                     record.status, record.error = exc.status, exc.message
                     raise
-                await self._watched(spec.handler(gw, raw, send, principal, record), receive, record)
+                await self._watched(spec.handler, gw, raw, send, principal, receive, record)
             else:
                 try:
                     await spec.handler(gw, request, send, principal, *args)
@@ -254,23 +254,36 @@ class LunosApp:
             raise GatewayError(403, "This route needs the master key", code="master_key_required")
         return principal
 
-    async def _watched(self, work: Awaitable[None], receive, record: CallRecord) -> None:
-        """Run `work`, cancelling it (and so the upstream call) when the client disconnects."""
-        task = asyncio.ensure_future(work)
-        watcher = asyncio.ensure_future(_disconnected(receive))
-        try:
-            await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not task.done():
-                record.status, record.error = 499, "client disconnected"
+    async def _watched(self, handler, gw, raw: bytes, send, principal, receive,
+                       record: CallRecord) -> None:
+        """Run the handler here, and cancel it (and so the upstream call) if the client
+        disconnects before the response is complete."""
+        task = asyncio.current_task()
+        state = {"sent": False, "gone": False}
+
+        async def tracked_send(message) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                state["sent"] = True
+            await send(message)
+
+        def on_disconnect(watcher: asyncio.Future) -> None:
+            if not watcher.cancelled() and not state["sent"]:
+                state["gone"] = True
                 task.cancel()
-                try:
-                    await task
-                except asyncio.CancelledError:
-                    pass
+
+        watcher = asyncio.ensure_future(_disconnected(receive))
+        watcher.add_done_callback(on_disconnect)
+        try:
+            await handler(gw, raw, tracked_send, principal, record)
+        except asyncio.CancelledError:
+            if not state["gone"]:
+                raise
+            record.status, record.error = 499, "client disconnected"
+            if hasattr(task, "uncancel"):  # Python 3.11+
+                task.uncancel()
+        finally:
+            watcher.remove_done_callback(on_disconnect)
             watcher.cancel()
-        if task.done() and not task.cancelled():
-            task.result()
 
     def _prefix_route(self, request: Request) -> tuple[RouteSpec | None, tuple]:
         for (method, prefix), spec in self.prefix_routes.items():

@@ -71,6 +71,12 @@ class Origin:
         return host if self.port == default else f"{host}:{self.port}"
 
 
+def _expire(waiter: asyncio.Future, phase: str) -> None:
+    """Timer callback: fail a pending wait with a timeout (cheaper than asyncio.wait_for)."""
+    if not waiter.done():
+        waiter.set_exception(UpstreamTimeout(phase))
+
+
 class _Connection(asyncio.Protocol):
     """One HTTP/1.1 connection; serves one request at a time."""
 
@@ -169,12 +175,12 @@ class _Connection(asyncio.Protocol):
                 return None
             if self.error is not None:
                 raise self.error
-            self._waiter = self.loop.create_future()
+            waiter = self._waiter = self.loop.create_future()
+            timer = self.loop.call_later(idle, _expire, waiter, "idle")
             try:
-                await asyncio.wait_for(self._waiter, idle)
-            except asyncio.TimeoutError:
-                raise UpstreamTimeout("idle") from None
+                await waiter
             finally:
+                timer.cancel()
                 self._waiter = None
 
     def reusable(self) -> bool:
@@ -274,11 +280,12 @@ class HttpClient:
             if not pooled or connect_to is not None:
                 conn.keep_alive = False
             conn.transport.write(payload)
+            timer = conn.loop.call_later(timeouts.first_byte, _expire, conn.headers_done, "first_byte")
             try:
-                await asyncio.wait_for(asyncio.shield(conn.headers_done), timeouts.first_byte)
-            except asyncio.TimeoutError:
+                await conn.headers_done
+            except UpstreamTimeout:
                 conn.close()
-                raise UpstreamTimeout("first_byte") from None
+                raise
             except UpstreamProtocolError:
                 conn.close()
                 if conn.reused and not conn.got_bytes and attempt == 0:
@@ -287,6 +294,8 @@ class HttpClient:
             except BaseException:
                 conn.close()
                 raise
+            finally:
+                timer.cancel()
             response = UpstreamResponse(self, origin if pooled and connect_to is None else None, conn)
             return response
         raise UpstreamProtocolError("connection closed")  # pragma: no cover

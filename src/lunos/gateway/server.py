@@ -53,6 +53,7 @@ def serve(settings: Settings) -> None:
         log_level="info",
         timeout_graceful_shutdown=settings.shutdown_grace,
         server_header=False,
+        proxy_headers=False,  # no X-Forwarded-* rewriting on the hot path
     )
     if settings.workers > 1:
         uvicorn.run("lunos.gateway.server:app_from_env", factory=True, workers=settings.workers,
