@@ -1,0 +1,309 @@
+"""A fast OpenAI-compatible upstream for the benchmark: raw asyncio (uvloop) + httptools.
+
+    python bench/standin.py --port 0 [--chunks 64] [--chunk-delay-ms 10] [--workers 1]
+
+Prints one line `standin listening on PORT` when ready. Answers POST .../chat/completions:
+
+- JSON: a ~1 KB `chat.completion` with usage.
+- SSE (`"stream": true`): a role chunk at once, then `--chunks` content deltas, a finish
+  chunk, a usage chunk (when `stream_options.include_usage`), then `data: [DONE]`.
+  Content deltas are ` t<ns>`: the stand-in's CLOCK_MONOTONIC time when it wrote the chunk,
+  so a client on the same machine measures each chunk's relay delay exactly.
+  With a chunk delay, one shared ticker advances every open stream once per tick (as a
+  batched inference server does); without one, a stream is written in one go.
+- A model whose name contains `fail` gets a 500 error body (for error-path load).
+
+`GET /stats` answers this process's counts `{"requests", "streams", "failed"}`; any other
+request gets a small 200 JSON body (health checks). No TLS, loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+
+import httptools
+import orjson
+
+CONTENT = (
+    "Benchmarks measure what a gateway adds: the time between receiving a request and "
+    "forwarding it, the time between the upstream's bytes and the client's, the CPU spent "
+    "per request and per streamed event, and the memory held while doing it. This answer is "
+    "a fixed paragraph of realistic length so that the response body is about one kilobyte "
+    "once the usage block and the envelope are added, which is typical of a short chat "
+    "completion. The numbers that matter are the differences against a direct connection, "
+    "measured in the same run on the same machine, with the same load generator and the "
+    "same upstream."
+)
+USAGE = {
+    "prompt_tokens": 84,
+    "completion_tokens": 128,
+    "total_tokens": 212,
+    "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+    "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+                                  "accepted_prediction_tokens": 0,
+                                  "rejected_prediction_tokens": 0},
+}
+CREATED = 1_760_000_000
+ERROR_BODY = orjson.dumps({"error": {"message": "The server had an error while processing "
+                                                "your request.", "type": "server_error",
+                                     "param": None, "code": None}})
+SSE_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n")
+
+
+def _chunk(data: bytes) -> bytes:
+    """One HTTP/1.1 chunk holding one SSE event."""
+    event = b"data: " + data + b"\n\n"
+    return b"%x\r\n%s\r\n" % (len(event), event)
+
+
+def _response(status: bytes, body: bytes, ctype: bytes = b"application/json") -> bytes:
+    return (b"HTTP/1.1 " + status + b"\r\ncontent-type: " + ctype +
+            b"\r\ncontent-length: %d\r\n\r\n" % len(body) + body)
+
+
+class Templates:
+    """Pre-rendered bytes per model name: the per-request work is a few joins."""
+
+    def __init__(self, model: str) -> None:
+        m = model.encode()
+        self.json_head = b'{"id":"chatcmpl-bench'
+        self.json_tail = orjson.dumps({
+            "object": "chat.completion", "created": CREATED, "model": model,
+            "system_fingerprint": "fp_bench",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": CONTENT,
+                                                 "refusal": None},
+                         "logprobs": None, "finish_reason": "stop"}],
+            "usage": USAGE,
+        })[1:]  # without its "{": appended after the id
+        head = b'{"id":"chatcmpl-bench%d","object":"chat.completion.chunk","created":%d,' \
+               b'"model":"' + m + b'","system_fingerprint":"fp_bench","choices":'
+        self.chunk_head = head
+        self.role = b'[{"index":0,"delta":{"role":"assistant","content":""},' \
+                    b'"logprobs":null,"finish_reason":null}]}'
+        self.content = b'[{"index":0,"delta":{"content":" t%d"},"logprobs":null,' \
+                       b'"finish_reason":null}]}'
+        self.finish = b'[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}'
+        self.usage = b'[],"usage":' + orjson.dumps(USAGE) + b"}"
+
+    def json(self, rid: int) -> bytes:
+        body = self.json_head + b'%d",' % rid + self.json_tail
+        return _response(b"200 OK", body)
+
+    def event(self, rid: int, choices: bytes) -> bytes:
+        return _chunk(self.chunk_head % (rid, CREATED) + choices)
+
+
+class Stream:
+    __slots__ = ("content", "include_usage", "left", "rid", "tpl", "transport")
+
+    def __init__(self, transport, tpl: Templates, rid: int, chunks: int, include_usage: bool):
+        self.transport = transport
+        self.tpl = tpl
+        self.rid = rid
+        self.left = chunks
+        self.include_usage = include_usage
+        # "data: {...head...}[{...content:" t%d"...}]}\n\n": one format per chunk.
+        self.content = b"data: " + (tpl.chunk_head % (rid, CREATED)).replace(b"%", b"%%") \
+            + tpl.content + b"\n\n"
+
+    def next_event(self) -> bytes:
+        """The next content chunk, or the closing events when none are left."""
+        if self.left > 0:
+            self.left -= 1
+            event = self.content % time.monotonic_ns()
+            return b"%x\r\n%b\r\n" % (len(event), event)
+        tpl = self.tpl
+        tail = tpl.event(self.rid, tpl.finish)
+        if self.include_usage:
+            tail += tpl.event(self.rid, tpl.usage)
+        return tail + _chunk(b"[DONE]") + b"0\r\n\r\n"
+
+
+class Ticker:
+    """Advances every open stream by one chunk per tick, on a fixed schedule."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.streams: set[Stream] = set()
+        self.task: asyncio.Task | None = None
+
+    def add(self, stream: Stream) -> None:
+        self.streams.add(stream)
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        streams = self.streams
+        deadline = loop.time()
+        while streams:
+            deadline = max(deadline + self.delay, loop.time())
+            await asyncio.sleep(deadline - loop.time())
+            for s in list(streams):
+                if s.transport.is_closing():
+                    streams.discard(s)
+                    continue
+                last = s.left == 0
+                s.transport.write(s.next_event())
+                if last:
+                    streams.discard(s)
+        self.task = None
+
+
+class Server:
+    def __init__(self, chunks: int, delay: float) -> None:
+        self.chunks = chunks
+        self.ticker = Ticker(delay) if delay > 0 else None
+        self.templates: dict[str, Templates] = {}
+        self.counter = 0
+        self.streams = 0
+        self.failed = 0
+
+    def templates_for(self, model: str) -> Templates:
+        tpl = self.templates.get(model)
+        if tpl is None:
+            if len(self.templates) > 64:
+                self.templates.clear()
+            tpl = self.templates[model] = Templates(model)
+        return tpl
+
+    def handle(self, transport, method: bytes, url: bytes, body: bytes) -> None:
+        if method != b"POST" or not url.endswith(b"/chat/completions"):
+            if url == b"/stats":
+                stats = {"requests": self.counter + self.failed, "streams": self.streams,
+                         "failed": self.failed}
+                transport.write(_response(b"200 OK", orjson.dumps(stats)))
+            else:
+                transport.write(_response(b"200 OK", b'{"ok":true}'))
+            return
+        try:
+            req = orjson.loads(body)
+            model = str(req.get("model") or "gpt-bench")
+        except (orjson.JSONDecodeError, AttributeError):
+            transport.write(_response(b"400 Bad Request", b'{"error":{"message":"bad json"}}'))
+            return
+        if "fail" in model:
+            self.failed += 1
+            transport.write(_response(b"500 Internal Server Error", ERROR_BODY))
+            return
+        self.counter += 1
+        tpl = self.templates_for(model)
+        if not req.get("stream"):
+            transport.write(tpl.json(self.counter))
+            return
+        self.streams += 1
+        usage = bool((req.get("stream_options") or {}).get("include_usage"))
+        stream = Stream(transport, tpl, self.counter, self.chunks, usage)
+        first = SSE_HEAD + tpl.event(stream.rid, tpl.role)
+        if self.ticker is None:
+            parts = [first]
+            while stream.left > 0:
+                parts.append(stream.next_event())
+            parts.append(stream.next_event())
+            transport.write(b"".join(parts))
+        else:
+            transport.write(first)
+            self.ticker.add(stream)
+
+
+class Connection(asyncio.Protocol):
+    __slots__ = ("body", "method", "parser", "server", "transport", "url")
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport = None
+        self.url = b""
+        self.body: list[bytes] = []
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.transport.close()
+
+    # httptools callbacks
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        body = b"".join(self.body)
+        self.body = []
+        url, self.url = self.url, b""
+        self.server.handle(self.transport, self.parser.get_method(), url, body)
+
+
+def _bind(port: int, reuse_port: bool) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(4096)
+    sock.setblocking(False)
+    return sock
+
+
+async def _serve(sock: socket.socket, chunks: int, delay: float, announce: bool) -> None:
+    loop = asyncio.get_running_loop()
+    server = Server(chunks, delay)
+    srv = await loop.create_server(lambda: Connection(server), sock=sock, backlog=4096)
+    if announce:
+        print(f"standin listening on {sock.getsockname()[1]}", flush=True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    srv.close()
+
+
+def run(port: int, chunks: int, delay_ms: float, workers: int = 1) -> None:
+    import uvloop
+
+    sock = _bind(port, workers > 1)
+    port = sock.getsockname()[1]  # with several workers, shared through SO_REUSEPORT
+    children = []
+    for _ in range(workers - 1):
+        pid = os.fork()
+        if pid == 0:
+            uvloop.run(_serve(sock, chunks, delay_ms / 1000, False))
+            os._exit(0)
+        children.append(pid)
+    try:
+        uvloop.run(_serve(sock, chunks, delay_ms / 1000, True))
+    finally:
+        for pid in children:
+            os.kill(pid, signal.SIGTERM)
+            os.waitpid(pid, 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--chunks", type=int, default=64, help="content chunks per stream")
+    p.add_argument("--chunk-delay-ms", type=float, default=10.0,
+                   help="pacing between stream chunks (0: write the stream at once)")
+    p.add_argument("--workers", type=int, default=1, help="processes sharing the port")
+    args = p.parse_args(argv)
+    run(args.port, args.chunks, args.chunk_delay_ms, args.workers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""The benchmark harness works: the stand-in speaks OpenAI JSON and SSE, the load generator
+counts requests, streams and latencies right against it, and the report renders.
+
+No performance is asserted here; the gateways themselves are not started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from bench.load import percentiles
+from bench.procstat import Watch, rss_mb, tree
+
+from bench import report
+
+ROOT = Path(__file__).resolve().parents[2]
+CHUNKS = 8
+DELAY_MS = 2.0
+
+
+@pytest.fixture(scope="module")
+def standin():
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "standin.py"), "--port", "0", "--chunks",
+         str(CHUNKS), "--chunk-delay-ms", str(DELAY_MS)],
+        stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    match = re.search(r"listening on (\d+)", line)
+    assert match, f"stand-in did not start: {line!r}"
+    base = f"http://127.0.0.1:{match.group(1)}"
+    yield proc, base
+    proc.terminate()
+    proc.wait(10)
+
+
+def chat(base: str, **body) -> httpx.Response:
+    body = {"model": "gpt-bench", "messages": [{"role": "user", "content": "hi"}], **body}
+    return httpx.post(base + "/v1/chat/completions", json=body, timeout=10)
+
+
+def events_of(text: str) -> list[str]:
+    return [block[len("data: "):] for block in text.split("\n\n") if block.startswith("data: ")]
+
+
+def stats(base: str) -> dict:
+    return httpx.get(base + "/stats", timeout=5).json()
+
+
+def load(base: str, *args: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "load.py"), "--url",
+         base + "/v1/chat/completions", *args],
+        capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_standin_json_completion(standin):
+    _, base = standin
+    r = chat(base)
+    assert r.status_code == 200
+    assert 800 <= len(r.content) <= 1600  # about a kilobyte, as a short real answer
+    body = r.json()
+    assert body["object"] == "chat.completion"
+    assert body["model"] == "gpt-bench"
+    assert body["choices"][0]["message"]["role"] == "assistant"
+    assert body["choices"][0]["message"]["content"]
+    assert body["choices"][0]["finish_reason"] == "stop"
+    assert body["usage"]["total_tokens"] == (body["usage"]["prompt_tokens"]
+                                             + body["usage"]["completion_tokens"])
+    assert chat(base).json()["id"] != body["id"]
+
+
+def test_standin_stream_with_usage(standin):
+    _, base = standin
+    r = chat(base, stream=True, stream_options={"include_usage": True})
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "text/event-stream"
+    events = events_of(r.text)
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert {c["object"] for c in chunks} == {"chat.completion.chunk"}
+    assert len({c["id"] for c in chunks}) == 1
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    contents = [c["choices"][0]["delta"]["content"] for c in chunks[1:1 + CHUNKS]]
+    assert all(re.fullmatch(r" t\d+", c) for c in contents)
+    stamps = [int(c[2:]) for c in contents]
+    assert stamps == sorted(stamps)
+    # Paced: consecutive chunks leave the stand-in at least one tick apart (minus slack).
+    assert stamps[-1] - stamps[0] >= (CHUNKS - 1) * DELAY_MS * 1e6 * 0.5
+    assert chunks[1 + CHUNKS]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[-1]["choices"] == []
+    assert chunks[-1]["usage"]["completion_tokens"] > 0
+    assert len(chunks) == CHUNKS + 3
+
+
+def test_standin_stream_without_usage_and_failure(standin):
+    _, base = standin
+    events = events_of(chat(base, stream=True).text)
+    assert events[-1] == "[DONE]"
+    assert all("usage" not in json.loads(e) for e in events[:-1])
+    assert len(events) == CHUNKS + 3  # role, contents, finish, [DONE]
+    r = chat(base, model="gpt-bench-fail")
+    assert r.status_code == 500
+    assert r.json()["error"]["type"] == "server_error"
+    assert httpx.get(base + "/health", timeout=5).status_code == 200
+
+
+def test_load_counts_json_requests(standin):
+    _, base = standin
+    before = stats(base)
+    result = load(base, "--concurrency", "4", "--warmup-requests", "20", "--requests", "300")
+    after = stats(base)
+    assert result["answered"] == 300
+    assert result["kinds"]["json"]["count"] == 300
+    lat = result["kinds"]["json"]["latency_ms"]
+    assert lat["n"] == 300
+    assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
+    totals = result["totals"]
+    # Every request the generator sent reached the stand-in and was answered with 200.
+    assert totals["sent"] == after["requests"] - before["requests"]
+    assert totals["ok"] == totals["sent"] == result["statuses"]["200"]
+    assert totals.get("unfinished", 0) == 0
+    assert 300 <= totals["sent"] <= 300 + 20 + 4
+    assert result["rps"] > 0 and result["window_s"] > 0
+
+
+def test_load_counts_streams_events_and_relay(standin):
+    proc, base = standin
+    before = stats(base)
+    result = load(base, "--mix", "stream=1", "--concurrency", "4", "--requests", "20",
+                  "--expect-content", str(CHUNKS), "--standin-pid", str(proc.pid),
+                  "--pid", str(proc.pid))
+    after = stats(base)
+    s = result["kinds"]["stream"]
+    assert s["count"] == 20
+    assert s["content_events"] == {str(CHUNKS): 20}
+    assert result["totals"]["ok"] == result["totals"]["sent"]
+    assert result["totals"]["sent"] == after["streams"] - before["streams"]
+    assert result.get("totals", {}).get("incomplete", 0) == 0
+    # Each stream: role + contents + finish + usage events (the [DONE] is not an event).
+    assert result["events"] >= 20 * (CHUNKS + 3)
+    assert s["relay_ms"]["n"] >= 20 * CHUNKS
+    assert s["relay_ms"]["p50"] >= 0  # same clock on both sides: never negative
+    assert s["ttfb_ms"]["n"] >= 20
+    assert s["duration_ms"]["p50"] >= (CHUNKS - 1) * DELAY_MS * 0.5
+    assert s["latency_ms"]["p50"] >= s["ttfb_ms"]["p50"]
+    # --pid: the watched process's CPU and RSS are read.
+    assert result["gateway"]["rss_end_mb"] > 0
+    assert result["gateway"]["cpu_us_per_event"] is not None
+
+
+def test_load_mix_of_errors_and_disconnects(standin):
+    _, base = standin
+    result = load(base, "--mix", "json=1,fail=1,disconnect=1", "--concurrency", "3",
+                  "--requests", "60", "--expect-content", str(CHUNKS), "--cut-after", "2")
+    totals = result["totals"]
+    assert sum(k["count"] for k in result["kinds"].values()) == 60
+    assert totals["failed_as_expected"] > 0
+    assert totals["disconnected"] > 0
+    assert totals.get("http_error", 0) == totals.get("fail_unexpected", 0) == 0
+    assert totals["sent"] == (totals["ok"] + totals["failed_as_expected"]
+                              + totals["disconnected"])
+    # The stand-in survives clients that hang up mid-stream.
+    assert chat(base).status_code == 200
+
+
+def test_report_renders_points(standin):
+    _, base = standin
+    j = load(base, "--concurrency", "2", "--requests", "50")
+    s = load(base, "--mix", "stream=1", "--concurrency", "2", "--requests", "4",
+             "--expect-content", str(CHUNKS))
+    for point in (j, s):
+        point["gateway"] = dict.fromkeys(point["gateway"])
+    lunos = json.loads(json.dumps(j))
+    lunos["gateway"].update(cpu_ms_per_request=0.25, cpu_pct=80.0, rss_start_mb=70.0,
+                            rss_end_mb=72.0)
+    results = {
+        "meta": {"date": "today", "command": "python bench/run.py --quick",
+                 "machine": {"cpu": "cpu", "cores": 2, "memory_gb": 1.0, "kernel": "k"},
+                 "versions": {"python": "3"}, "placement": "pinned", "warmup": 1,
+                 "duration": 2, "chunks": CHUNKS, "chunk_delay_ms": DELAY_MS},
+        "targets": {
+            "direct": {"points": {"json-c1": j, "stream-16": s}},
+            "lunos": {"points": {"json-c1": lunos}, "rss_idle_mb": 60.0,
+                      "rss_final_mb": 72.0, "history": {"rows": 50, "sent": 50}},
+        },
+    }
+    text = report.markdown(results, notes="\nhand-written\n")
+    assert "| direct (stand-in) | 1 |" in text
+    assert "| Lunos | 1 |" in text
+    assert "| direct (stand-in) | 16 |" in text
+    stream_row = next(line for line in text.splitlines()
+                      if line.startswith("| direct (stand-in) | 16 |"))
+    assert re.search(r"\| (\d+)/\1 \|", stream_row)  # every stream complete
+    assert "a history row for every request | 50 / 50 | yes" in text
+    assert report.kept_notes(text).strip() == "hand-written"
+
+
+def test_percentiles_and_slope():
+    p = percentiles([float(x) for x in range(1, 101)])
+    assert (p["p50"], p["p90"], p["p99"], p["max"], p["n"]) == (50.0, 90.0, 99.0, 100.0, 100)
+    assert percentiles([]) is None
+    assert report.slope_per_minute([(0, 100.0), (60, 100.0), (120, 100.0)]) == 0
+    assert report.slope_per_minute([(0, 100.0), (30, 101.0), (60, 102.0)]) == pytest.approx(2.0)
+
+
+def test_procstat_reads_a_process_tree():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        deadline = time.monotonic() + 5
+        while child.pid not in tree(os.getpid()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert child.pid in tree(os.getpid())
+        assert rss_mb([os.getpid()]) > 1
+        cpu, rss = Watch(os.getpid()).sample()
+        assert cpu > 0 and rss >= rss_mb([os.getpid()]) * 0.5
+        assert Watch(None).sample() == (0.0, 0.0)
+    finally:
+        child.kill()
+        child.wait()
