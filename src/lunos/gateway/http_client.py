@@ -18,6 +18,7 @@ import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import httptools
@@ -75,6 +76,11 @@ def _expire(waiter: asyncio.Future, phase: str) -> None:
     """Timer callback: fail a pending wait with a timeout (cheaper than asyncio.wait_for)."""
     if not waiter.done():
         waiter.set_exception(UpstreamTimeout(phase))
+
+
+@lru_cache(maxsize=4096)
+def _parse_url(url: str) -> tuple[Origin, str]:
+    return Origin.of(url)  # adapters reuse a handful of URLs: parse each once
 
 
 class _Connection(asyncio.Protocol):
@@ -262,7 +268,7 @@ class HttpClient:
         server (Host header, TLS SNI and certificate check): the guarded fetch resolves once
         and connects to the address it checked.
         """
-        origin, target = Origin.of(url)
+        origin, target = _parse_url(url)
         timeouts = timeouts or self.timeouts
         head = [f"{method} {target} HTTP/1.1\r\nhost: {origin.host_header}\r\n"]
         for name, value in headers:

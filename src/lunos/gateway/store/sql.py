@@ -24,6 +24,13 @@ from . import schema
 from .migrations import migrate
 
 KEYS_VERSION = "keys_version"
+_ROW_COLUMNS = tuple(c.name for c in schema.requests.columns)
+_INSERT_SQLITE = (f"INSERT INTO lunos_requests ({', '.join(_ROW_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' for _ in _ROW_COLUMNS)})")
+_INSERT_PG = (f"INSERT INTO lunos_requests ({', '.join(_ROW_COLUMNS)}) "
+              f"VALUES ({', '.join(f'${i}' for i in range(1, len(_ROW_COLUMNS) + 1))})")
+_SPEND_SQLITE = "UPDATE lunos_keys SET spend_usd = spend_usd + ? WHERE id = ?"
+_SPEND_PG = "UPDATE lunos_keys SET spend_usd = spend_usd + $1 WHERE id = $2"
 
 
 class StoreUnavailable(GatewayError):
@@ -301,18 +308,34 @@ class Store:
 
     # ------------------------------------------------------------------ history
     async def insert_rows(self, rows: list[dict]) -> None:
-        """Insert a batch of history rows and add their cost to each key's spend, atomically."""
+        """Insert a batch of history rows and add their cost to each key's spend, atomically.
+
+        The history writer's hot loop: one prepared statement run by the driver's own
+        `executemany` (sqlite3 / asyncpg), without per-row SQL compilation.
+        """
         if not rows:
             return
         spend: dict[str, float] = {}
         for row in rows:
             if row["key_id"] and row["cost"]:
                 spend[row["key_id"]] = spend.get(row["key_id"], 0.0) + row["cost"]
-        async with self.engine.begin() as conn:
-            await conn.execute(insert(schema.requests), rows)
-            for key_id, amount in spend.items():
-                await conn.execute(update(schema.keys).where(schema.keys.c.id == key_id)
-                                   .values(spend_usd=schema.keys.c.spend_usd + amount))
+        values = [tuple(row[c] for c in _ROW_COLUMNS) for row in rows]
+        updates = [(amount, key_id) for key_id, amount in spend.items()]
+        async with self.engine.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            if self.is_sqlite:
+                await driver.execute("BEGIN")
+                try:
+                    await driver.executemany(_INSERT_SQLITE, values)
+                    await driver.executemany(_SPEND_SQLITE, updates)
+                except BaseException:
+                    await driver.rollback()
+                    raise
+                await driver.commit()
+            else:
+                async with driver.transaction():
+                    await driver.executemany(_INSERT_PG, values)
+                    await driver.executemany(_SPEND_PG, updates)
 
     async def existing_ids(self, ids: list[str]) -> set[str]:
         async with self.engine.connect() as conn:

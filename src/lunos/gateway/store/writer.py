@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections import deque
 
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
+
+try:  # the driver's own error, now that batches go through the drivers directly
+    from asyncpg import UniqueViolationError as _PgUnique
+except ImportError:  # pragma: no cover
+    _PgUnique = IntegrityError
 
 from ..records import CallRecord
 from .sql import Store, record_to_row
@@ -73,7 +79,7 @@ class HistoryWriter:
             rows = [record_to_row(r) for r in records]
             try:
                 await self._insert(rows)
-            except (SQLAlchemyError, OSError, ConnectionError) as exc:
+            except Exception as exc:  # the store is down or refused: keep the rows, retry later
                 self.queue.extendleft(reversed(records))
                 self.failures += 1
                 if self.store_ok:
@@ -90,7 +96,7 @@ class HistoryWriter:
     async def _insert(self, rows: list[dict]) -> None:
         try:
             await self.store.insert_rows(rows)
-        except IntegrityError:
+        except (IntegrityError, sqlite3.IntegrityError, _PgUnique):
             # A batch whose commit succeeded but whose answer was lost: write the rest only.
             present = await self.store.existing_ids([r["id"] for r in rows])
             missing = [r for r in rows if r["id"] not in present]

@@ -22,9 +22,10 @@ class Runner(Protocol):
 
 
 def runner_for(gw, body: dict, options: ChatOptions) -> Runner:
-    from . import structured, web_search
-
     runner: Runner = gw.engine
     runner = structured.wrap(runner, gw, body, options)
     runner = web_search.wrap(runner, gw, body, options)
     return runner
+
+
+from . import structured, web_search  # noqa: E402  (they import Runner from here)
