@@ -40,6 +40,11 @@ class SSEDecoder:
             self._started = True
             if chunk.startswith(b"\xef\xbb\xbf"):  # a byte-order mark opens the stream
                 chunk = chunk[3:]
+        if (not self._buffer and not self._data and self._event is None and not self._pending_cr
+                and chunk.endswith(b"\n\n") and b"\r" not in chunk):
+            fast = _data_only(chunk, self._id)
+            if fast is not None:
+                return fast
         if self._pending_cr and chunk.startswith(b"\n"):
             chunk = chunk[1:]  # the \n of a \r\n split across two reads
         self._pending_cr = False
@@ -85,3 +90,14 @@ class SSEDecoder:
         elif field == "retry" and value.isdigit():
             self._retry = int(value)
         return None
+
+
+def _data_only(chunk: bytes, last_id: str | None) -> list[ServerSentEvent] | None:
+    """Fast path for whole events that are one `data:` line each (what OpenAI-compatible
+    APIs send); None when the chunk needs the general parser."""
+    events = []
+    for block in chunk[:-2].split(b"\n\n"):
+        if not block.startswith(b"data: ") or b"\n" in block:
+            return None
+        events.append(ServerSentEvent(block[6:].decode("utf-8", errors="replace"), None, last_id))
+    return events

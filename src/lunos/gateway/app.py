@@ -262,32 +262,26 @@ class LunosApp:
     async def _watched(self, handler, gw, raw: bytes, send, principal, receive,
                        record: CallRecord) -> None:
         """Run the handler here, and cancel it (and so the upstream call) if the client
-        disconnects before the response is complete.
+        disconnects before the response is complete (`record.responded`).
 
         Watching costs a task, so it starts only once a request has run for WATCH_AFTER
         seconds: most answers are done before then, and a client that leaves is still
         noticed within that delay.
         """
         task = asyncio.current_task()
-        state = _Watch(task)
-        timer = asyncio.get_running_loop().call_later(WATCH_AFTER, state.start, receive)
-
-        async def tracked_send(message) -> None:
-            if message["type"] == "http.response.body" and not message.get("more_body"):
-                state.sent = True
-            await send(message)
-
+        watch = _Watch(task, record)
+        timer = asyncio.get_running_loop().call_later(WATCH_AFTER, watch.start, receive)
         try:
-            await handler(gw, raw, tracked_send, principal, record)
+            await handler(gw, raw, send, principal, record)
         except asyncio.CancelledError:
-            if not state.gone:
+            if not watch.gone:
                 raise
             record.status, record.error = 499, "client disconnected"
             if hasattr(task, "uncancel"):  # Python 3.11+
                 task.uncancel()
         finally:
             timer.cancel()
-            state.stop()
+            watch.stop()
 
     def _prefix_route(self, request: Request) -> tuple[RouteSpec | None, tuple]:
         for (method, prefix), spec in self.prefix_routes.items():
@@ -312,21 +306,21 @@ WATCH_AFTER = 0.05
 class _Watch:
     """The disconnect watch of one request (see `LunosApp._watched`)."""
 
-    __slots__ = ("gone", "sent", "task", "watcher")
+    __slots__ = ("gone", "record", "task", "watcher")
 
-    def __init__(self, task: asyncio.Task) -> None:
+    def __init__(self, task: asyncio.Task, record: CallRecord) -> None:
         self.task = task
-        self.sent = False
+        self.record = record
         self.gone = False
         self.watcher: asyncio.Future | None = None
 
     def start(self, receive) -> None:
-        if not self.sent:
+        if not self.record.responded:
             self.watcher = asyncio.ensure_future(_disconnected(receive))
             self.watcher.add_done_callback(self._on_disconnect)
 
     def _on_disconnect(self, watcher: asyncio.Future) -> None:
-        if not watcher.cancelled() and not self.sent:
+        if not watcher.cancelled() and not self.record.responded:
             self.gone = True
             self.task.cancel()
 

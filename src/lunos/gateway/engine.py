@@ -257,7 +257,7 @@ class Engine:
     # ------------------------------------------------------------------ streaming
     async def stream(self, body: dict, options: ChatOptions, record: CallRecord) -> AsyncIterator[list[dict]]:
         """Yield batches of stamped chunk dicts as the upstream sends them (usage-only chunks
-        included, whatever the client asked: `sse.encode` hides them). Errors raise
+        included, whatever the client asked: `sse.relay` hides them). Errors raise
         GatewayError; before the first batch the request may still have been retried or
         sent to a fallback, after it the stream is the client's and only ends."""
         plan = self._attempts(body, options, record, stream=True)

@@ -45,6 +45,7 @@ class CallRecord:
     request: dict | None = None  # kept only when trace is on
     response: dict | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. web searches made
+    responded: bool = False  # the response's last part is being sent: no longer cancellable
 
     def usage_dict(self) -> dict:
         t = self.tokens

@@ -31,15 +31,18 @@ def encode_batch(batch: list[dict], include_usage: bool) -> bytes:
     return b"".join(out)
 
 
-async def encode(first: list[dict], rest: AsyncIterator[list[dict]], include_usage: bool) -> AsyncIterator[bytes]:
-    """`first` is the batch already in hand; errors from `rest` become an error event."""
-    yield encode_batch(first, include_usage)
+async def relay(first: list[dict], rest: AsyncIterator[list[dict]], include_usage: bool, send) -> None:
+    """Send `first` (the batch already in hand) and every later batch as SSE body parts;
+    end with `[DONE]`, or with an error event if `rest` fails."""
+    await send({"type": "http.response.body", "body": encode_batch(first, include_usage),
+                "more_body": True})
     try:
         async for batch in rest:
             block = encode_batch(batch, include_usage)
             if block:
-                yield block
+                await send({"type": "http.response.body", "body": block, "more_body": True})
     except GatewayError as exc:
-        yield error_event(exc)
-        return
-    yield DONE
+        block = error_event(exc)
+    else:
+        block = DONE
+    await send({"type": "http.response.body", "body": block, "more_body": True})

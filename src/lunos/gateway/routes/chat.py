@@ -62,6 +62,7 @@ async def chat_completions(gw, raw: bytes, send, principal, record: CallRecord) 
                 completion = await runner.complete(body, options, record)
                 headers = _lunos_headers(record)
                 headers.append(("x-lunos-overhead-ms", f"{_overhead_ms(record):.3f}"))
+                record.responded = True
                 await send_json(send, 200, completion, headers)
         finally:
             await gw.limits.settle(ticket, record.tokens, record.cost)
@@ -70,6 +71,7 @@ async def chat_completions(gw, raw: bytes, send, principal, record: CallRecord) 
         headers = _lunos_headers(record)
         if record.attempts:
             headers.append(("x-should-retry", "false"))
+        record.responded = True
         await send_error(send, exc, headers)
     finally:
         if record.latency_ms is None:
@@ -98,9 +100,9 @@ async def _stream(runner, body: dict, options, record: CallRecord, send) -> None
                              _lunos_headers(record, _overhead_ms(record))]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     try:
-        async for block in sse.encode(first, batches, include_usage):
-            await send({"type": "http.response.body", "body": block, "more_body": True})
+        await sse.relay(first, batches, include_usage, send)
     finally:
         await batches.aclose()
+    record.responded = True
     await send({"type": "http.response.body", "body": b""})
 
