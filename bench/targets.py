@@ -117,12 +117,13 @@ def lunos_env(home: Path, upstream: str) -> dict[str, str]:
     return env
 
 
-def start_lunos(name: str, cpu: str | None, upstream: str, trace: bool) -> Server:
+def start_lunos(name: str, cpu: str | None, upstream: str, trace: bool,
+                extra_env: dict[str, str] | None = None) -> Server:
     """`lunos serve` from this repository: one worker, SQLite, a fresh home each start."""
     home = WORK / f"home-{name}"
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
-    env = lunos_env(home, upstream)
+    env = {**lunos_env(home, upstream), **(extra_env or {})}
     # A second provider on the same stand-in for the error path, so that its circuit
     # breaker opening (by design, after repeated 500s) leaves the main one alone.
     (home / "lunos.yaml").write_text(

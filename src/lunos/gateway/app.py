@@ -22,7 +22,7 @@ from .config import Settings
 from .engine import Engine
 from .errors import GatewayError
 from .fetch import Fetcher, FetchPolicy
-from .history import History
+from .history import DiscardHistory, History
 from .http_client import HttpClient, Timeouts
 from .keys import master_key
 from .limits import Limits, MemoryLimits, RedisLimits
@@ -108,7 +108,9 @@ class LunosApp:
         limits = Limits(RedisLimits(settings.redis_url) if settings.redis_url else MemoryLimits())
         keysync = KeySync(store, auth, settings.key_sync_interval, on_load=limits.seed)
         await keysync.start()
-        history = self._history or HistoryWriter(store, max_queue=settings.history_queue)
+        history = self._history or (
+            HistoryWriter(store, max_queue=settings.history_queue) if settings.history
+            else DiscardHistory())
         self.gw = Gateway(
             settings=settings,
             catalog=catalog,

@@ -94,6 +94,7 @@ class Settings:
     # name -> deployments: ({"model": "openai/gpt-4o", "weight": 1, "api_key": ...}, ...)
     aliases: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
     # History and keys.
+    history: bool = True
     history_queue: int = 100_000
     trace_retention_days: float | None = None
     key_sync_interval: float = 1.0
@@ -232,6 +233,7 @@ def load_settings(
         search_backend=pick("search_backend", "LUNOS_SEARCH_BACKEND"),
         search=search,
         access_log=pick("access_log", "LUNOS_ACCESS_LOG", _bool, False),
+        history=pick("history", "LUNOS_HISTORY", _bool, True),
         history_queue=pick("history_queue", "LUNOS_HISTORY_QUEUE", int, 100_000),
         trace_retention_days=pick("trace_retention_days", "LUNOS_TRACE_RETENTION_DAYS", float),
         key_sync_interval=pick("key_sync_interval", "LUNOS_KEY_SYNC_INTERVAL", float, 1.0),

@@ -34,3 +34,20 @@ class NullHistory:
 
     async def close(self) -> None:
         return None
+
+
+class DiscardHistory:
+    """History switched off (`LUNOS_HISTORY=off`): rows are dropped. For benchmarks that
+    measure what history costs; a production gateway keeps its history."""
+
+    depth = dropped = written = 0
+    store_ok = True
+
+    async def start(self) -> None:
+        return None
+
+    def put(self, record: CallRecord) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None

@@ -11,7 +11,7 @@ from lunos.gateway.errors import GatewayError
 from lunos.gateway.keys import hash_key
 from lunos.gateway.records import CallRecord
 from lunos.gateway.store import HistoryWriter, KeySync, Store
-from lunos.gateway.store.sql import record_to_row
+from lunos.gateway.store.sql import _ROW_COLUMNS, row_values
 from lunos.gateway.usage import TokenCounts
 from tests.databases import database
 
@@ -67,8 +67,8 @@ async def test_master_key_only_hash_and_not_listed(store):
 
 async def test_rows_round_trip_and_spend(store):
     row, _ = await store.create_key("a")
-    await store.insert_rows([record_to_row(record(1, row["id"], cost=0.25)),
-                             record_to_row(record(2, row["id"], cost=0.5))])
+    await store.insert_rows([row_values(record(1, row["id"], cost=0.25)),
+                             row_values(record(2, row["id"], cost=0.5))])
     entry = await store.get_log("chatcmpl-0001", None)
     assert entry["usage"] == {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
                               "cached_tokens": 2, "cache_write_tokens": 0, "reasoning_tokens": 0,
@@ -82,13 +82,13 @@ async def test_trace_payload_kept_only_when_traced(store):
     traced = record(1, trace=True, request={"messages": [{"role": "user", "content": "hi"}]},
                     response={"content": "hello"})
     untraced = record(2, request={"messages": ["should not be stored"]})
-    await store.insert_rows([record_to_row(traced), record_to_row(untraced)])
+    await store.insert_rows([row_values(traced), row_values(untraced)])
     assert (await store.get_log("chatcmpl-0001", None))["request"]["messages"][0]["content"] == "hi"
     assert (await store.get_log("chatcmpl-0002", None))["request"] is None
 
 
 async def test_a_key_sees_only_its_own_rows(store):
-    await store.insert_rows([record_to_row(record(i, "key_a" if i % 2 else "key_b")) for i in range(10)])
+    await store.insert_rows([row_values(record(i, "key_a" if i % 2 else "key_b")) for i in range(10)])
     assert await store.get_log("chatcmpl-0002", "key_a") is None
     assert (await store.get_log("chatcmpl-0001", "key_a"))["key_id"] == "key_a"
     rows, _ = await store.list_logs(key_id="key_a", limit=100)
@@ -96,8 +96,9 @@ async def test_a_key_sees_only_its_own_rows(store):
 
 
 async def test_cursor_pagination_walks_every_row_once(store):
-    rows = [record_to_row(record(i)) for i in range(23)]
-    rows[5]["created_at"] = rows[6]["created_at"]  # equal timestamps still page correctly
+    rows = [row_values(record(i)) for i in range(23)]
+    created = _ROW_COLUMNS.index("created_at")  # equal timestamps still page correctly:
+    rows[5] = (*rows[5][:created], rows[6][created], *rows[5][created + 1:])
     await store.insert_rows(rows)
     seen, cursor = [], None
     while True:
@@ -105,16 +106,16 @@ async def test_cursor_pagination_walks_every_row_once(store):
         seen += [r["id"] for r in page]
         if cursor is None:
             break
-    assert sorted(seen) == sorted(r["id"] for r in rows) and len(seen) == 23
+    assert sorted(seen) == sorted(r[0] for r in rows) and len(seen) == 23
     with pytest.raises(GatewayError):
         await store.list_logs(key_id=None, cursor="garbage!")
 
 
 async def test_filters(store):
     await store.insert_rows([
-        record_to_row(record(1, model="openai/gpt-4o", app_id="web")),
-        record_to_row(record(2, model="anthropic/claude-haiku-4-5", app_id="web", status=502)),
-        record_to_row(record(3, model="openai/gpt-4o", app_id="cli")),
+        row_values(record(1, model="openai/gpt-4o", app_id="web")),
+        row_values(record(2, model="anthropic/claude-haiku-4-5", app_id="web", status=502)),
+        row_values(record(3, model="openai/gpt-4o", app_id="cli")),
     ])
     ids = lambda rows: sorted(r["id"] for r in rows[0])  # noqa: E731
     assert ids(await store.list_logs(key_id=None, model="openai/gpt-4o")) == ["chatcmpl-0001", "chatcmpl-0003"]
@@ -127,10 +128,10 @@ async def test_filters(store):
 async def test_usage_by_day_model_app(store):
     day = 86400
     await store.insert_rows([
-        record_to_row(record(1, created_at=1_700_000_000.0, cost=0.1)),
-        record_to_row(record(2, created_at=1_700_000_100.0, cost=0.2)),
-        record_to_row(record(3, created_at=1_700_000_000.0 + day, cost=0.3, model="google/gemini-2.5-flash")),
-        record_to_row(record(4, key_id="key_b", cost=5.0)),
+        row_values(record(1, created_at=1_700_000_000.0, cost=0.1)),
+        row_values(record(2, created_at=1_700_000_100.0, cost=0.2)),
+        row_values(record(3, created_at=1_700_000_000.0 + day, cost=0.3, model="google/gemini-2.5-flash")),
+        row_values(record(4, key_id="key_b", cost=5.0)),
     ])
     rows = await store.usage(key_id="key_a")
     assert [(r["day"], r["model"], r["requests"], round(r["cost"], 6)) for r in rows] == [
@@ -145,7 +146,7 @@ async def test_usage_by_day_model_app(store):
 async def test_purge_traces_keeps_rows(store):
     old = record(1, trace=True, request={"m": 1}, response={"c": 2}, created_at=time.time() - 40 * 86400)
     new = record(2, trace=True, request={"m": 1}, response={"c": 2}, created_at=time.time())
-    await store.insert_rows([record_to_row(old), record_to_row(new)])
+    await store.insert_rows([row_values(old), row_values(new)])
     assert await store.purge_traces(time.time() - 30 * 86400) == 1
     assert (await store.get_log("chatcmpl-0001", None))["request"] is None
     assert (await store.get_log("chatcmpl-0002", None))["request"] == {"m": 1}
@@ -169,7 +170,7 @@ async def test_writer_bounded_queue_counts_drops(store):
 
 
 async def test_writer_survives_a_replayed_batch(store):
-    await store.insert_rows([record_to_row(record(1))])
+    await store.insert_rows([row_values(record(1))])
     writer = HistoryWriter(store, interval=0.05)
     await writer.start()
     writer.put(record(1))  # already written: a lost commit acknowledgement

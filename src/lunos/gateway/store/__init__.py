@@ -2,7 +2,7 @@
 the key table sync."""
 
 from .keysync import KeySync
-from .sql import Store, StoreUnavailable, record_to_row, row_to_public
+from .sql import Store, StoreUnavailable, row_to_public, row_values
 from .writer import HistoryWriter
 
-__all__ = ["HistoryWriter", "KeySync", "Store", "StoreUnavailable", "record_to_row", "row_to_public"]
+__all__ = ["HistoryWriter", "KeySync", "Store", "StoreUnavailable", "row_to_public", "row_values"]

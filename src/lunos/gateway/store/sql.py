@@ -9,6 +9,7 @@ import base64
 import datetime
 import secrets
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ _INSERT_SQLITE = (f"INSERT INTO lunos_requests ({', '.join(_ROW_COLUMNS)}) "
                   f"VALUES ({', '.join('?' for _ in _ROW_COLUMNS)})")
 _INSERT_PG = (f"INSERT INTO lunos_requests ({', '.join(_ROW_COLUMNS)}) "
               f"VALUES ({', '.join(f'${i}' for i in range(1, len(_ROW_COLUMNS) + 1))})")
+_KEY_ID, _COST = _ROW_COLUMNS.index("key_id"), _ROW_COLUMNS.index("cost")
 _SPEND_SQLITE = "UPDATE lunos_keys SET spend_usd = spend_usd + ? WHERE id = ?"
 _SPEND_PG = "UPDATE lunos_keys SET spend_usd = spend_usd + $1 WHERE id = $2"
 
@@ -54,8 +56,13 @@ def _iso(ts: float | None) -> str | None:
     return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+@lru_cache(maxsize=64)
+def _day_of(day_number: int) -> str:
+    return datetime.datetime.fromtimestamp(day_number * 86400, datetime.timezone.utc).strftime("%Y-%m-%d")
+
+
 def _day(ts: float) -> str:
-    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%d")
+    return _day_of(int(ts // 86400))
 
 
 def _json(value: Any) -> str | None:
@@ -66,35 +73,37 @@ def _unjson(value: str | None) -> Any:
     return None if value is None else orjson.loads(value)
 
 
-def record_to_row(record: CallRecord) -> dict:
+def row_values(record: CallRecord) -> tuple:
+    """A history row as the tuple `insert_rows` takes (in `_ROW_COLUMNS` order)."""
     t = record.tokens
-    return {
-        "id": record.id,
-        "key_id": record.key_id,
-        "app_id": record.app_id[:200],
-        "model": (record.model or "")[:300],
-        "provider": record.provider,
-        "status": record.status,
-        "error": record.error,
-        "prompt_tokens": t.prompt,
-        "completion_tokens": t.completion,
-        "cached_tokens": t.cached,
-        "cache_write_tokens": t.cache_write,
-        "reasoning_tokens": t.reasoning,
-        "cost": record.cost,
-        "latency_ms": record.latency_ms,
-        "ttft_ms": record.ttft_ms,
-        "tokens_per_second": record.tokens_per_second,
-        "stream": record.stream,
-        "created_at": record.created_at,
-        "day": _day(record.created_at),
-        "attempts": _json([a.to_dict() for a in record.attempts]) if record.attempts else None,
-        "dropped_params": _json(record.dropped_params) if record.dropped_params else None,
-        "trace": record.trace,
-        "request": _json(record.request) if record.trace else None,
-        "response": _json(record.response) if record.trace else None,
-        "extra": _json(record.extra) if record.extra else None,
-    }
+    trace = record.trace
+    return (
+        record.id,
+        record.key_id,
+        record.app_id[:200],
+        (record.model or "")[:300],
+        record.provider,
+        record.status,
+        record.error,
+        t.prompt,
+        t.completion,
+        t.cached,
+        t.cache_write,
+        t.reasoning,
+        record.cost,
+        record.latency_ms,
+        record.ttft_ms,
+        record.tokens_per_second,
+        record.stream,
+        record.created_at,
+        _day(record.created_at),
+        _json([a.to_dict() for a in record.attempts]) if record.attempts else None,
+        _json(record.dropped_params) if record.dropped_params else None,
+        trace,
+        _json(record.request) if trace else None,
+        _json(record.response) if trace else None,
+        _json(record.extra) if record.extra else None,
+    )
 
 
 def row_to_public(row: Any) -> dict:
@@ -181,6 +190,8 @@ class Store:
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA synchronous=NORMAL")
                 cursor.execute("PRAGMA busy_timeout=30000")
+                # The history table grows large: keep more of its hot pages in memory.
+                cursor.execute("PRAGMA cache_size=-16384")
                 cursor.close()
         else:
             engine = create_async_engine(engine_url, pool_size=10, max_overflow=10,
@@ -307,26 +318,27 @@ class Store:
             await conn.execute(insert(schema.meta).values(name=KEYS_VERSION, value=version))
 
     # ------------------------------------------------------------------ history
-    async def insert_rows(self, rows: list[dict]) -> None:
-        """Insert a batch of history rows and add their cost to each key's spend, atomically.
+    async def insert_rows(self, rows: list[tuple]) -> None:
+        """Insert a batch of history rows (`row_values` tuples) and add their cost to each
+        key's spend, atomically.
 
-        The history writer's hot loop: one prepared statement run by the driver's own
-        `executemany` (sqlite3 / asyncpg), without per-row SQL compilation.
+        The history writer's hot loop: the SQL is fixed and runs through the driver itself
+        (sqlite3 / asyncpg), without per-row SQL compilation.
         """
         if not rows:
             return
         spend: dict[str, float] = {}
         for row in rows:
-            if row["key_id"] and row["cost"]:
-                spend[row["key_id"]] = spend.get(row["key_id"], 0.0) + row["cost"]
-        values = [tuple(row[c] for c in _ROW_COLUMNS) for row in rows]
+            key_id, cost = row[_KEY_ID], row[_COST]
+            if key_id and cost:
+                spend[key_id] = spend.get(key_id, 0.0) + cost
         updates = [(amount, key_id) for key_id, amount in spend.items()]
         async with self.engine.connect() as conn:
             driver = (await conn.get_raw_connection()).driver_connection
             if self.is_sqlite:
                 await driver.execute("BEGIN")
                 try:
-                    await driver.executemany(_INSERT_SQLITE, values)
+                    await driver.executemany(_INSERT_SQLITE, rows)
                     await driver.executemany(_SPEND_SQLITE, updates)
                 except BaseException:
                     await driver.rollback()
@@ -334,7 +346,7 @@ class Store:
                 await driver.commit()
             else:
                 async with driver.transaction():
-                    await driver.executemany(_INSERT_PG, values)
+                    await driver.executemany(_INSERT_PG, rows)
                     await driver.executemany(_SPEND_PG, updates)
 
     async def existing_ids(self, ids: list[str]) -> set[str]:

@@ -1,0 +1,66 @@
+"""What history and traces cost: the same gateway with them on, then off, in alternation.
+
+    python bench/history_overhead.py [--rounds 5] [--duration 5] [--concurrency 64]
+
+Starts the fast stand-in and two `lunos serve` processes (one with history and
+`observability: true` traces, one with `LUNOS_HISTORY=off`), then measures them in turn,
+round after round, at the same concurrency with the same load generator. Prints each round's
+requests/s and the median of the per-round ratios (on / off). Pinned like `bench/run.py`:
+the gateway measured on CPU 0, stand-in and load on CPU 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import run, targets
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--duration", type=float, default=5.0)
+    p.add_argument("--warmup", type=float, default=1.0)
+    p.add_argument("--concurrency", type=int, default=64)
+    p.add_argument("--no-trace", action="store_true", help="history on, but without traces")
+    args = p.parse_args(argv)
+    load_args = argparse.Namespace(warmup=args.warmup, duration=args.duration, drain=10.0,
+                                   chunks=64, chunk_delay_ms=10.0)
+    standin = targets.start_standin("1", load_args.chunks, load_args.chunk_delay_ms)
+    gateways = {
+        "history+traces on": targets.start_lunos("lunos-history-on", "0", standin.url.rsplit("/v1/", 1)[0],
+                                                 trace=not args.no_trace),
+        "history off": targets.start_lunos("lunos-history-off", "0", standin.url.rsplit("/v1/", 1)[0],
+                                           trace=False, extra_env={"LUNOS_HISTORY": "off"}),
+    }
+    rps: dict[str, list[float]] = {name: [] for name in gateways}
+    try:
+        for round_no in range(1, args.rounds + 1):
+            order = list(gateways) if round_no % 2 else list(reversed(gateways))
+            for name in order:
+                server = gateways[name]
+                cmd = run.load_command(server, "json", load_args, standin, server.pid,
+                                       concurrency=args.concurrency)
+                point = run.run_load(cmd, "1", args.warmup + args.duration + 60)
+                rps[name].append(point["rps"])
+                print(f"round {round_no}: {name:<18} {point['rps']:8,.0f} req/s "
+                      f"({point['gateway']['cpu_ms_per_request']:.3f} ms CPU/req)", flush=True)
+    finally:
+        for server in gateways.values():
+            server.stop()
+        standin.stop()
+    ratios = [on / off for on, off in zip(rps["history+traces on"], rps["history off"], strict=True)]
+    median = statistics.median(ratios)
+    print(f"\nper-round ratio on/off: {', '.join(f'{r:.3f}' for r in ratios)}")
+    print(f"median ratio: {median:.3f}  (throughput change with history and traces on: "
+          f"{(median - 1) * 100:+.1f}%)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
