@@ -13,7 +13,7 @@ from lunos.gateway.app import create_app
 from lunos.gateway.asgi import Request
 from lunos.gateway.config import Settings
 from lunos.gateway.records import CallRecord
-from lunos.gateway.store.sql import record_to_row
+from lunos.gateway.store.sql import row_values
 from lunos.gateway.usage import TokenCounts
 
 MASTER = "sk-lunos-dashboard-tests-master-key"
@@ -59,7 +59,7 @@ class Site:
         record.latency_ms = 321.5
         for name, value in fields.items():
             setattr(record, name, value)
-        await self.gw.store.insert_rows([record_to_row(record)])
+        await self.gw.store.insert_rows([row_values(record)])
         return record
 
 

@@ -61,6 +61,15 @@ def loads_arguments(arguments: str | None, param: str) -> dict:
     return value
 
 
+def upstream_json(raw: str | bytes, provider: str, what: str = "a response") -> Any:
+    """Parse what a provider sent; a 502 naming the provider when it is not JSON."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise GatewayError(502, f"{provider} sent {what} that is not JSON",
+                           code="upstream_bad_response") from None
+
+
 def dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 

@@ -25,7 +25,7 @@ from .base import (
     bearer_headers,
     check_parameters,
 )
-from .common import status_error, upstream_message
+from .common import status_error, upstream_json, upstream_message
 
 _ERROR_PATHS = (("error", "message"), ("message",), ("detail",), ("error",))
 
@@ -74,11 +74,7 @@ class OpenAIAdapter:
         return UpstreamRequest("POST", self._url, self._headers, orjson.dumps(body))
 
     def parse_response(self, req: ChatRequest, status: int, body: bytes) -> dict:
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise GatewayError(502, f"{self.config.name} sent a response that is not JSON",
-                               code="upstream_bad_response") from None
+        data = upstream_json(body, self.config.name)
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
             raise GatewayError(502, f"{self.config.name} sent a response without choices",
                                code="upstream_bad_response")
@@ -112,11 +108,7 @@ class OpenAIStreamTranslator:
         if data == "[DONE]":
             self.done = True
             return []
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise GatewayError(502, f"{self._provider} sent a stream event that is not JSON",
-                               code="upstream_bad_response") from None
+        chunk = upstream_json(data, self._provider, "a stream event")
         if not isinstance(chunk, dict):
             return []
         if "error" in chunk and "choices" not in chunk:

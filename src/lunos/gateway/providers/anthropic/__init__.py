@@ -31,7 +31,7 @@ from ..base import (
     check_parameters,
     is_set,
 )
-from ..common import require_turns
+from ..common import require_turns, upstream_json
 from . import structured
 from .errors import error_from_event, error_from_response
 from .request import (
@@ -84,11 +84,7 @@ class AnthropicAdapter:
         return UpstreamRequest("POST", self._url, self._headers, orjson.dumps(body))
 
     def parse_response(self, req: ChatRequest, status: int, body: bytes) -> dict:
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise GatewayError(502, f"{self.config.name} sent a response that is not JSON",
-                               code="upstream_bad_response") from None
+        data = upstream_json(body, self.config.name)
         if isinstance(data, dict) and data.get("type") == "error":
             raise error_from_event(data, self.config.name, self.config.api_key)
         if not isinstance(data, dict) or not isinstance(data.get("content"), list):

@@ -22,11 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from ...._sse import ServerSentEvent
 from ...errors import GatewayError
-from ..common import dumps
+from ..common import dumps, upstream_json
 from . import search
 from .errors import error_from_event
 from .response import finish_reason, reasoning_encrypted, reasoning_text, usage_from
@@ -68,11 +66,7 @@ class AnthropicStreamTranslator:
     def feed(self, event: ServerSentEvent) -> list[dict]:
         if self.done or not event.data:
             return []
-        try:
-            data = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
-            raise GatewayError(502, f"{self._provider} sent a stream event that is not JSON",
-                               code="upstream_bad_response") from None
+        data = upstream_json(event.data, self._provider, "a stream event")
         if not isinstance(data, dict):
             return []
         kind = data.get("type") or event.event

@@ -28,10 +28,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from ...errors import GatewayError
-from ..common import dumps, make_usage, new_tool_call_id
+from ..common import dumps, make_usage, new_tool_call_id, upstream_json
 from . import search
 from .request import GEMINI_SIGNATURE_FORMAT
 
@@ -84,11 +82,7 @@ def candidates_of(data: dict) -> list[dict]:
 
 
 def parse_completion(body: bytes, provider: str) -> dict:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise GatewayError(502, f"{provider} sent a response that is not JSON",
-                           code="upstream_bad_response") from None
+    data = upstream_json(body, provider)
     if not isinstance(data, dict):
         raise GatewayError(502, f"{provider} sent a response that is not an object",
                            code="upstream_bad_response")

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from ...._sse import ServerSentEvent
 from ...errors import GatewayError
+from ..common import upstream_json
 from . import search
 from .errors import error_from_payload
 from .response import candidates_of, finish_reason, signature_detail, tool_call, usage_of
@@ -48,11 +47,7 @@ class GoogleStreamTranslator:
     def feed(self, event: ServerSentEvent) -> list[dict]:
         if not event.data.strip():
             return []
-        try:
-            data = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
-            raise GatewayError(502, f"{self._provider} sent a stream event that is not JSON",
-                               code="upstream_bad_response") from None
+        data = upstream_json(event.data, self._provider, "a stream event")
         if not isinstance(data, dict):
             return []
         if "error" in data:
