@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     ratios = [on / off for on, off in zip(rps["history+traces on"], rps["history off"], strict=True)]
     median = statistics.median(ratios)
     print(f"\nper-round ratio on/off: {', '.join(f'{r:.3f}' for r in ratios)}")
-    print(f"median ratio: {median:.3f}  (throughput change with history and traces on: "
-          f"{(median - 1) * 100:+.1f}%)")
+    what = "history on, traces off" if args.no_trace else "history and traces on"
+    print(f"median ratio: {median:.3f}  (throughput change with {what}: {(median - 1) * 100:+.1f}%)")
     return 0
 
 
