@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -28,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=float, default=1.0)
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--no-trace", action="store_true", help="history on, but without traces")
+    p.add_argument("--settle", type=float, default=3.0,
+                   help="seconds of rest before each measurement: both gateways share CPU 0, "
+                        "so one still writing its history must not slow the other's turn")
     args = p.parse_args(argv)
     load_args = argparse.Namespace(warmup=args.warmup, duration=args.duration, drain=10.0,
                                    chunks=64, chunk_delay_ms=10.0)
@@ -44,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             order = list(gateways) if round_no % 2 else list(reversed(gateways))
             for name in order:
                 server = gateways[name]
+                time.sleep(args.settle)
                 cmd = run.load_command(server, "json", load_args, standin, server.pid,
                                        concurrency=args.concurrency)
                 point = run.run_load(cmd, "1", args.warmup + args.duration + 60)

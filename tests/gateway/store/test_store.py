@@ -87,6 +87,35 @@ async def test_trace_payload_kept_only_when_traced(store):
     assert (await store.get_log("chatcmpl-0002", None))["request"] is None
 
 
+AWKWARD = 'quote " backslash \\ newline \n tab \t nul-ish \x01 é 漢字 🚀 </script> \u2028'
+
+
+async def test_awkward_values_round_trip_exactly(store):
+    """SQLite writes a batch as one JSON document: every value must come back unchanged."""
+    r = record(1, app_id=AWKWARD[:200], trace=True, error=AWKWARD, cost=0.1 + 0.2,
+               request={"messages": [{"role": "user", "content": AWKWARD}]},
+               response={"content": AWKWARD, "finish_reason": None})
+    r.latency_ms, r.ttft_ms, r.stream = 1e-7, None, True
+    r.tokens = TokenCounts(prompt=2**31 - 1, completion=0, reasoning=3)
+    await store.insert_rows([row_values(r), row_values(record(2, key_id=None, cost=None))])
+    got = await store.get_log("chatcmpl-0001", None)
+    assert got["app_id"] == AWKWARD[:200] and got["error"] == AWKWARD
+    assert got["request"]["messages"][0]["content"] == AWKWARD
+    assert got["response"] == {"content": AWKWARD, "finish_reason": None}
+    assert got["usage"]["cost"] == 0.1 + 0.2 and got["usage"]["prompt_tokens"] == 2**31 - 1
+    assert got["usage"]["reasoning_tokens"] == 3
+    assert got["latency_ms"] == 1e-7 and got["ttft_ms"] is None and got["stream"] is True
+    other = await store.get_log("chatcmpl-0002", None)
+    assert other["key_id"] is None and other["usage"]["cost"] is None and other["stream"] is False
+
+
+async def test_a_string_that_is_not_utf8_does_not_block_the_batch(store):
+    bad = "lone surrogate \ud800 here"  # no database stores it: it is written as '?'
+    await store.insert_rows([row_values(record(1, error=bad)), row_values(record(2))])
+    assert (await store.get_log("chatcmpl-0001", None))["error"] == "lone surrogate ? here"
+    assert (await store.get_log("chatcmpl-0002", None))["status"] == 200
+
+
 async def test_a_key_sees_only_its_own_rows(store):
     await store.insert_rows([row_values(record(i, "key_a" if i % 2 else "key_b")) for i in range(10)])
     assert await store.get_log("chatcmpl-0002", "key_a") is None
