@@ -91,7 +91,7 @@ AWKWARD = 'quote " backslash \\ newline \n tab \t nul-ish \x01 é 漢字 🚀 </
 
 
 async def test_awkward_values_round_trip_exactly(store):
-    """SQLite writes a batch as one JSON document: every value must come back unchanged."""
+    """Every kind of value the history holds comes back unchanged."""
     r = record(1, app_id=AWKWARD[:200], trace=True, error=AWKWARD, cost=0.1 + 0.2,
                request={"messages": [{"role": "user", "content": AWKWARD}]},
                response={"content": AWKWARD, "finish_reason": None})

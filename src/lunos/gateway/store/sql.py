@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import datetime
 import secrets
-import sqlite3
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -29,14 +28,6 @@ KEYS_VERSION = "keys_version"
 _ROW_COLUMNS = tuple(c.name for c in schema.requests.columns)
 _INSERT_SQLITE = (f"INSERT INTO lunos_requests ({', '.join(_ROW_COLUMNS)}) "
                   f"VALUES ({', '.join('?' for _ in _ROW_COLUMNS)})")
-# SQLite: a whole batch as one JSON parameter, unpacked by SQLite itself. One statement per
-# batch instead of one step per row: the driver's thread then takes the GIL once per batch,
-# not once per row, and the event loop's thread keeps it (measured in
-# bench/history_overhead.py). SQLite has JSON built in since 3.38.
-_INSERT_SQLITE_JSON = (f"INSERT INTO lunos_requests ({', '.join(_ROW_COLUMNS)}) SELECT "
-                       + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(_ROW_COLUMNS)))
-                       + " FROM json_each(?)")
-_SQLITE_JSON = sqlite3.sqlite_version_info >= (3, 38)
 _INSERT_PG = (f"INSERT INTO lunos_requests ({', '.join(_ROW_COLUMNS)}) "
               f"VALUES ({', '.join(f'${i}' for i in range(1, len(_ROW_COLUMNS) + 1))})")
 _KEY_ID, _COST = _ROW_COLUMNS.index("key_id"), _ROW_COLUMNS.index("cost")
@@ -115,12 +106,15 @@ def row_values(record: CallRecord) -> tuple:
     )
 
 
-def _json_batch(rows: list[tuple]) -> str:
-    """The rows as one JSON array for `_INSERT_SQLITE_JSON`."""
+async def _insert_sqlite(driver, rows: list[tuple], updates: list[tuple]) -> None:
+    await driver.execute("BEGIN")
     try:
-        return orjson.dumps(rows).decode()
-    except orjson.JSONEncodeError:  # a string that is not valid UTF-8 (a lone surrogate)
-        return orjson.dumps([tuple(map(_valid_utf8, row)) for row in rows]).decode()
+        await driver.executemany(_INSERT_SQLITE, rows)
+        await driver.executemany(_SPEND_SQLITE, updates)
+    except BaseException:
+        await driver.rollback()
+        raise
+    await driver.commit()
 
 
 async def _insert_pg(driver, rows: list[tuple], updates: list[tuple]) -> None:
@@ -366,26 +360,14 @@ class Store:
         updates = [(amount, key_id) for key_id, amount in spend.items()]
         async with self.engine.connect() as conn:
             driver = (await conn.get_raw_connection()).driver_connection
-            if self.is_sqlite:
-                await driver.execute("BEGIN")
-                try:
-                    if _SQLITE_JSON:
-                        await driver.execute(_INSERT_SQLITE_JSON, (_json_batch(rows),))
-                    else:
-                        await driver.executemany(_INSERT_SQLITE, rows)
-                    await driver.executemany(_SPEND_SQLITE, updates)
-                except BaseException:
-                    await driver.rollback()
+            insert = _insert_sqlite if self.is_sqlite else _insert_pg
+            try:
+                await insert(driver, rows, updates)
+            except Exception as exc:  # a string the driver cannot encode (asyncpg wraps it)
+                if not isinstance(exc, UnicodeEncodeError) and not isinstance(exc.__cause__, UnicodeEncodeError):
                     raise
-                await driver.commit()
-            else:
-                try:
-                    await _insert_pg(driver, rows, updates)
-                except Exception as exc:  # asyncpg's DataError, caused by a string it can't encode
-                    if not isinstance(exc.__cause__, UnicodeEncodeError):
-                        raise
-                    # Rolled back: write the batch again with valid strings.
-                    await _insert_pg(driver, [tuple(map(_valid_utf8, r)) for r in rows], updates)
+                # Rolled back: write the batch again with valid strings.
+                await insert(driver, [tuple(map(_valid_utf8, r)) for r in rows], updates)
 
     async def existing_ids(self, ids: list[str]) -> set[str]:
         async with self.engine.connect() as conn:
