@@ -48,28 +48,34 @@ def problems(point: dict) -> str:
     return ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in bad.items()) or "0"
 
 
+def _rows(results: dict, scenarios: dict[str, int], kind: str):
+    """(target, concurrency, point, the direct point's `kind` figures) for every measured
+    point of these scenarios, target by target."""
+    for name, target in results["targets"].items():
+        for scenario, conc in scenarios.items():
+            point = target.get("points", {}).get(scenario)
+            if point is not None:
+                direct = _point(results, "direct", scenario) or {}
+                yield name, conc, point, direct.get("kinds", {}).get(kind, {})
+
+
 def json_table(results: dict) -> list[str]:
     lines = ["| target | conc. | req/s | p50 ms | p90 ms | p99 ms | added p50 | added p99 "
              "| CPU ms/req | CPU % | RSS MB | errors |",
              "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
-    direct = results["targets"].get("direct", {}).get("points", {})
-    for name, target in results["targets"].items():
-        for scenario, conc in JSON_SCENARIOS.items():
-            point = target.get("points", {}).get(scenario)
-            if point is None:
-                continue
-            lat = point["kinds"]["json"]["latency_ms"]
-            base = (direct.get(scenario) or {}).get("kinds", {}).get("json", {}).get("latency_ms")
-            gw = point["gateway"]
-            added = ("-", "-") if name == "direct" else (
-                _signed(_added(_pct(lat, "p50"), _pct(base, "p50"))),
-                _signed(_added(_pct(lat, "p99"), _pct(base, "p99"))))
-            lines.append(
-                f"| {TARGET_NAMES.get(name, name)} | {conc} | {_f(point['rps'], 0)} "
-                f"| {_f(_pct(lat, 'p50'))} | {_f(_pct(lat, 'p90'))} | {_f(_pct(lat, 'p99'))} "
-                f"| {added[0]} | {added[1]} "
-                f"| {_f(gw['cpu_ms_per_request'], 3)} | {_f(gw['cpu_pct'], 0)} "
-                f"| {_f(gw['rss_start_mb'], 0)}→{_f(gw['rss_end_mb'], 0)} | {problems(point)} |")
+    for name, conc, point, direct in _rows(results, JSON_SCENARIOS, "json"):
+        lat = point["kinds"]["json"]["latency_ms"]
+        base = direct.get("latency_ms")
+        gw = point["gateway"]
+        added = ("-", "-") if name == "direct" else (
+            _signed(_added(_pct(lat, "p50"), _pct(base, "p50"))),
+            _signed(_added(_pct(lat, "p99"), _pct(base, "p99"))))
+        lines.append(
+            f"| {TARGET_NAMES.get(name, name)} | {conc} | {_f(point['rps'], 0)} "
+            f"| {_f(_pct(lat, 'p50'))} | {_f(_pct(lat, 'p90'))} | {_f(_pct(lat, 'p99'))} "
+            f"| {added[0]} | {added[1]} "
+            f"| {_f(gw['cpu_ms_per_request'], 3)} | {_f(gw['cpu_pct'], 0)} "
+            f"| {_f(gw['rss_start_mb'], 0)}→{_f(gw['rss_end_mb'], 0)} | {problems(point)} |")
     return lines
 
 
@@ -78,32 +84,26 @@ def stream_table(results: dict) -> list[str]:
              "| added TTFB p50 | relay p50 ms | relay p99 ms | added relay p50 "
              "| CPU µs/event | CPU % | RSS MB | complete | errors |",
              "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"]
-    direct = results["targets"].get("direct", {}).get("points", {})
-    for name, target in results["targets"].items():
-        for scenario, conc in STREAM_SCENARIOS.items():
-            point = target.get("points", {}).get(scenario)
-            if point is None:
-                continue
-            s = point["kinds"]["stream"]
-            base = (direct.get(scenario) or {}).get("kinds", {}).get("stream", {})
-            gw = point["gateway"]
-            t = point["totals"]
-            started = sum(t.get(k, 0) for k in ("ok", "incomplete", "http_error",
-                                                "connection_error", "unfinished"))
-            if name == "direct":
-                added = ("-", "-")
-            else:
-                added = (_signed(_added(_pct(s["ttfb_ms"], "p50"), _pct(base.get("ttfb_ms"), "p50"))),
-                         _signed(_added(_pct(s["relay_ms"], "p50"),
-                                        _pct(base.get("relay_ms"), "p50"))))
-            lines.append(
-                f"| {TARGET_NAMES.get(name, name)} | {conc} | {_f(s['rps'], 1)} "
-                f"| {_f(point['events_per_s'], 0)} "
-                f"| {_f(_pct(s['ttfb_ms'], 'p50'))} | {_f(_pct(s['ttfb_ms'], 'p99'))} | {added[0]} "
-                f"| {_f(_pct(s['relay_ms'], 'p50'))} | {_f(_pct(s['relay_ms'], 'p99'))} | {added[1]} "
-                f"| {_f(gw['cpu_us_per_event'], 1)} | {_f(gw['cpu_pct'], 0)} "
-                f"| {_f(gw['rss_start_mb'], 0)}→{_f(gw['rss_end_mb'], 0)} "
-                f"| {t.get('ok', 0)}/{started} | {problems(point)} |")
+    for name, conc, point, base in _rows(results, STREAM_SCENARIOS, "stream"):
+        s = point["kinds"]["stream"]
+        gw = point["gateway"]
+        t = point["totals"]
+        started = sum(t.get(k, 0) for k in ("ok", "incomplete", "http_error",
+                                            "connection_error", "unfinished"))
+        if name == "direct":
+            added = ("-", "-")
+        else:
+            added = (_signed(_added(_pct(s["ttfb_ms"], "p50"), _pct(base.get("ttfb_ms"), "p50"))),
+                     _signed(_added(_pct(s["relay_ms"], "p50"),
+                                    _pct(base.get("relay_ms"), "p50"))))
+        lines.append(
+            f"| {TARGET_NAMES.get(name, name)} | {conc} | {_f(s['rps'], 1)} "
+            f"| {_f(point['events_per_s'], 0)} "
+            f"| {_f(_pct(s['ttfb_ms'], 'p50'))} | {_f(_pct(s['ttfb_ms'], 'p99'))} | {added[0]} "
+            f"| {_f(_pct(s['relay_ms'], 'p50'))} | {_f(_pct(s['relay_ms'], 'p99'))} | {added[1]} "
+            f"| {_f(gw['cpu_us_per_event'], 1)} | {_f(gw['cpu_pct'], 0)} "
+            f"| {_f(gw['rss_start_mb'], 0)}→{_f(gw['rss_end_mb'], 0)} "
+            f"| {t.get('ok', 0)}/{started} | {problems(point)} |")
     return lines
 
 

@@ -40,9 +40,6 @@ class DiscardHistory:
     """History switched off (`LUNOS_HISTORY=off`): rows are dropped. For benchmarks that
     measure what history costs; a production gateway keeps its history."""
 
-    depth = dropped = written = 0
-    store_ok = True
-
     async def start(self) -> None:
         return None
 
