@@ -182,13 +182,34 @@ async def test_purge_traces_keeps_rows(store):
 
 
 async def test_writer_batches_and_flushes_on_close(store):
-    writer = HistoryWriter(store, batch=7, interval=0.05)
+    writer = HistoryWriter(store, batch=7, max_batch=7, interval=0.05)
     await writer.start()
     for i in range(50):
         writer.put(record(i))
     await writer.close()
     rows, _ = await store.list_logs(key_id=None, limit=500)
     assert len(rows) == 50 and writer.written == 50 and writer.depth == 0
+
+
+async def test_writer_catches_up_in_larger_transactions(store):
+    """Rows that queued up while the writer waited go out in transactions of up to
+    `max_batch`, not `batch`: a writer that fell behind catches up."""
+    sizes = []
+    insert_rows = store.insert_rows
+
+    async def counted(rows):
+        sizes.append(len(rows))
+        await insert_rows(rows)
+
+    store.insert_rows = counted
+    writer = HistoryWriter(store, batch=64, max_batch=1000, interval=0.05)
+    for i in range(2500):
+        writer.put(record(i))
+    await writer.start()
+    await writer.close()
+    assert sizes == [1000, 1000, 500]
+    rows, _ = await store.list_logs(key_id=None, limit=500)
+    assert len(rows) == 500 and writer.written == 2500
 
 
 async def test_writer_bounded_queue_counts_drops(store):

@@ -23,11 +23,11 @@ from ..keys import display_prefix, hash_key, new_key
 from ..records import CallRecord
 from . import schema
 from .migrations import migrate
+from .sqlite_rows import SqliteRowWriter, insert_rows_sql
+from .sqlite_rows import configure as configure_sqlite
 
 KEYS_VERSION = "keys_version"
 _ROW_COLUMNS = tuple(c.name for c in schema.requests.columns)
-_INSERT_SQLITE = (f"INSERT INTO lunos_requests ({', '.join(_ROW_COLUMNS)}) "
-                  f"VALUES ({', '.join('?' for _ in _ROW_COLUMNS)})")
 _INSERT_PG = (f"INSERT INTO lunos_requests ({', '.join(_ROW_COLUMNS)}) "
               f"VALUES ({', '.join(f'${i}' for i in range(1, len(_ROW_COLUMNS) + 1))})")
 _KEY_ID, _COST = _ROW_COLUMNS.index("key_id"), _ROW_COLUMNS.index("cost")
@@ -106,10 +106,11 @@ def row_values(record: CallRecord) -> tuple:
     )
 
 
-async def _insert_sqlite(driver, rows: list[tuple], updates: list[tuple]) -> None:
+async def _insert_aiosqlite(driver, rows: list[tuple], updates: list[tuple]) -> None:
+    """An in-memory database (tests): its one connection is the engine's."""
     await driver.execute("BEGIN")
     try:
-        await driver.executemany(_INSERT_SQLITE, rows)
+        await driver.executemany(insert_rows_sql(_ROW_COLUMNS, 1), rows)
         await driver.executemany(_SPEND_SQLITE, updates)
     except BaseException:
         await driver.rollback()
@@ -194,35 +195,33 @@ def _decode_cursor(cursor: str) -> tuple[float, str]:
 
 
 class Store:
-    def __init__(self, engine: AsyncEngine, url: str) -> None:
+    def __init__(self, engine: AsyncEngine, url: str, sqlite_path: str | None = None) -> None:
         self.engine = engine
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._rows = (SqliteRowWriter(sqlite_path, _ROW_COLUMNS, _SPEND_SQLITE)
+                      if sqlite_path else None)
 
     @classmethod
     def open(cls, url: str) -> Store:
         engine_url = _engine_url(url)
+        sqlite_path = None
         if engine_url.startswith("sqlite"):
             path = engine_url.split(":///", 1)[1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+                sqlite_path = path  # history rows get their own connection and thread
             engine = create_async_engine(engine_url, connect_args={"timeout": 30})
             from sqlalchemy import event
 
             @event.listens_for(engine.sync_engine, "connect")
-            def _pragmas(dbapi_conn, _record) -> None:  # WAL: readers never block the writer
-                cursor = dbapi_conn.cursor()
-                cursor.execute("PRAGMA journal_mode=WAL")
-                cursor.execute("PRAGMA synchronous=NORMAL")
-                cursor.execute("PRAGMA busy_timeout=30000")
-                # The history table grows large: keep more of its hot pages in memory.
-                cursor.execute("PRAGMA cache_size=-16384")
-                cursor.close()
+            def _pragmas(dbapi_conn, _record) -> None:
+                configure_sqlite(dbapi_conn)
         else:
             engine = create_async_engine(engine_url, pool_size=10, max_overflow=10,
                                          pool_pre_ping=True, pool_recycle=300,
                                          connect_args={"timeout": 5, "command_timeout": 30})
-        return cls(engine, url)
+        return cls(engine, url, sqlite_path)
 
     async def migrate(self) -> list[int]:
         async with self.engine.begin() as conn:
@@ -231,6 +230,8 @@ class Store:
             return await conn.run_sync(migrate)
 
     async def close(self) -> None:
+        if self._rows is not None:
+            await self._rows.close()
         await self.engine.dispose()
 
     async def ping(self) -> bool:
@@ -358,9 +359,15 @@ class Store:
             if key_id and cost:
                 spend[key_id] = spend.get(key_id, 0.0) + cost
         updates = [(amount, key_id) for key_id, amount in spend.items()]
+        if self._rows is not None:
+            try:
+                await self._rows.write(rows, updates)
+            except UnicodeEncodeError:  # rolled back: write the batch again with valid strings
+                await self._rows.write([tuple(map(_valid_utf8, r)) for r in rows], updates)
+            return
         async with self.engine.connect() as conn:
             driver = (await conn.get_raw_connection()).driver_connection
-            insert = _insert_sqlite if self.is_sqlite else _insert_pg
+            insert = _insert_aiosqlite if self.is_sqlite else _insert_pg
             try:
                 await insert(driver, rows, updates)
             except Exception as exc:  # a string the driver cannot encode (asyncpg wraps it)

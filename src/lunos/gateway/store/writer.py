@@ -1,7 +1,8 @@
 """History rows leave the request path: a bounded queue, batched inserts, flushed on shutdown.
 
 `put` is O(1) and never waits. A background task drains the queue every `interval` seconds
-(or as soon as a batch is full) in one transaction per batch. When the database is down the
+(or as soon as `batch` rows wait), up to `max_batch` rows per transaction: when the store
+falls behind, transactions grow, so the writer catches up instead of trailing the load. When the database is down the
 rows stay queued and the task retries with backoff, so nothing is lost until the queue is
 full; past `max_queue` new rows are counted as dropped (visible in /metrics), never blocking.
 """
@@ -27,13 +28,12 @@ log = logging.getLogger("lunos.history")
 
 
 class HistoryWriter:
-    # Small batches, written as soon as one is full: measured with bench/history_overhead.py
-    # on one pinned core, batches of 64 took less from the request path than batches of 500.
     def __init__(self, store: Store, *, max_queue: int = 100_000, batch: int = 64,
-                 interval: float = 0.1) -> None:
+                 max_batch: int = 1024, interval: float = 0.1) -> None:
         self.store = store
         self.max_queue = max_queue
         self.batch = batch
+        self.max_batch = max(batch, max_batch)
         self.interval = interval
         self.queue: deque[tuple] = deque()  # row_values tuples
         self.dropped = 0
@@ -79,7 +79,7 @@ class HistoryWriter:
     async def _drain(self) -> bool:
         """Write everything queued, batch by batch. False when the store failed."""
         while self.queue:
-            rows = [self.queue.popleft() for _ in range(min(self.batch, len(self.queue)))]
+            rows = [self.queue.popleft() for _ in range(min(self.max_batch, len(self.queue)))]
             try:
                 await self._insert(rows)
             except Exception as exc:  # the store is down or refused: keep the rows, retry later
