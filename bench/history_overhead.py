@@ -15,11 +15,28 @@ import argparse
 import statistics
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import run, targets
+
+
+def queue_depth(server: targets.Server) -> int | None:
+    """Rows the gateway's history writer still holds (its /metrics gauge): a writer that
+    keeps up holds about one batch when a round ends; one that falls behind holds more."""
+    url = server.url.replace("/v1/chat/completions", "/metrics")
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {targets.LUNOS_MASTER}"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("lunos_history_queue_depth"):
+            return int(float(line.rsplit(" ", 1)[1]))
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,8 +70,11 @@ def main(argv: list[str] | None = None) -> int:
                                        concurrency=args.concurrency)
                 point = run.run_load(cmd, "1", args.warmup + args.duration + 60)
                 rps[name].append(point["rps"])
+                depth = queue_depth(server) if name != "history off" else None
                 print(f"round {round_no}: {name:<18} {point['rps']:8,.0f} req/s "
-                      f"({point['gateway']['cpu_ms_per_request']:.3f} ms CPU/req)", flush=True)
+                      f"({point['gateway']['cpu_ms_per_request']:.3f} ms CPU/req)"
+                      + (f", {depth} rows queued at the end" if depth is not None else ""),
+                      flush=True)
     finally:
         for server in gateways.values():
             server.stop()

@@ -7,6 +7,7 @@ STREAM_SCENARIOS = {"stream-16": 16, "stream-128": 128, "stream-512": 512}
 SCENARIOS = {**JSON_SCENARIOS, **STREAM_SCENARIOS}
 TARGET_NAMES = {
     "direct": "direct (stand-in)",
+    "pipe": "byte pipe (floor)",
     "lunos": "Lunos",
     "lunos-trace": "Lunos, traces on",
     "litellm": "LiteLLM proxy",

@@ -5,7 +5,8 @@
     python bench/run.py --only lunos --scenarios json-c1,json-c64,stream-128
     python bench/run.py --soak 600      # 10 min mixed load against Lunos, RSS over time
 
-Targets: direct (the stand-in itself), lunos, lunos-trace, litellm, portkey. `direct` always
+Targets: direct (the stand-in itself), pipe (a byte pipe: the floor), lunos, lunos-trace,
+litellm, portkey. `direct` always
 runs: every other row is compared with it. Results go to bench/.work/results/ (JSON and
 Markdown); a full run or a soak run (or --write-docs) also rewrites docs/benchmarks.md with
 the newest comparison and soak, keeping its notes.
@@ -31,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import report, targets
 from bench.procstat import Watch
 
-ALL_TARGETS = ("direct", "lunos", "lunos-trace", "portkey", "litellm")
+ALL_TARGETS = ("direct", "pipe", "lunos", "lunos-trace", "portkey", "litellm")
 GROUPS = {"json": list(report.JSON_SCENARIOS), "stream": list(report.STREAM_SCENARIOS)}
 
 
@@ -228,6 +229,8 @@ def start_target(name: str, cpu: str | None, standin: targets.Server) -> targets
     upstream = standin.url.rsplit("/v1/", 1)[0]
     if name == "direct":
         return standin
+    if name == "pipe":
+        return targets.start_pipe(cpu, upstream)
     if name in ("lunos", "lunos-trace", "lunos-soak"):
         return targets.start_lunos(name, cpu, upstream, trace=name != "lunos")
     if name == "litellm":

@@ -106,6 +106,18 @@ def start_standin(cpu: str | None, chunks: int, delay_ms: float) -> Server:
     return Server("standin", proc, base + "/v1/chat/completions")
 
 
+def start_pipe(cpu: str | None, upstream: str) -> Server:
+    """The byte pipe in front of the stand-in: the floor of any gateway (bench/pipe.py)."""
+    port = free_port()
+    log = WORK / "pipe.log"
+    hostport = upstream.split("://", 1)[1]
+    cmd = [sys.executable, str(BENCH / "pipe.py"), "--port", str(port), "--upstream", hostport]
+    proc = spawn(pinned(cmd, cpu), log)
+    base = f"http://127.0.0.1:{port}"
+    wait_http(base + "/health", proc, log, 10)
+    return Server("pipe", proc, base + "/v1/chat/completions")
+
+
 # --- Lunos -----------------------------------------------------------------------------------
 
 

@@ -227,3 +227,26 @@ def test_procstat_reads_a_process_tree():
     finally:
         child.kill()
         child.wait()
+
+
+def test_pipe_passes_json_and_streams_through(standin):
+    """The floor target relays bytes unchanged, keep-alive requests included."""
+    _, base = standin
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "pipe.py"), "--port", "0",
+         "--upstream", base.split("://", 1)[1]], stdout=subprocess.PIPE, text=True)
+    try:
+        match = re.search(r"listening on (\d+)", proc.stdout.readline())
+        assert match
+        piped = f"http://127.0.0.1:{match.group(1)}"
+        with httpx.Client(timeout=10) as client:  # one connection, several requests
+            for _ in range(3):
+                r = client.post(piped + "/v1/chat/completions",
+                                json={"model": "gpt-bench", "messages": [{"role": "user", "content": "hi"}]})
+                assert r.status_code == 200 and r.json()["object"] == "chat.completion"
+        r = chat(piped, stream=True)
+        events = events_of(r.text)
+        assert events[-1] == "[DONE]" and len(events) == CHUNKS + 3
+    finally:
+        proc.terminate()
+        proc.wait(10)

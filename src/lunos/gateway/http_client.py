@@ -92,6 +92,7 @@ class _Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
         self.reused = False
+        self._watchdog: asyncio.TimerHandle | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -105,7 +106,9 @@ class _Connection(asyncio.Protocol):
         self.error: BaseException | None = None
         self.got_bytes = False
         self._waiter: asyncio.Future | None = None
+        self._wait_since = 0.0
         self._paused = False
+        self._stop_watchdog()
 
     # asyncio.Protocol
     def connection_made(self, transport) -> None:
@@ -167,6 +170,25 @@ class _Connection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    # The idle timeout: one watchdog timer per response rather than a timer made and
+    # cancelled for every body chunk (a stream has hundreds). It fires at the earliest
+    # moment a wait could have expired, and re-arms for the wait in progress.
+    def _check_idle(self, idle: float) -> None:
+        self._watchdog = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return  # between waits: the next wait arms it again
+        waited = self.loop.time() - self._wait_since
+        if waited >= idle:
+            waiter.set_exception(UpstreamTimeout("idle"))
+        else:
+            self._watchdog = self.loop.call_later(idle - waited, self._check_idle, idle)
+
+    def _stop_watchdog(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
     async def next_chunk(self, idle: float) -> bytes | None:
         """The next body chunk, or None at the end of the body."""
         while True:
@@ -178,15 +200,18 @@ class _Connection(asyncio.Protocol):
                     self.transport.resume_reading()
                 return chunk
             if self.complete:
+                self._stop_watchdog()
                 return None
             if self.error is not None:
+                self._stop_watchdog()
                 raise self.error
             waiter = self._waiter = self.loop.create_future()
-            timer = self.loop.call_later(idle, _expire, waiter, "idle")
+            self._wait_since = self.loop.time()
+            if self._watchdog is None:
+                self._watchdog = self.loop.call_later(idle, self._check_idle, idle)
             try:
                 await waiter
             finally:
-                timer.cancel()
                 self._waiter = None
 
     def reusable(self) -> bool:
@@ -194,6 +219,7 @@ class _Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self.closed = True
+        self._stop_watchdog()
         if self.transport is not None:
             self.transport.close()
 

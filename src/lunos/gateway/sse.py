@@ -31,9 +31,10 @@ def encode_batch(batch: list[dict], include_usage: bool) -> bytes:
     return b"".join(out)
 
 
-async def relay(first: list[dict], rest: AsyncIterator[list[dict]], include_usage: bool, send) -> None:
+async def relay(first: list[dict], rest: AsyncIterator[list[dict]], include_usage: bool, send) -> bytes:
     """Send `first` (the batch already in hand) and every later batch as SSE body parts;
-    end with `[DONE]`, or with an error event if `rest` fails."""
+    return the last part for the caller to send with the end of the body (one write, not
+    two): `[DONE]`, or an error event if `rest` fails."""
     await send({"type": "http.response.body", "body": encode_batch(first, include_usage),
                 "more_body": True})
     try:
@@ -42,7 +43,5 @@ async def relay(first: list[dict], rest: AsyncIterator[list[dict]], include_usag
             if block:
                 await send({"type": "http.response.body", "body": block, "more_body": True})
     except GatewayError as exc:
-        block = error_event(exc)
-    else:
-        block = DONE
-    await send({"type": "http.response.body", "body": block, "more_body": True})
+        return error_event(exc)
+    return DONE

@@ -100,9 +100,9 @@ async def _stream(runner, body: dict, options, record: CallRecord, send) -> None
                              _lunos_headers(record, _overhead_ms(record))]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     try:
-        await sse.relay(first, batches, include_usage, send)
+        last = await sse.relay(first, batches, include_usage, send)
     finally:
         await batches.aclose()
     record.responded = True
-    await send({"type": "http.response.body", "body": b""})
+    await send({"type": "http.response.body", "body": last})
 

@@ -17,14 +17,15 @@ from functools import lru_cache
 ROWS_PER_STATEMENT = 256  # x 25 columns: well under SQLite's 32,766 bound parameters
 
 
-def configure(conn) -> None:
+def configure(conn, cache_kib: int = 16384) -> None:
     """Pragmas every connection to the database file gets (WAL: readers never block the
-    writer). `conn`: a sqlite3 connection, or the engine's DB-API adapter of one."""
+    writer). `conn`: a sqlite3 connection, or the engine's DB-API adapter of one. Queries
+    over a large history want a large page cache; appending rows needs little."""
     cursor = conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA cache_size=-16384")  # the history table grows large
+    cursor.execute(f"PRAGMA cache_size=-{int(cache_kib)}")
     cursor.close()
 
 
@@ -50,7 +51,7 @@ class SqliteRowWriter:
         conn = self._conn
         if conn is None:
             conn = self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            configure(conn)
+            configure(conn, cache_kib=2048)
         conn.execute("BEGIN")
         try:
             for start in range(0, len(rows), ROWS_PER_STATEMENT):
