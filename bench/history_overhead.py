@@ -46,18 +46,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=float, default=1.0)
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--no-trace", action="store_true", help="history on, but without traces")
+    p.add_argument("--database-url", help="LUNOS_DATABASE_URL for both gateways (default: each "
+                   "its own SQLite file); a PostgreSQL database is emptied of Lunos's tables first")
     p.add_argument("--settle", type=float, default=3.0,
                    help="seconds of rest before each measurement: both gateways share CPU 0, "
                         "so one still writing its history must not slow the other's turn")
     args = p.parse_args(argv)
     load_args = argparse.Namespace(warmup=args.warmup, duration=args.duration, drain=10.0,
                                    chunks=64, chunk_delay_ms=10.0)
+    db = {}
+    if args.database_url:
+        db = {"LUNOS_DATABASE_URL": args.database_url}
+        if args.database_url.startswith(("postgresql://", "postgres://")):
+            targets.reset_postgres(args.database_url)
     standin = targets.start_standin("1", load_args.chunks, load_args.chunk_delay_ms)
+    upstream = standin.url.rsplit("/v1/", 1)[0]
     gateways = {
-        "history+traces on": targets.start_lunos("lunos-history-on", "0", standin.url.rsplit("/v1/", 1)[0],
-                                                 trace=not args.no_trace),
-        "history off": targets.start_lunos("lunos-history-off", "0", standin.url.rsplit("/v1/", 1)[0],
-                                           trace=False, extra_env={"LUNOS_HISTORY": "off"}),
+        "history+traces on": targets.start_lunos("lunos-history-on", "0", upstream,
+                                                 trace=not args.no_trace, extra_env=db),
+        "history off": targets.start_lunos("lunos-history-off", "0", upstream, trace=False,
+                                           extra_env={**db, "LUNOS_HISTORY": "off"}),
     }
     rps: dict[str, list[float]] = {name: [] for name in gateways}
     try:

@@ -164,6 +164,23 @@ def start_lunos(name: str, cpu: str | None, upstream: str, trace: bool,
                   fail_model=f"flaky/{MODEL}-fail", home=home)
 
 
+def reset_postgres(url: str) -> None:
+    """Drop Lunos's tables from a PostgreSQL database, so a run starts from an empty one."""
+    import asyncio
+
+    import asyncpg
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("DROP TABLE IF EXISTS lunos_requests, lunos_keys, lunos_meta, "
+                               "lunos_migrations CASCADE")
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
 def history_rows(server: Server) -> int | None:
     """Rows in the gateway's request history (its SQLite file), or None if unreadable."""
     path = server.home / "lunos.db" if server.home else None
