@@ -257,3 +257,14 @@ async def test_key_sync_picks_up_changes_from_elsewhere(store):
     else:
         pytest.fail("revocation never reached the key table")
     await sync.close()
+
+
+def test_sqlite_batches_use_few_statement_shapes():
+    from lunos.gateway.store.sqlite_rows import ROWS_PER_STATEMENT, statement_sizes
+
+    shapes = set()
+    for n in range(1, 3 * ROWS_PER_STATEMENT + 2):
+        sizes = statement_sizes(n)
+        assert sum(sizes) == n and all(0 < s <= ROWS_PER_STATEMENT for s in sizes)
+        shapes.update(sizes)
+    assert len(shapes) <= 9

@@ -17,6 +17,21 @@ from functools import lru_cache
 ROWS_PER_STATEMENT = 256  # x 25 columns: well under SQLite's 32,766 bound parameters
 
 
+def statement_sizes(n: int) -> list[int]:
+    """Rows per statement for a batch of `n`: full statements, then powers of two, so at
+    most nine statement shapes are ever prepared (each is cached, and a large one holds
+    memory)."""
+    sizes = [ROWS_PER_STATEMENT] * (n // ROWS_PER_STATEMENT)
+    rest = n % ROWS_PER_STATEMENT
+    size = ROWS_PER_STATEMENT // 2
+    while rest:
+        if rest >= size:
+            sizes.append(size)
+            rest -= size
+        size //= 2
+    return sizes
+
+
 def configure(conn, cache_kib: int = 16384) -> None:
     """Pragmas every connection to the database file gets (WAL: readers never block the
     writer). `conn`: a sqlite3 connection, or the engine's DB-API adapter of one. Queries
@@ -29,7 +44,7 @@ def configure(conn, cache_kib: int = 16384) -> None:
     cursor.close()
 
 
-@lru_cache(maxsize=ROWS_PER_STATEMENT)
+@lru_cache(maxsize=16)
 def insert_rows_sql(columns: tuple[str, ...], n: int) -> str:
     one = "(" + ", ".join("?" for _ in columns) + ")"
     return f"INSERT INTO lunos_requests ({', '.join(columns)}) VALUES " + ", ".join([one] * n)
@@ -54,9 +69,11 @@ class SqliteRowWriter:
             configure(conn, cache_kib=2048)
         conn.execute("BEGIN")
         try:
-            for start in range(0, len(rows), ROWS_PER_STATEMENT):
-                part = rows[start:start + ROWS_PER_STATEMENT]
-                conn.execute(insert_rows_sql(self.columns, len(part)), [v for row in part for v in row])
+            start = 0
+            for size in statement_sizes(len(rows)):
+                part = rows[start:start + size]
+                start += size
+                conn.execute(insert_rows_sql(self.columns, size), [v for row in part for v in row])
             if updates:
                 conn.executemany(self.spend_sql, updates)
         except BaseException:
