@@ -6,10 +6,9 @@
     python bench/run.py --soak 600      # 10 min mixed load against Lunos, RSS over time
 
 Targets: direct (the stand-in itself), pipe (a byte pipe: the floor), lunos, lunos-trace,
-litellm, portkey. `direct` always
-runs: every other row is compared with it. Results go to bench/.work/results/ (JSON and
-Markdown); a full run or a soak run (or --write-docs) also rewrites docs/benchmarks.md with
-the newest comparison and soak, keeping its notes.
+litellm, portkey. `direct` always runs: every other row is compared with it. Results go to
+bench/.work/results/ (JSON and Markdown); a full run or a soak run (or --write-docs) also
+rewrites docs/benchmarks.md with the newest comparison and soak, keeping its notes.
 """
 
 from __future__ import annotations

@@ -359,22 +359,23 @@ class Store:
             if key_id and cost:
                 spend[key_id] = spend.get(key_id, 0.0) + cost
         updates = [(amount, key_id) for key_id, amount in spend.items()]
+        try:
+            await self._insert_batch(rows, updates)
+        except Exception as exc:  # a string the driver cannot encode (asyncpg wraps it)
+            if not isinstance(exc, UnicodeEncodeError) and not isinstance(exc.__cause__, UnicodeEncodeError):
+                raise
+            # Rolled back: write the batch again with valid strings.
+            await self._insert_batch([tuple(map(_valid_utf8, r)) for r in rows], updates)
+
+    async def _insert_batch(self, rows: list[tuple], updates: list[tuple]) -> None:
+        """One transaction: the SQLite history thread, or the engine's driver connection."""
         if self._rows is not None:
-            try:
-                await self._rows.write(rows, updates)
-            except UnicodeEncodeError:  # rolled back: write the batch again with valid strings
-                await self._rows.write([tuple(map(_valid_utf8, r)) for r in rows], updates)
+            await self._rows.write(rows, updates)
             return
         async with self.engine.connect() as conn:
             driver = (await conn.get_raw_connection()).driver_connection
             insert = _insert_aiosqlite if self.is_sqlite else _insert_pg
-            try:
-                await insert(driver, rows, updates)
-            except Exception as exc:  # a string the driver cannot encode (asyncpg wraps it)
-                if not isinstance(exc, UnicodeEncodeError) and not isinstance(exc.__cause__, UnicodeEncodeError):
-                    raise
-                # Rolled back: write the batch again with valid strings.
-                await insert(driver, [tuple(map(_valid_utf8, r)) for r in rows], updates)
+            await insert(driver, rows, updates)
 
     async def existing_ids(self, ids: list[str]) -> set[str]:
         async with self.engine.connect() as conn:

@@ -2,9 +2,10 @@
 
 `put` is O(1) and never waits. A background task drains the queue every `interval` seconds
 (or as soon as `batch` rows wait), up to `max_batch` rows per transaction: when the store
-falls behind, transactions grow, so the writer catches up instead of trailing the load. When the database is down the
-rows stay queued and the task retries with backoff, so nothing is lost until the queue is
-full; past `max_queue` new rows are counted as dropped (visible in /metrics), never blocking.
+falls behind, transactions grow, so the writer catches up instead of trailing the load.
+When the database is down the rows stay queued and the task retries with backoff, so
+nothing is lost until the queue is full; past `max_queue` new rows are counted as dropped
+(visible in /metrics), never blocking.
 """
 
 from __future__ import annotations
