@@ -64,23 +64,32 @@ class HistoryWriter:
 
     async def _run(self) -> None:
         delay = self.interval
+        ok = True
         while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), delay)
-            except asyncio.TimeoutError:
-                pass
+            if not (ok and len(self.queue) >= self.batch):  # a full batch waits for nobody
+                try:
+                    await asyncio.wait_for(self._wake.wait(), delay)
+                except asyncio.TimeoutError:
+                    pass
             self._wake.clear()
-            if await self._drain():
-                delay = self.interval
-            else:
-                delay = min(max(delay * 2, 0.25), 2.0)  # store down: back off, keep the rows
+            ok = await self._drain()
+            # When the store is down: back off, keep the rows.
+            delay = self.interval if ok else min(max(delay * 2, 0.25), 2.0)
             if self._closing and not self.queue:
                 return
 
     async def _drain(self) -> bool:
-        """Write everything queued, batch by batch. False when the store failed."""
-        while self.queue:
-            rows = [self.queue.popleft() for _ in range(min(self.max_batch, len(self.queue)))]
+        """Write the rows queued now, batch by batch. False when the store failed.
+
+        Rows queued meanwhile wait for the next turn (a full batch or the interval): under
+        load they make the next large transaction, not a stream of small ones. Each commit
+        rewrites the last page of the table and of every index, so a transaction of eight
+        rows costs several times more per row than one of a few hundred.
+        """
+        left = len(self.queue)
+        while left > 0:
+            rows = [self.queue.popleft() for _ in range(min(self.max_batch, left))]
+            left -= len(rows)
             try:
                 await self._insert(rows)
             except Exception as exc:  # the store is down or refused: keep the rows, retry later
