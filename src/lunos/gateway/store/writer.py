@@ -64,17 +64,15 @@ class HistoryWriter:
 
     async def _run(self) -> None:
         delay = self.interval
-        ok = True
         while True:
-            if not (ok and len(self.queue) >= self.batch):  # a full batch waits for nobody
+            if not (self.store_ok and len(self.queue) >= self.batch):  # a full batch waits for nobody
                 try:
                     await asyncio.wait_for(self._wake.wait(), delay)
                 except asyncio.TimeoutError:
                     pass
             self._wake.clear()
-            ok = await self._drain()
             # When the store is down: back off, keep the rows.
-            delay = self.interval if ok else min(max(delay * 2, 0.25), 2.0)
+            delay = self.interval if await self._drain() else min(max(delay * 2, 0.25), 2.0)
             if self._closing and not self.queue:
                 return
 
