@@ -90,13 +90,16 @@ def test_missing_app_id_is_unknown(gateway, upstreams):
 def test_trace_only_with_observability(gateway, upstreams):
     plain = httpx.post(f"{gateway.url}/v1/chat/completions", headers=MASTER, json=ask("secret prompt"), timeout=10)
     traced = httpx.post(f"{gateway.url}/v1/chat/completions", headers=MASTER,
-                        json=ask("traced prompt", observability=True, temperature=0.5), timeout=10)
+                        json=ask("traced prompt", observability=True, temperature=0.5,
+                                 drop_params=True), timeout=10)
     row = wait_for_row(gateway.url, plain.headers["x-request-id"])
     assert row["trace"] is False and row["request"] is None and row["response"] is None
     row = wait_for_row(gateway.url, traced.headers["x-request-id"])
     assert row["request"]["messages"] == [{"role": "user", "content": "traced prompt"}]
-    assert row["request"]["params"]["temperature"] == 0.5
+    # the parameters as sent, without Lunos's own fields
+    assert row["request"]["params"] == {"model": ask("x")["model"], "temperature": 0.5}
     assert row["response"]["content"] == "You said: traced prompt"
+    assert traced.json()["choices"][0]["message"]["content"] == row["response"]["content"]
     assert row["response"]["finish_reason"] == "stop"
     assert row["usage"]["total_tokens"] > 0
 

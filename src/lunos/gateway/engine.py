@@ -120,7 +120,7 @@ class Engine:
         except UpstreamProtocolError as exc:
             raise GatewayError(502, f"{provider}: {exc}", code="upstream_error", retryable=True) from None
         finally:
-            attempt.latency_ms = (time.perf_counter() - started) * 1000
+            attempt.latency_ms = round((time.perf_counter() - started) * 1000, 3)
         attempt.status = response.status
         if response.status >= 400:
             try:
@@ -240,8 +240,6 @@ class Engine:
         cost = cost_of(tokens, route.model_info)  # of this call's usage
         if usage is not None and cost is not None:
             usage["cost"] = cost
-        if record.trace:
-            record.response = Output.of_completion(completion).to_dict()
         out = {
             "id": record.id,
             "object": "chat.completion",

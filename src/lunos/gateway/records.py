@@ -15,11 +15,11 @@ class Attempt:
     provider: str
     status: int | None = None  # upstream HTTP status, None when no answer came
     error: str | None = None
-    latency_ms: float = 0.0
+    latency_ms: float = 0.0  # rounded to microseconds when set
 
     def to_dict(self) -> dict:
         return {"model": self.model, "provider": self.provider, "status": self.status,
-                "error": self.error, "latency_ms": round(self.latency_ms, 3)}
+                "error": self.error, "latency_ms": self.latency_ms}
 
 
 @dataclass(slots=True)
@@ -42,8 +42,8 @@ class CallRecord:
     attempts: list[Attempt] = field(default_factory=list)
     dropped_params: list[str] = field(default_factory=list)
     trace: bool = False
-    request: dict | None = None  # kept only when trace is on
-    response: dict | None = None
+    request: bytes | None = None  # the body as received, kept only when trace is on
+    response: bytes | dict | None = None  # the completion as sent, or a stream's Output dict
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. web searches made
     responded: bool = False  # the response's last part is being sent: no longer cancellable
 

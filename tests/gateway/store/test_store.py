@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from sqlalchemy import inspect, text
 
 from lunos.gateway.auth import Authenticator
 from lunos.gateway.errors import GatewayError
@@ -40,6 +41,17 @@ def record(i: int, key_id: str | None = "key_a", **kw) -> CallRecord:
 
 async def test_migrate_is_idempotent(store):
     assert await store.migrate() == []
+
+
+async def test_migration_2_drops_the_day_index_of_an_older_database(store):
+    async with store.engine.begin() as conn:  # as version 1 left it
+        await conn.execute(text("CREATE INDEX ix_lunos_requests_day ON lunos_requests (day)"))
+        await conn.execute(text("DELETE FROM lunos_migrations WHERE version = 2"))
+    assert await store.migrate() == [2]
+    async with store.engine.connect() as conn:
+        indexes = await conn.run_sync(lambda c: inspect(c).get_indexes("lunos_requests"))
+    assert sorted(i["name"] for i in indexes) == ["ix_lunos_requests_created",
+                                                  "ix_lunos_requests_key_created"]
 
 
 async def test_keys_are_hashed_shown_once_and_revocable(store):

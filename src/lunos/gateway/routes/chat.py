@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 
+import orjson
+
 from .. import sse
-from ..asgi import send_error, send_json
+from ..asgi import JSON, send_bytes, send_error
 from ..errors import GatewayError
 from ..records import CallRecord
 from ..tools import runner_for
@@ -16,11 +18,6 @@ SSE_HEADERS = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
-
-
-def _trace_request(body: dict) -> dict:
-    params = {k: v for k, v in body.items() if k != "messages"}
-    return {"messages": body.get("messages", []), "params": params}
 
 
 def _lunos_headers(record: CallRecord, overhead_ms: float | None = None) -> list[tuple[str, str]]:
@@ -51,7 +48,7 @@ async def chat_completions(gw, raw: bytes, send, principal, record: CallRecord) 
         record.stream = bool(body.get("stream"))
         if options.observability:
             record.trace = True
-            record.request = _trace_request(body)
+            record.request = raw  # read back as messages and params (traces.py)
         principal.check_model(body["model"], options.models)
         ticket = await gw.limits.admit(principal, body, _candidate_infos(gw, body, options))
         try:
@@ -62,8 +59,11 @@ async def chat_completions(gw, raw: bytes, send, principal, record: CallRecord) 
                 completion = await runner.complete(body, options, record)
                 headers = _lunos_headers(record)
                 headers.append(("x-lunos-overhead-ms", f"{_overhead_ms(record):.3f}"))
+                payload = orjson.dumps(completion)
+                if record.trace:
+                    record.response = payload
                 record.responded = True
-                await send_json(send, 200, completion, headers)
+                await send_bytes(send, 200, payload, JSON, headers)
         finally:
             await gw.limits.settle(ticket, record.tokens, record.cost)
     except GatewayError as exc:

@@ -82,5 +82,4 @@ requests = Table(
     Column("extra", Text),  # JSON (web searches, ...)
     Index("ix_lunos_requests_key_created", "key_id", "created_at"),
     Index("ix_lunos_requests_created", "created_at"),
-    Index("ix_lunos_requests_day", "day"),
 )

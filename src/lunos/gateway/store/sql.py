@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from ..errors import GatewayError
 from ..keys import display_prefix, hash_key, new_key
 from ..records import CallRecord
+from ..traces import public_request, public_response
 from . import schema
 from .migrations import migrate
 from .sqlite_rows import SqliteRowWriter, insert_rows_sql
@@ -69,6 +70,13 @@ def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
+def _payload(value: bytes | dict | None) -> str | None:
+    """A trace payload as text: JSON bytes as they came or went, or a dict serialized."""
+    if isinstance(value, bytes):
+        return value.decode()
+    return _json(value)
+
+
 def _unjson(value: str | None) -> Any:
     return None if value is None else orjson.loads(value)
 
@@ -100,8 +108,8 @@ def row_values(record: CallRecord) -> tuple:
         _json([a.to_dict() for a in record.attempts]) if record.attempts else None,
         _json(record.dropped_params) if record.dropped_params else None,
         trace,
-        _json(record.request) if trace else None,
-        _json(record.response) if trace else None,
+        _payload(record.request) if trace else None,
+        _payload(record.response) if trace else None,
         _json(record.extra) if record.extra else None,
     )
 
@@ -159,8 +167,8 @@ def row_to_public(row: Any) -> dict:
         "attempts": _unjson(m["attempts"]) or [],
         "dropped_params": _unjson(m["dropped_params"]) or [],
         "trace": bool(m["trace"]),
-        "request": _unjson(m["request"]),
-        "response": _unjson(m["response"]),
+        "request": public_request(_unjson(m["request"])),
+        "response": public_response(_unjson(m["response"])),
         "extra": _unjson(m["extra"]) or {},
     }
 

@@ -143,8 +143,6 @@ class SearchLoop:
             if total is not None:
                 completion["usage"] = total
             completion["web_search"] = self.finish(session, record)
-            if record.trace:
-                record.response = Output.of_completion(completion).to_dict()
             return completion
 
     # ------------------------------------------------------------------ streaming

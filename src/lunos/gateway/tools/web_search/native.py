@@ -23,7 +23,6 @@ from contextlib import aclosing
 
 from ...errors import GatewayError
 from ...records import CallRecord
-from ...usage import Output
 from ...validation import ChatOptions, WebSearchOptions
 
 QUERIES_KEY = "lunos_search_queries"
@@ -93,8 +92,6 @@ class NativeSearch:
         message = completion["choices"][0].setdefault("message", {})
         message.setdefault("annotations", [])
         completion["web_search"] = self.summary(queries, bool(message["annotations"]), record)
-        if record.trace:
-            record.response = Output.of_completion(completion).to_dict()
         return completion
 
     async def stream(self, body: dict, options: ChatOptions, record: CallRecord) -> AsyncIterator[list[dict]]:
