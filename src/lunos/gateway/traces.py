@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from .usage import Output
-from .validation import LUNOS_FIELDS
+from .validation import NOT_FORWARDED
 
-_NOT_PARAMS = frozenset((*LUNOS_FIELDS, "messages", "web_search_options"))
+_NOT_PARAMS = NOT_FORWARDED | {"messages"}
 
 
 def public_request(stored: Any) -> Any:

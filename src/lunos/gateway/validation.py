@@ -19,6 +19,8 @@ import orjson
 from .errors import GatewayError
 
 LUNOS_FIELDS = ("observability", "models", "fallback_model", "drop_params")
+# Fields no provider is sent: Lunos's own, and web_search_options (the search tools use it).
+NOT_FORWARDED = frozenset((*LUNOS_FIELDS, "web_search_options"))
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/jpg", "image/gif", "image/webp"})
 SEARCH_ENGINES = frozenset({"auto", "searxng", "tavily", "brave", "exa", "native"})
@@ -144,8 +146,8 @@ def validate_chat(body: Any) -> tuple[dict, ChatOptions]:
     _response_format(body.get("response_format"))
     options.web_search = web_search or _web_search_options(body)
     _lunos_fields(body, options)
-    if any(name in body for name in LUNOS_FIELDS) or "web_search_options" in body:
-        body = {k: v for k, v in body.items() if k not in LUNOS_FIELDS and k != "web_search_options"}
+    if not NOT_FORWARDED.isdisjoint(body):
+        body = {k: v for k, v in body.items() if k not in NOT_FORWARDED}
     return body, options
 
 
