@@ -14,7 +14,7 @@ def test_a_request_body_reads_back_as_messages_and_params():
                                     "params": {"model": "openai/gpt-4o", "temperature": 0.2}}
 
 
-def test_a_completion_reads_back_as_its_output():
+def test_a_completion_reads_back_as_its_output():  # rows that kept the whole completion
     completion = orjson.loads(orjson.dumps({
         "id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-4o",
         "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
@@ -34,3 +34,19 @@ def test_rows_already_in_the_public_shape_are_unchanged():
     output = {"content": "hello", "finish_reason": "stop"}
     assert public_request(request) == request and public_response(output) == output
     assert public_request(None) is None and public_response(None) is None
+
+
+def test_completion_output_is_what_a_folded_stream_gives():
+    from lunos.gateway.usage import Output, completion_output
+
+    folded = Output()
+    folded.fold_delta({"content": "Hel"})
+    folded.fold_delta({"content": "lo", "reasoning_content": "r",
+                       "tool_calls": [{"index": 0, "id": "c1", "function": {"name": "f", "arguments": "{}"}}]})
+    folded.finish_reason = "tool_calls"
+    completion = {"choices": [{"finish_reason": "tool_calls", "message": {
+        "role": "assistant", "content": [{"type": "text", "text": "Hel"}, {"type": "text", "text": "lo"}],
+        "reasoning_content": "r",
+        "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}}]}
+    assert completion_output(completion) == folded.to_dict()
+    assert completion_output({"choices": []}) == {"content": "", "finish_reason": None}

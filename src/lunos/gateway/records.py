@@ -43,7 +43,7 @@ class CallRecord:
     dropped_params: list[str] = field(default_factory=list)
     trace: bool = False
     request: bytes | None = None  # the body as received, kept only when trace is on
-    response: bytes | dict | None = None  # the completion as sent, or a stream's Output dict
+    response: dict | None = None  # the output (Output.to_dict's shape), kept only with trace
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. web searches made
     responded: bool = False  # the response's last part is being sent: no longer cancellable
 

@@ -1,16 +1,18 @@
 """What an `observability: true` trace keeps, and how it reads back (SPEC §7).
 
-On the request path a trace costs nothing but references: the request body as the client
-sent it, and the completion bytes as the gateway sent them (a stream keeps the `Output` it
-folded). The public shapes — `{"messages", "params"}` and the output's text, tool calls
-and annotations — are made when a trace is read, which is rare, not when it is written.
+On the request path a trace costs little: the request body is kept as the client sent it
+(bytes), and the answer as its output (text, reasoning, tool calls, annotations: what
+`usage.completion_output` or a stream's `Output` gives). The request's public shape,
+`{"messages", "params"}`, is made when a trace is read, which is rare. Storing the output
+rather than the whole completion keeps rows a third smaller, which costs the history
+writer less than building the output costs the request.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .usage import Output
+from .usage import completion_output
 from .validation import NOT_FORWARDED
 
 _NOT_PARAMS = NOT_FORWARDED | {"messages"}
@@ -26,7 +28,7 @@ def public_request(stored: Any) -> Any:
 
 
 def public_response(stored: Any) -> Any:
-    """A stored completion as the output it carried; an `Output` dict is returned as is."""
+    """A stored output as it is; a stored completion as the output it carried."""
     if not isinstance(stored, dict) or "choices" not in stored:
         return stored
-    return Output.of_completion(stored).to_dict()
+    return completion_output(stored)

@@ -83,21 +83,6 @@ class Output:
             out["annotations"] = self.annotations
         return out
 
-    @classmethod
-    def of_completion(cls, completion: dict) -> Output:
-        choices = completion.get("choices") or [{}]
-        message = choices[0].get("message") or {}
-        content = message.get("content")
-        if isinstance(content, list):
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        return cls(
-            content=content or "",
-            reasoning=message.get("reasoning_content") or "",
-            tool_calls=list(message.get("tool_calls") or []),
-            annotations=list(message.get("annotations") or []),
-            finish_reason=choices[0].get("finish_reason"),
-        )
-
     def fold_delta(self, delta: dict) -> None:
         """Accumulate one chunk delta of choice 0 (content, reasoning, tool calls)."""
         text = delta.get("content")
@@ -121,3 +106,23 @@ class Output:
                 slot["function"]["arguments"] += fn["arguments"]
         if delta.get("annotations"):
             self.annotations.extend(delta["annotations"])
+
+
+def completion_output(completion: dict) -> dict:
+    """What a completion said, as `Output.to_dict` shapes it (the trace of a JSON answer).
+    Built straight from choice 0, without an `Output` in between: it runs for every traced
+    request."""
+    choices = completion.get("choices")
+    choice = choices[0] if choices else {}
+    message = choice.get("message") or {}
+    content = message.get("content")
+    if isinstance(content, list):
+        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    out = {"content": content or "", "finish_reason": choice.get("finish_reason")}
+    if message.get("reasoning_content"):
+        out["reasoning"] = message["reasoning_content"]
+    if message.get("tool_calls"):
+        out["tool_calls"] = message["tool_calls"]
+    if message.get("annotations"):
+        out["annotations"] = message["annotations"]
+    return out

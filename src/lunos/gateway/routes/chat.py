@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import time
 
-import orjson
-
 from .. import sse
-from ..asgi import JSON, send_bytes, send_error
+from ..asgi import send_error, send_json
 from ..errors import GatewayError
 from ..records import CallRecord
 from ..tools import runner_for
+from ..usage import completion_output
 from ..validation import parse_json, validate_chat
 
 SSE_HEADERS = [
@@ -59,11 +58,10 @@ async def chat_completions(gw, raw: bytes, send, principal, record: CallRecord) 
                 completion = await runner.complete(body, options, record)
                 headers = _lunos_headers(record)
                 headers.append(("x-lunos-overhead-ms", f"{_overhead_ms(record):.3f}"))
-                payload = orjson.dumps(completion)
                 if record.trace:
-                    record.response = payload
+                    record.response = completion_output(completion)
                 record.responded = True
-                await send_bytes(send, 200, payload, JSON, headers)
+                await send_json(send, 200, completion, headers)
         finally:
             await gw.limits.settle(ticket, record.tokens, record.cost)
     except GatewayError as exc:

@@ -71,7 +71,7 @@ def _json(value: Any) -> str | None:
 
 
 def _payload(value: bytes | dict | None) -> str | None:
-    """A trace payload as text: JSON bytes as they came or went, or a dict serialized."""
+    """A trace payload as text: JSON bytes as they came, or a dict serialized."""
     if isinstance(value, bytes):
         return value.decode()
     return _json(value)

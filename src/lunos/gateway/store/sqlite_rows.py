@@ -10,6 +10,7 @@ it takes the GIL back once per statement, not once per row.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -82,7 +83,7 @@ class SqliteRowWriter:
             for size in statement_sizes(len(rows)):
                 part = rows[start:start + size]
                 start += size
-                conn.execute(insert_rows_sql(self.columns, size), [v for row in part for v in row])
+                conn.execute(insert_rows_sql(self.columns, size), list(itertools.chain.from_iterable(part)))
             if updates:
                 conn.executemany(self.spend_sql, updates)
         except BaseException:
