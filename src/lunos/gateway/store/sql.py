@@ -105,7 +105,7 @@ def row_values(record: CallRecord) -> tuple:
         record.stream,
         record.created_at,
         _day(record.created_at),
-        _json([a.to_dict() for a in record.attempts]) if record.attempts else None,
+        _json(record.attempts) if record.attempts else None,  # as orjson writes a dataclass
         _json(record.dropped_params) if record.dropped_params else None,
         trace,
         _payload(record.request) if trace else None,
