@@ -2,7 +2,8 @@
 
 import orjson
 
-from lunos.gateway.traces import public_request, public_response
+from lunos.gateway.traces import public_request
+from lunos.gateway.usage import Output, completion_output
 
 
 def test_a_request_body_reads_back_as_messages_and_params():
@@ -14,7 +15,7 @@ def test_a_request_body_reads_back_as_messages_and_params():
                                     "params": {"model": "openai/gpt-4o", "temperature": 0.2}}
 
 
-def test_a_completion_reads_back_as_its_output():  # rows that kept the whole completion
+def test_a_completion_is_traced_as_its_output():
     completion = orjson.loads(orjson.dumps({
         "id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-4o",
         "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
@@ -23,7 +24,7 @@ def test_a_completion_reads_back_as_its_output():  # rows that kept the whole co
                             "function": {"name": "f", "arguments": "{}"}}],
             "annotations": [{"type": "url_citation", "url_citation": {"url": "https://a.example"}}]}}],
         "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}}))
-    assert public_response(completion) == {
+    assert completion_output(completion) == {
         "content": "", "finish_reason": "tool_calls", "reasoning": "think",
         "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
         "annotations": [{"type": "url_citation", "url_citation": {"url": "https://a.example"}}]}
@@ -31,14 +32,11 @@ def test_a_completion_reads_back_as_its_output():  # rows that kept the whole co
 
 def test_rows_already_in_the_public_shape_are_unchanged():
     request = {"messages": [], "params": {"model": "m"}}
-    output = {"content": "hello", "finish_reason": "stop"}
-    assert public_request(request) == request and public_response(output) == output
-    assert public_request(None) is None and public_response(None) is None
+    assert public_request(request) == request
+    assert public_request(None) is None
 
 
 def test_completion_output_is_what_a_folded_stream_gives():
-    from lunos.gateway.usage import Output, completion_output
-
     folded = Output()
     folded.fold_delta({"content": "Hel"})
     folded.fold_delta({"content": "lo", "reasoning_content": "r",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from .usage import completion_output
 from .validation import NOT_FORWARDED
 
 _NOT_PARAMS = NOT_FORWARDED | {"messages"}
@@ -25,10 +24,3 @@ def public_request(stored: Any) -> Any:
         return stored
     params = {k: v for k, v in stored.items() if k not in _NOT_PARAMS}
     return {"messages": stored.get("messages", []), "params": params}
-
-
-def public_response(stored: Any) -> Any:
-    """A stored output as it is; a stored completion as the output it carried."""
-    if not isinstance(stored, dict) or "choices" not in stored:
-        return stored
-    return completion_output(stored)

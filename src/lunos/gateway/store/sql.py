@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from ..errors import GatewayError
 from ..keys import display_prefix, hash_key, new_key
 from ..records import CallRecord
-from ..traces import public_request, public_response
+from ..traces import public_request
 from . import schema
 from .migrations import migrate
 from .sqlite_rows import SqliteRowWriter, insert_rows_sql
@@ -168,7 +168,7 @@ def row_to_public(row: Any) -> dict:
         "dropped_params": _unjson(m["dropped_params"]) or [],
         "trace": bool(m["trace"]),
         "request": public_request(_unjson(m["request"])),
-        "response": public_response(_unjson(m["response"])),
+        "response": _unjson(m["response"]),
         "extra": _unjson(m["extra"]) or {},
     }
 
