@@ -337,6 +337,7 @@ def test_no_secret_reaches_the_database_or_the_logs(standins, tmp_path):
                "Bearer "]
     files = [p for p in g.home.rglob("*") if p.is_file() and p.name != "master_key"]
     assert any(p.name == "lunos.db" for p in files) and g.log_path in files
+    assert any(p.suffix == ".trace" for p in files)  # the traces' payloads are searched too
     for path in files:
         data = path.read_bytes()
         for secret in secrets:

@@ -54,6 +54,16 @@ async def test_migration_2_drops_the_day_index_of_an_older_database(store):
                                                   "ix_lunos_requests_key_created"]
 
 
+async def test_migration_3_adds_trace_ref_to_an_older_database(store):
+    async with store.engine.begin() as conn:  # as version 2 left it
+        await conn.execute(text("ALTER TABLE lunos_requests DROP COLUMN trace_ref"))
+        await conn.execute(text("DELETE FROM lunos_migrations WHERE version = 3"))
+    assert await store.migrate() == [3]
+    async with store.engine.connect() as conn:
+        columns = await conn.run_sync(lambda c: inspect(c).get_columns("lunos_requests"))
+    assert columns[-1]["name"] == "trace_ref"
+
+
 async def test_keys_are_hashed_shown_once_and_revocable(store):
     row, raw = await store.create_key("ci", budget_usd=5.0, rpm=60, allowed_models=["openai/gpt-4o"])
     assert raw.startswith("sk-lunos-") and row["prefix"] == raw[: len(row["prefix"])]
@@ -191,6 +201,38 @@ async def test_purge_traces_keeps_rows(store):
     assert await store.purge_traces(time.time() - 30 * 86400) == 1
     assert (await store.get_log("chatcmpl-0001", None))["request"] is None
     assert (await store.get_log("chatcmpl-0002", None))["request"] == {"m": 1}
+    rows, _ = await store.list_logs(key_id=None)
+    assert [(r["id"], r["trace"], r["response"]) for r in rows] == [
+        ("chatcmpl-0002", True, {"c": 2}), ("chatcmpl-0001", True, None)]
+
+
+async def test_sqlite_keeps_trace_payloads_in_files_beside_the_database(tmp_path):
+    """Written once, outside the WAL and the table's pages; the row holds a reference."""
+    store = Store.open(f"sqlite:///{tmp_path}/lunos.db")
+    await store.migrate()
+    try:
+        traced = record(1, trace=True, request=b'{"messages":[{"role":"user","content":"PAYLOAD-IN"}]}',
+                        response={"content": "PAYLOAD-OUT", "finish_reason": "stop"})
+        await store.insert_rows([row_values(traced), row_values(record(2))])
+        await store.insert_rows([row_values(record(3, trace=True, request={"m": 3}))])
+        got = await store.get_log("chatcmpl-0001", None)
+        assert got["request"]["messages"][0]["content"] == "PAYLOAD-IN"
+        assert got["response"] == {"content": "PAYLOAD-OUT", "finish_reason": "stop"}
+        assert (await store.get_log("chatcmpl-0003", None))["request"] == {"m": 3}
+        assert (await store.get_log("chatcmpl-0003", None))["response"] is None
+        async with store.engine.connect() as conn:
+            refs = (await conn.execute(text(
+                "SELECT request, response, trace_ref FROM lunos_requests ORDER BY id"))).all()
+        assert refs[0][:2] == (None, None) and refs[0][2].endswith(".trace:0:53:48")
+        assert refs[1] == (None, None, None)
+        files = list((tmp_path / "lunos.db-traces").iterdir())
+        assert len(files) == 1 and files[0].stat().st_mode & 0o777 == 0o600
+        assert b"PAYLOAD-IN" in files[0].read_bytes()
+    finally:
+        await store.close()
+    for path in tmp_path.glob("lunos.db*"):
+        if path.is_file():
+            assert b"PAYLOAD" not in path.read_bytes(), path.name
 
 
 async def test_writer_batches_and_flushes_on_close(store):

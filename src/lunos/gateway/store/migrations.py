@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.engine import Connection
 
 from . import schema
@@ -25,9 +25,17 @@ def _v2_drop_day_index(conn: Connection) -> None:
     conn.execute(text("DROP INDEX IF EXISTS ix_lunos_requests_day"))
 
 
+def _v3_trace_ref(conn: Connection) -> None:
+    """Where a row's trace payloads lie when they are kept outside the table (SQLite)."""
+    columns = {c["name"] for c in inspect(conn).get_columns("lunos_requests")}
+    if "trace_ref" not in columns:  # a database created by step 1 of this version has it
+        conn.execute(text("ALTER TABLE lunos_requests ADD COLUMN trace_ref TEXT"))
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_initial),
     (2, _v2_drop_day_index),
+    (3, _v3_trace_ref),
 ]
 
 

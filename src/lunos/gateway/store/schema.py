@@ -80,6 +80,7 @@ requests = Table(
     Column("request", Text),  # JSON, only with observability
     Column("response", Text),  # JSON, only with observability
     Column("extra", Text),  # JSON (web searches, ...)
+    Column("trace_ref", Text),  # SQLite: where the trace's payloads lie (trace_files.py)
     Index("ix_lunos_requests_key_created", "key_id", "created_at"),
     Index("ix_lunos_requests_created", "created_at"),
 )

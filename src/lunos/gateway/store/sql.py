@@ -5,6 +5,7 @@ One class serves both; differences are confined to `_engine_url` and connection 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime
 import secrets
@@ -26,12 +27,20 @@ from . import schema
 from .migrations import migrate
 from .sqlite_rows import SqliteRowWriter, insert_rows_sql
 from .sqlite_rows import configure as configure_sqlite
+from .trace_files import TraceFiles
 
 KEYS_VERSION = "keys_version"
-_ROW_COLUMNS = tuple(c.name for c in schema.requests.columns)
-_INSERT_PG = (f"INSERT INTO lunos_requests ({', '.join(_ROW_COLUMNS)}) "
-              f"VALUES ({', '.join(f'${i}' for i in range(1, len(_ROW_COLUMNS) + 1))})")
+# A history row as queued: every column but the trace's, then the trace's payloads as one
+# value, (request bytes, response bytes or None) or None. The SQLite history thread turns
+# that value into `trace_ref` (trace_files.py); other databases store the payloads as text.
+_PAYLOAD_COLUMNS = ("request", "response", "trace_ref")
+_ROW_COLUMNS = tuple(c.name for c in schema.requests.columns if c.name not in _PAYLOAD_COLUMNS)
+_FILE_COLUMNS = (*_ROW_COLUMNS, "trace_ref")
+_TEXT_COLUMNS = (*_ROW_COLUMNS, "request", "response")
+_INSERT_PG = (f"INSERT INTO lunos_requests ({', '.join(_TEXT_COLUMNS)}) "
+              f"VALUES ({', '.join(f'${i}' for i in range(1, len(_TEXT_COLUMNS) + 1))})")
 _KEY_ID, _COST = _ROW_COLUMNS.index("key_id"), _ROW_COLUMNS.index("cost")
+_BOOLEANS = (_ROW_COLUMNS.index("stream"), _ROW_COLUMNS.index("trace"))  # queued as 0/1
 _SPEND_SQLITE = "UPDATE lunos_keys SET spend_usd = spend_usd + ? WHERE id = ?"
 _SPEND_PG = "UPDATE lunos_keys SET spend_usd = spend_usd + $1 WHERE id = $2"
 
@@ -70,11 +79,12 @@ def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
-def _payload(value: bytes | dict | None) -> str | None:
-    """A trace payload as text: JSON bytes as they came, or a dict serialized."""
-    if isinstance(value, bytes):
-        return value.decode()
-    return _json(value)
+def _payload(value: bytes | dict | None) -> bytes | None:
+    """A trace payload as JSON bytes: the request body as it came, or a dict serialized.
+    Bytes, not text: on SQLite they go to a trace file without a decode."""
+    if value is None or isinstance(value, bytes):
+        return value
+    return orjson.dumps(value)
 
 
 def _unjson(value: str | None) -> Any:
@@ -82,7 +92,9 @@ def _unjson(value: str | None) -> Any:
 
 
 def row_values(record: CallRecord) -> tuple:
-    """A history row as the tuple `insert_rows` takes (in `_ROW_COLUMNS` order)."""
+    """A history row as the tuple `insert_rows` takes: `_ROW_COLUMNS`, then the payloads.
+    Booleans go as 0/1: the sqlite3 module binds an exact int at once, a bool through its
+    adapter lookup."""
     t = record.tokens
     trace = record.trace
     return (
@@ -102,15 +114,14 @@ def row_values(record: CallRecord) -> tuple:
         record.latency_ms,
         record.ttft_ms,
         record.tokens_per_second,
-        record.stream,
+        1 if record.stream else 0,
         record.created_at,
         _day(record.created_at),
         _json(record.attempts) if record.attempts else None,  # as orjson writes a dataclass
         _json(record.dropped_params) if record.dropped_params else None,
-        trace,
-        _payload(record.request) if trace else None,
-        _payload(record.response) if trace else None,
+        1 if trace else 0,
         _json(record.extra) if record.extra else None,
+        (_payload(record.request) or b"null", _payload(record.response)) if trace else None,
     )
 
 
@@ -118,7 +129,7 @@ async def _insert_aiosqlite(driver, rows: list[tuple], updates: list[tuple]) -> 
     """An in-memory database (tests): its one connection is the engine's."""
     await driver.execute("BEGIN")
     try:
-        await driver.executemany(insert_rows_sql(_ROW_COLUMNS, 1), rows)
+        await driver.executemany(insert_rows_sql(_TEXT_COLUMNS, 1), [_as_text(r) for r in rows])
         await driver.executemany(_SPEND_SQLITE, updates)
     except BaseException:
         await driver.rollback()
@@ -127,9 +138,27 @@ async def _insert_aiosqlite(driver, rows: list[tuple], updates: list[tuple]) -> 
 
 
 async def _insert_pg(driver, rows: list[tuple], updates: list[tuple]) -> None:
+    rows = [_pg_row(r) for r in rows]
     async with driver.transaction():
         await driver.executemany(_INSERT_PG, rows)
         await driver.executemany(_SPEND_PG, updates)
+
+
+def _as_text(row: tuple) -> tuple:
+    """A queued row in `_TEXT_COLUMNS` order: the payloads as text columns."""
+    payload = row[-1]
+    if payload is None:
+        return (*row[:-1], None, None)
+    request, response = payload
+    return (*row[:-1], request.decode(), response and response.decode())
+
+
+def _pg_row(row: tuple) -> list:
+    """A queued row as PostgreSQL takes it: payloads as text, booleans as booleans."""
+    values = list(_as_text(row))
+    for i in _BOOLEANS:
+        values[i] = bool(values[i])
+    return values
 
 
 def _valid_utf8(value: Any) -> Any:
@@ -140,8 +169,11 @@ def _valid_utf8(value: Any) -> Any:
     return value
 
 
-def row_to_public(row: Any) -> dict:
+def row_to_public(row: Any, payloads: tuple[Any, Any] | None = None) -> dict:
+    """A history row as the API shows it. `payloads`: the trace's request and response
+    when they lie in a trace file (`trace_ref`), else they are read from the row."""
     m = row._mapping
+    request, response = payloads or (m["request"], m["response"])
     return {
         "id": m["id"],
         "key_id": m["key_id"],
@@ -167,8 +199,8 @@ def row_to_public(row: Any) -> dict:
         "attempts": _unjson(m["attempts"]) or [],
         "dropped_params": _unjson(m["dropped_params"]) or [],
         "trace": bool(m["trace"]),
-        "request": public_request(_unjson(m["request"])),
-        "response": _unjson(m["response"]),
+        "request": public_request(_unjson(request)),
+        "response": _unjson(response),
         "extra": _unjson(m["extra"]) or {},
     }
 
@@ -207,8 +239,10 @@ class Store:
         self.engine = engine
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        self._rows = (SqliteRowWriter(sqlite_path, _ROW_COLUMNS, _SPEND_SQLITE)
-                      if sqlite_path else None)
+        # A SQLite file keeps trace payloads in files beside it (trace_files.py).
+        self.trace_files = TraceFiles(Path(sqlite_path + "-traces")) if sqlite_path else None
+        self._rows = (SqliteRowWriter(sqlite_path, _FILE_COLUMNS, _SPEND_SQLITE,
+                                      self.trace_files) if sqlite_path else None)
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -444,7 +478,7 @@ class Store:
         if more and rows:
             last = rows[-1]._mapping
             next_cursor = _encode_cursor(last["created_at"], last["id"])
-        return [row_to_public(r) for r in rows], next_cursor
+        return await self._public(rows), next_cursor
 
     async def get_log(self, row_id: str, key_id: str | None) -> dict | None:
         c = schema.requests.c
@@ -453,7 +487,16 @@ class Store:
             q = q.where(c.key_id == key_id)
         async with self.engine.connect() as conn:
             row = (await conn.execute(q)).first()
-        return row_to_public(row) if row else None
+        return (await self._public([row]))[0] if row else None
+
+    async def _public(self, rows: list) -> list[dict]:
+        """Rows as the API shows them, with the payloads of traces kept in files."""
+        refs = [r._mapping["trace_ref"] for r in rows]
+        if self.trace_files is None or not any(refs):
+            return [row_to_public(r) for r in rows]
+        read = self.trace_files.read
+        payloads = await asyncio.to_thread(lambda: [read(ref) if ref else None for ref in refs])
+        return [row_to_public(r, p) for r, p in zip(rows, payloads, strict=True)]
 
     async def usage(self, *, key_id: str | None, since: float | None = None,
                     until: float | None = None, group_by: tuple[str, ...] = ("day", "model", "app_id"),
@@ -490,12 +533,16 @@ class Store:
         return out
 
     async def purge_traces(self, older_than: float) -> int:
-        """Drop request/response payloads of rows older than `older_than` (rows stay)."""
+        """Drop the trace payloads of rows older than `older_than` (rows stay); return how
+        many rows had one. Trace files go whole, once every row in them is that old."""
         c = schema.requests.c
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 update(schema.requests)
-                .where(c.created_at < older_than, or_(c.request.is_not(None), c.response.is_not(None)))
-                .values(request=None, response=None)
+                .where(c.created_at < older_than,
+                       or_(c.request.is_not(None), c.response.is_not(None), c.trace_ref.is_not(None)))
+                .values(request=None, response=None, trace_ref=None)
             )
+        if self.trace_files is not None:
+            await asyncio.to_thread(self.trace_files.purge, older_than)
         return result.rowcount or 0

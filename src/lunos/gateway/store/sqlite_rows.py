@@ -15,7 +15,9 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
-ROWS_PER_STATEMENT = 256  # x 25 columns: well under SQLite's 32,766 bound parameters
+from .trace_files import TraceFiles
+
+ROWS_PER_STATEMENT = 256  # x 26 columns: well under SQLite's 32,766 bound parameters
 
 
 # The sqlite3 module binds int, float and str directly, but sends every other value (None,
@@ -61,10 +63,15 @@ def insert_rows_sql(columns: tuple[str, ...], n: int) -> str:
 
 
 class SqliteRowWriter:
-    def __init__(self, path: str, columns: tuple[str, ...], spend_sql: str) -> None:
+    """Rows come with their trace payloads as the last value; `trace_files` writes them
+    out and puts the reference (the last column, `trace_ref`) in their place."""
+
+    def __init__(self, path: str, columns: tuple[str, ...], spend_sql: str,
+                 trace_files: TraceFiles) -> None:
         self.path = path
         self.columns = columns
         self.spend_sql = spend_sql
+        self.trace_files = trace_files
         self._conn: sqlite3.Connection | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lunos-history")
 
@@ -77,6 +84,7 @@ class SqliteRowWriter:
         if conn is None:
             conn = self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             configure(conn, cache_kib=2048)
+        rows = self.trace_files.move_out(rows)
         conn.execute("BEGIN")
         try:
             start = 0
@@ -97,6 +105,7 @@ class SqliteRowWriter:
         self._thread.shutdown(wait=True)
 
     def _close(self) -> None:
+        self.trace_files.close()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
