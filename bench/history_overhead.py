@@ -7,12 +7,19 @@ Starts the fast stand-in and two `lunos serve` processes (one with history and
 round after round, at the same concurrency with the same load generator. Prints each round's
 requests/s and the median of the per-round ratios (on / off). Pinned like `bench/run.py`:
 the gateway measured on CPU 0, stand-in and load on CPU 1.
+
+`--together` loads both gateways at once instead, both on CPU 0, and compares the CPU each
+spends per request in the same seconds (off / on: the throughput a gateway bound by its one
+core reaches is the inverse of that cost). On a machine whose speed swings from second to
+second, alternating turns measure the swings; shared seconds see the same ones.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
 import sys
 import time
 import urllib.request
@@ -48,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-trace", action="store_true", help="history on, but without traces")
     p.add_argument("--database-url", help="LUNOS_DATABASE_URL for both gateways (default: each "
                    "its own SQLite file); a PostgreSQL database is emptied of Lunos's tables first")
+    p.add_argument("--together", action="store_true",
+                   help="load both gateways at once and compare their CPU per request")
     p.add_argument("--settle", type=float, default=3.0,
                    help="seconds of rest before each measurement: both gateways share CPU 0, "
                         "so one still writing its history must not slow the other's turn")
@@ -69,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     rps: dict[str, list[float]] = {name: [] for name in gateways}
     try:
+        if args.together:
+            return together(gateways, standin, load_args, args)
         for round_no in range(1, args.rounds + 1):
             order = list(gateways) if round_no % 2 else list(reversed(gateways))
             for name in order:
@@ -90,6 +101,35 @@ def main(argv: list[str] | None = None) -> int:
     ratios = [on / off for on, off in zip(rps["history+traces on"], rps["history off"], strict=True)]
     median = statistics.median(ratios)
     print(f"\nper-round ratio on/off: {', '.join(f'{r:.3f}' for r in ratios)}")
+    what = "history on, traces off" if args.no_trace else "history and traces on"
+    print(f"median ratio: {median:.3f}  (throughput change with {what}: {(median - 1) * 100:+.1f}%)")
+    return 0
+
+
+def together(gateways: dict[str, targets.Server], standin: targets.Server, load_args, args) -> int:
+    """Both gateways under load in the same seconds; the ratio of their CPU per request."""
+    ratios = []
+    for round_no in range(1, args.rounds + 1):
+        time.sleep(args.settle)
+        procs = {name: subprocess.Popen(
+            targets.pinned(run.load_command(server, "json", load_args, standin, server.pid,
+                                            concurrency=args.concurrency), "1"),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for name, server in gateways.items()}
+        points = {}
+        for name, proc in procs.items():
+            out, err = proc.communicate(timeout=args.warmup + args.duration + 60)
+            if proc.returncode != 0:
+                raise RuntimeError(f"load generator failed for {name}:\n{err[-3000:]}")
+            points[name] = json.loads(out)
+        on, off = points["history+traces on"], points["history off"]
+        cost_on, cost_off = (p["gateway"]["cpu_ms_per_request"] for p in (on, off))
+        ratios.append(cost_off / cost_on)
+        print(f"round {round_no}: on {on['rps']:6,.0f} req/s {cost_on:.3f} ms CPU/req, "
+              f"off {off['rps']:6,.0f} req/s {cost_off:.3f} ms CPU/req, ratio {ratios[-1]:.3f}",
+              flush=True)
+    median = statistics.median(ratios)
+    print(f"\nper-round ratio (CPU per request off / on): {', '.join(f'{r:.3f}' for r in ratios)}")
     what = "history on, traces off" if args.no_trace else "history and traces on"
     print(f"median ratio: {median:.3f}  (throughput change with {what}: {(median - 1) * 100:+.1f}%)")
     return 0

@@ -43,25 +43,29 @@ async def test_migrate_is_idempotent(store):
     assert await store.migrate() == []
 
 
-async def test_migration_2_drops_the_day_index_of_an_older_database(store):
-    async with store.engine.begin() as conn:  # as version 1 left it
-        await conn.execute(text("CREATE INDEX ix_lunos_requests_day ON lunos_requests (day)"))
-        await conn.execute(text("DELETE FROM lunos_migrations WHERE version = 2"))
-    assert await store.migrate() == [2]
+async def rerun_migration(store, version: int, undo: str) -> None:
+    """Put the database back as the step before `version` left it, then migrate again."""
+    async with store.engine.begin() as conn:
+        await conn.execute(text(undo))
+        await conn.execute(text(f"DELETE FROM lunos_migrations WHERE version = {version}"))
+    assert await store.migrate() == [version]
+
+
+async def history_table(store, what: str) -> list[dict]:
     async with store.engine.connect() as conn:
-        indexes = await conn.run_sync(lambda c: inspect(c).get_indexes("lunos_requests"))
+        return await conn.run_sync(lambda c: getattr(inspect(c), what)("lunos_requests"))
+
+
+async def test_migration_2_drops_the_day_index_of_an_older_database(store):
+    await rerun_migration(store, 2, "CREATE INDEX ix_lunos_requests_day ON lunos_requests (day)")
+    indexes = await history_table(store, "get_indexes")
     assert sorted(i["name"] for i in indexes) == ["ix_lunos_requests_created",
                                                   "ix_lunos_requests_key_created"]
 
 
 async def test_migration_3_adds_trace_ref_to_an_older_database(store):
-    async with store.engine.begin() as conn:  # as version 2 left it
-        await conn.execute(text("ALTER TABLE lunos_requests DROP COLUMN trace_ref"))
-        await conn.execute(text("DELETE FROM lunos_migrations WHERE version = 3"))
-    assert await store.migrate() == [3]
-    async with store.engine.connect() as conn:
-        columns = await conn.run_sync(lambda c: inspect(c).get_columns("lunos_requests"))
-    assert columns[-1]["name"] == "trace_ref"
+    await rerun_migration(store, 3, "ALTER TABLE lunos_requests DROP COLUMN trace_ref")
+    assert (await history_table(store, "get_columns"))[-1]["name"] == "trace_ref"
 
 
 async def test_keys_are_hashed_shown_once_and_revocable(store):
