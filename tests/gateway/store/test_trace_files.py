@@ -58,3 +58,29 @@ def test_purge_deletes_whole_days_that_ended_before_the_cutoff(tmp_path):
     assert files.read(f"{old.name}:0:1:0") == (None, None)  # a purged trace
     assert files.purge(time.time() + 2 * DAY) == 1  # today's open file stays
     assert files.read(ref) == (b"today", None)
+
+
+def test_a_failed_write_does_not_shift_later_references(tmp_path, monkeypatch):
+    files = TraceFiles(tmp_path)
+    files.move_out(rows((b"first", b"")))
+    real_write = os.write
+
+    def half_then_fail(fd, data):  # the disk fills up mid-batch
+        real_write(fd, bytes(data[:3]))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", half_then_fail)
+    with pytest.raises(OSError):
+        files.move_out(rows((b"lost", b"")))
+    monkeypatch.setattr(os, "write", real_write)
+    ref = files.move_out(rows((b"retried", b"ok")))[0][2]  # the batch, written again
+    assert files.read(ref) == (b"retried", b"ok")
+
+
+def test_a_file_cut_short_reads_as_a_purged_trace(tmp_path):
+    files = TraceFiles(tmp_path)
+    ref = files.move_out(rows((b'{"long":"request"}', b'{"and":"response"}')))[0][2]
+    files.close()
+    path = tmp_path / ref.split(":")[0]
+    path.write_bytes(path.read_bytes()[:10])
+    assert files.read(ref) == (None, None)

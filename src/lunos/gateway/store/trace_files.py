@@ -35,7 +35,6 @@ class TraceFiles:
         self.tag = secrets.token_hex(4)  # this process's files
         self._fd: int | None = None
         self._name = ""
-        self._size = 0
 
     def move_out(self, rows: list[tuple]) -> list[tuple]:
         """Write the payloads of the traced rows to today's file and return the rows with
@@ -52,7 +51,7 @@ class TraceFiles:
                 continue
             if not name:  # a history without traces creates no file
                 name = self._open()
-                offset = self._size
+                offset = os.lseek(self._fd, 0, os.SEEK_END)  # after a failed write too
             request, response = payload
             response = response or b""
             chunks.append(request)
@@ -63,7 +62,6 @@ class TraceFiles:
             data = memoryview(b"".join(chunks))
             while data:
                 data = data[os.write(self._fd, data):]
-            self._size = offset
         return out
 
     def _open(self) -> str:
@@ -72,7 +70,7 @@ class TraceFiles:
             self.close()
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._fd = os.open(self.directory / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            self._name, self._size = name, os.fstat(self._fd).st_size
+            self._name = name
         return name
 
     def read(self, ref: str) -> tuple[bytes | None, bytes | None]:
@@ -80,10 +78,13 @@ class TraceFiles:
         name, offset, request_len, response_len = ref.rsplit(":", 3)
         if not _NAME.match(name):
             raise ValueError(f"not a trace reference: {ref!r}")
+        size = int(request_len) + int(response_len)
         try:
             with open(self.directory / name, "rb") as f:
-                data = os.pread(f.fileno(), int(request_len) + int(response_len), int(offset))
+                data = os.pread(f.fileno(), size, int(offset))
         except FileNotFoundError:
+            return None, None
+        if len(data) < size:  # the file was cut short (a crash before the page cache was flushed)
             return None, None
         cut = int(request_len)
         return data[:cut], (data[cut:] or None)
