@@ -239,6 +239,17 @@ async def test_sqlite_keeps_trace_payloads_in_files_beside_the_database(tmp_path
             assert b"PAYLOAD" not in path.read_bytes(), path.name
 
 
+async def test_rows_traced_before_trace_files_still_read_their_payloads(store):
+    await store.insert_rows([row_values(record(1, trace=True))])
+    async with store.engine.begin() as conn:  # as a row of migration 2's time was written
+        await conn.execute(text("UPDATE lunos_requests SET trace_ref = NULL, "
+                                "request = '{\"model\":\"m\",\"messages\":[]}', "
+                                "response = '{\"content\":\"old\"}'"))
+    got = await store.get_log("chatcmpl-0001", None)
+    assert got["request"] == {"messages": [], "params": {"model": "m"}}
+    assert got["response"] == {"content": "old"}
+
+
 async def test_writer_batches_and_flushes_on_close(store):
     writer = HistoryWriter(store, batch=7, max_batch=7, interval=0.05)
     await writer.start()

@@ -87,7 +87,7 @@ def _payload(value: bytes | dict | None) -> bytes | None:
     return orjson.dumps(value)
 
 
-def _unjson(value: str | None) -> Any:
+def _unjson(value: str | bytes | None) -> Any:
     return None if value is None else orjson.loads(value)
 
 
