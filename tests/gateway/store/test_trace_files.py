@@ -25,14 +25,13 @@ def test_payloads_move_out_and_read_back(tmp_path):
     assert first[1] == ("r1", 200, None)  # untraced: unchanged
     assert first[0][:2] == ("r0", 200) and first[0][2].endswith(".trace:0:7:7")
     second = files.move_out(rows((b'{"c":3}', b'{"d":4}')))
-    assert files.read(first[0][2]) == (b'{"a":1}', b'{"b":2}')
-    assert files.read(first[2][2]) == (b"{}", None)
-    assert files.read(second[0][2]) == (b'{"c":3}', b'{"d":4}')
+    assert files.read([first[0][2], None, first[2][2], second[0][2]]) == [
+        (b'{"a":1}', b'{"b":2}'), None, (b"{}", None), (b'{"c":3}', b'{"d":4}')]
     files.close()
     again = TraceFiles(tmp_path / "traces")  # another process: a file of its own
     third = again.move_out(rows((b"x", b"y")))
     assert third[0][2].split(":")[0] != second[0][2].split(":")[0]
-    assert again.read(second[0][2]) == (b'{"c":3}', b'{"d":4}')
+    assert again.read([second[0][2], third[0][2]]) == [(b'{"c":3}', b'{"d":4}'), (b"x", b"y")]
     assert len(os.listdir(tmp_path / "traces")) == 2
 
 
@@ -41,7 +40,7 @@ def test_a_reference_cannot_name_another_file(tmp_path):
     (tmp_path / "secret").write_bytes(b"nope")
     for ref in ("../secret:0:4:0", "secret:0:4:0", "/etc/passwd:0:4:0"):
         with pytest.raises(ValueError):
-            files.read(ref)
+            files.read([ref])
 
 
 def test_purge_deletes_whole_days_that_ended_before_the_cutoff(tmp_path):
@@ -55,9 +54,9 @@ def test_purge_deletes_whole_days_that_ended_before_the_cutoff(tmp_path):
         path.write_bytes(b"x")
     assert files.purge(time.time() - 2 * DAY) == 1
     assert not old.exists() and recent.exists() and other.exists()
-    assert files.read(f"{old.name}:0:1:0") == (None, None)  # a purged trace
+    assert files.read([f"{old.name}:0:1:0"]) == [(None, None)]  # a purged trace
     assert files.purge(time.time() + 2 * DAY) == 1  # today's open file stays
-    assert files.read(ref) == (b"today", None)
+    assert files.read([ref]) == [(b"today", None)]
 
 
 def test_a_failed_write_does_not_shift_later_references(tmp_path, monkeypatch):
@@ -74,7 +73,7 @@ def test_a_failed_write_does_not_shift_later_references(tmp_path, monkeypatch):
         files.move_out(rows((b"lost", b"")))
     monkeypatch.setattr(os, "write", real_write)
     ref = files.move_out(rows((b"retried", b"ok")))[0][2]  # the batch, written again
-    assert files.read(ref) == (b"retried", b"ok")
+    assert files.read([ref]) == [(b"retried", b"ok")]
 
 
 def test_a_file_cut_short_reads_as_a_purged_trace(tmp_path):
@@ -83,4 +82,4 @@ def test_a_file_cut_short_reads_as_a_purged_trace(tmp_path):
     files.close()
     path = tmp_path / ref.split(":")[0]
     path.write_bytes(path.read_bytes()[:10])
-    assert files.read(ref) == (None, None)
+    assert files.read([ref]) == [(None, None)]

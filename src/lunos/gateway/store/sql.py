@@ -494,8 +494,7 @@ class Store:
         refs = [r._mapping["trace_ref"] for r in rows]
         if self.trace_files is None or not any(refs):
             return [row_to_public(r) for r in rows]
-        read = self.trace_files.read
-        payloads = await asyncio.to_thread(lambda: [read(ref) if ref else None for ref in refs])
+        payloads = await asyncio.to_thread(self.trace_files.read, refs)
         return [row_to_public(r, p) for r, p in zip(rows, payloads, strict=True)]
 
     async def usage(self, *, key_id: str | None, since: float | None = None,

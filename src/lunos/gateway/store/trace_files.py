@@ -73,18 +73,33 @@ class TraceFiles:
             self._name = name
         return name
 
-    def read(self, ref: str) -> tuple[bytes | None, bytes | None]:
-        """A row's request and response bytes; (None, None) once retention deleted them."""
+    def read(self, refs: list[str | None]) -> list[tuple[bytes | None, bytes | None] | None]:
+        """Each reference's request and response bytes (None where there is no reference;
+        (None, None) once retention deleted them). Each file is opened once."""
+        out: list[tuple[bytes | None, bytes | None] | None] = []
+        files: dict[str, int | None] = {}
+        try:
+            for ref in refs:
+                out.append(None if ref is None else self._read_one(ref, files))
+        finally:
+            for fd in files.values():
+                if fd is not None:
+                    os.close(fd)
+        return out
+
+    def _read_one(self, ref: str, files: dict[str, int | None]) -> tuple[bytes | None, bytes | None]:
         name, offset, request_len, response_len = ref.rsplit(":", 3)
         if not _NAME.match(name):
             raise ValueError(f"not a trace reference: {ref!r}")
+        if name not in files:
+            try:
+                files[name] = os.open(self.directory / name, os.O_RDONLY)
+            except FileNotFoundError:
+                files[name] = None
+        fd = files[name]
         size = int(request_len) + int(response_len)
-        try:
-            with open(self.directory / name, "rb") as f:
-                data = os.pread(f.fileno(), size, int(offset))
-        except FileNotFoundError:
-            return None, None
-        if len(data) < size:  # the file was cut short (a crash before the page cache was flushed)
+        data = os.pread(fd, size, int(offset)) if fd is not None else b""
+        if len(data) < size:  # deleted by retention, or cut short by a crash before a flush
             return None, None
         cut = int(request_len)
         return data[:cut], (data[cut:] or None)
