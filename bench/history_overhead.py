@@ -99,11 +99,15 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
         standin.stop()
     ratios = [on / off for on, off in zip(rps["history+traces on"], rps["history off"], strict=True)]
-    median = statistics.median(ratios)
-    print(f"\nper-round ratio on/off: {', '.join(f'{r:.3f}' for r in ratios)}")
-    what = "history on, traces off" if args.no_trace else "history and traces on"
-    print(f"median ratio: {median:.3f}  (throughput change with {what}: {(median - 1) * 100:+.1f}%)")
+    report(ratios, "on/off", args.no_trace)
     return 0
+
+
+def report(ratios: list[float], what_ratio: str, no_trace: bool) -> None:
+    median = statistics.median(ratios)
+    print(f"\nper-round ratio {what_ratio}: {', '.join(f'{r:.3f}' for r in ratios)}")
+    what = "history on, traces off" if no_trace else "history and traces on"
+    print(f"median ratio: {median:.3f}  (throughput change with {what}: {(median - 1) * 100:+.1f}%)")
 
 
 def together(gateways: dict[str, targets.Server], standin: targets.Server, load_args, args) -> int:
@@ -128,10 +132,7 @@ def together(gateways: dict[str, targets.Server], standin: targets.Server, load_
         print(f"round {round_no}: on {on['rps']:6,.0f} req/s {cost_on:.3f} ms CPU/req, "
               f"off {off['rps']:6,.0f} req/s {cost_off:.3f} ms CPU/req, ratio {ratios[-1]:.3f}",
               flush=True)
-    median = statistics.median(ratios)
-    print(f"\nper-round ratio (CPU per request off / on): {', '.join(f'{r:.3f}' for r in ratios)}")
-    what = "history on, traces off" if args.no_trace else "history and traces on"
-    print(f"median ratio: {median:.3f}  (throughput change with {what}: {(median - 1) * 100:+.1f}%)")
+    report(ratios, "(CPU per request off / on)", args.no_trace)
     return 0
 
 

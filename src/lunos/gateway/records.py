@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import datetime
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from .usage import TokenCounts
+
+
+@lru_cache(maxsize=64)
+def _day_of(day_number: int) -> str:
+    return datetime.datetime.fromtimestamp(day_number * 86400, datetime.timezone.utc).strftime("%Y-%m-%d")
+
+
+def utc_day(ts: float) -> str:
+    """The UTC date of a Unix time, as "YYYY-MM-DD" (a row's `day`, a trace file's name)."""
+    return _day_of(int(ts // 86400))
 
 
 @dataclass  # not slots: orjson serializes a dataclass fastest through its __dict__

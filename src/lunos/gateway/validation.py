@@ -148,9 +148,8 @@ def validate_chat(body: Any) -> tuple[dict, ChatOptions]:
     _response_format(body.get("response_format"))
     options.web_search = web_search or _web_search_options(body)
     _lunos_fields(body, options)
-    if not NOT_FORWARDED.isdisjoint(body):
-        for name in NOT_FORWARDED.intersection(body):
-            del body[name]
+    for name in NOT_FORWARDED.intersection(body):
+        del body[name]
     return body, options
 
 

@@ -10,7 +10,6 @@ import base64
 import datetime
 import secrets
 import time
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ..errors import GatewayError
 from ..keys import display_prefix, hash_key, new_key
-from ..records import CallRecord
+from ..records import CallRecord, utc_day
 from ..traces import public_request
 from . import schema
 from .migrations import migrate
@@ -66,15 +65,6 @@ def _iso(ts: float | None) -> str | None:
     return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-@lru_cache(maxsize=64)
-def _day_of(day_number: int) -> str:
-    return datetime.datetime.fromtimestamp(day_number * 86400, datetime.timezone.utc).strftime("%Y-%m-%d")
-
-
-def _day(ts: float) -> str:
-    return _day_of(int(ts // 86400))
-
-
 def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
@@ -116,7 +106,7 @@ def row_values(record: CallRecord) -> tuple:
         record.tokens_per_second,
         1 if record.stream else 0,
         record.created_at,
-        _day(record.created_at),
+        utc_day(record.created_at),
         _json(record.attempts) if record.attempts else None,  # as orjson writes a dataclass
         _json(record.dropped_params) if record.dropped_params else None,
         1 if trace else 0,
@@ -144,18 +134,21 @@ async def _insert_pg(driver, rows: list[tuple], updates: list[tuple]) -> None:
         await driver.executemany(_SPEND_PG, updates)
 
 
+def _payload_texts(payload: tuple[bytes, bytes | None] | None) -> tuple[str | None, str | None]:
+    if payload is None:
+        return None, None
+    request, response = payload
+    return request.decode(), response and response.decode()
+
+
 def _as_text(row: tuple) -> tuple:
     """A queued row in `_TEXT_COLUMNS` order: the payloads as text columns."""
-    payload = row[-1]
-    if payload is None:
-        return (*row[:-1], None, None)
-    request, response = payload
-    return (*row[:-1], request.decode(), response and response.decode())
+    return (*row[:-1], *_payload_texts(row[-1]))
 
 
 def _pg_row(row: tuple) -> list:
     """A queued row as PostgreSQL takes it: payloads as text, booleans as booleans."""
-    values = list(_as_text(row))
+    values = [*row[:-1], *_payload_texts(row[-1])]
     for i in _BOOLEANS:
         values[i] = bool(values[i])
     return values

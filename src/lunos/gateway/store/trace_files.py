@@ -15,18 +15,15 @@ trace.
 
 from __future__ import annotations
 
-import datetime
 import os
 import re
 import secrets
 import time
 from pathlib import Path
 
+from ..records import utc_day
+
 _NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})-[0-9a-f]{8}\.trace$")
-
-
-def _utc_day(ts: float) -> str:
-    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%d")
 
 
 class TraceFiles:
@@ -65,7 +62,7 @@ class TraceFiles:
         return out
 
     def _open(self) -> str:
-        name = f"{_utc_day(time.time())}-{self.tag}.trace"
+        name = f"{utc_day(time.time())}-{self.tag}.trace"
         if name != self._name:
             self.close()
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -108,7 +105,7 @@ class TraceFiles:
         """Delete the files of days that ended before `older_than`; return how many."""
         if not self.directory.is_dir():
             return 0
-        cutoff = _utc_day(older_than)  # a day before this one ended before `older_than`
+        cutoff = utc_day(older_than)  # a day before this one ended before `older_than`
         deleted = 0
         for path in self.directory.iterdir():
             match = _NAME.match(path.name)
