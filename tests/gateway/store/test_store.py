@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 
 import pytest
@@ -13,6 +14,7 @@ from lunos.gateway.keys import hash_key
 from lunos.gateway.records import CallRecord
 from lunos.gateway.store import HistoryWriter, KeySync, Store
 from lunos.gateway.store.sql import _ROW_COLUMNS, row_values
+from lunos.gateway.store.sqlite_rows import PAGE_SIZE
 from lunos.gateway.usage import TokenCounts
 from tests.databases import database
 
@@ -237,6 +239,27 @@ async def test_sqlite_keeps_trace_payloads_in_files_beside_the_database(tmp_path
     for path in tmp_path.glob("lunos.db*"):
         if path.is_file():
             assert b"PAYLOAD" not in path.read_bytes(), path.name
+
+
+async def test_a_new_sqlite_database_gets_large_pages_and_an_older_one_keeps_its_own(tmp_path):
+    """16 KiB pages make a history batch's commit cheaper; SQLite cannot change the page
+    size of a database that has tables, and the pragma must not break one."""
+    older = tmp_path / "older.db"
+    conn = sqlite3.connect(older)
+    conn.execute("CREATE TABLE t (x)")  # made with SQLite's default pages
+    conn.close()
+    for path, expected in ((tmp_path / "lunos.db", PAGE_SIZE), (older, 4096)):
+        store = Store.open(f"sqlite:///{path}")
+        await store.migrate()
+        try:
+            await store.insert_rows([row_values(record(1))])
+            assert (await store.get_log("chatcmpl-0001", None))["status"] == 200
+        finally:
+            await store.close()
+        conn = sqlite3.connect(path)
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == expected
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        conn.close()
 
 
 async def test_rows_traced_before_trace_files_still_read_their_payloads(store):
