@@ -10,7 +10,7 @@ from __future__ import annotations
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lunos.gateway.openapi import document
@@ -105,6 +105,9 @@ bodies = st.fixed_dictionaries(
 
 
 @given(body=bodies)
+# Found by this test: empty text parts are left out, which left Anthropic no message at all.
+@example(body={"model": "anthropic/claude-haiku-4-5",
+               "messages": [{"role": "user", "content": [{"type": "text", "text": ""}]}]})
 @settings(max_examples=300, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 def test_translators_never_fail_internally(body, gateway):

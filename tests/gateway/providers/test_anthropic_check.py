@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lunos.gateway.catalog import COMMON_PARAMETERS, ModelInfo
+from lunos.gateway.errors import GatewayError
 from lunos.gateway.providers.anthropic import AnthropicAdapter
 from lunos.gateway.providers.base import ChatRequest, ProviderConfig
 
@@ -30,6 +31,28 @@ def check(info: ModelInfo | None = None, version: str | None = None, **fields) -
     names = [u.param for u in found]
     assert len(names) == len(set(names)), "a parameter is reported twice"
     return {u.param: u.message for u in found}
+
+
+@pytest.mark.parametrize("messages", [
+    [{"role": "system", "content": "Be brief."}],
+    [{"role": "user", "content": ""}],
+    [{"role": "user", "content": [{"type": "text", "text": ""}]}],
+    [{"role": "system", "content": "Be brief."},
+     {"role": "assistant", "content": [{"type": "text", "text": ""}, {"type": "text", "text": ""}]}],
+    [{"role": "assistant", "content": [{"type": "refusal", "refusal": "I can't help with that."}]}],
+])
+def test_a_conversation_with_nothing_to_send_is_a_400_naming_messages(messages):
+    """The Messages API refuses an empty `messages`; empty text and refusal parts are left
+    out of it."""
+    with pytest.raises(GatewayError) as err:
+        check(messages=messages)
+    assert err.value.status == 400 and err.value.param == "messages"
+    assert "at least one user or assistant message" in err.value.message
+
+
+def test_an_image_beside_an_empty_text_part_is_a_turn():
+    image = {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}
+    assert check(messages=[{"role": "user", "content": [{"type": "text", "text": ""}, image]}]) == {}
 
 
 def test_parameter_set():

@@ -121,9 +121,10 @@ def test_an_http_image_url_is_refused():
     assert err.value.param == "messages[0].content[0].image_url.url"
 
 
-def test_only_system_messages_is_a_400():
+@pytest.mark.parametrize("turn", [[], [{"role": "user", "content": [{"type": "text", "text": ""}]}]])
+def test_only_system_messages_is_a_400(turn):
     with pytest.raises(GatewayError) as err:
-        built(messages=[{"role": "system", "content": "You are terse."}])
+        built(messages=[{"role": "system", "content": "You are terse."}, *turn])
     assert err.value.status == 400 and err.value.param == "messages"
 
 

@@ -142,7 +142,15 @@ def _has_turn(message: dict) -> bool:
         return True
     if role == "assistant" and message.get("tool_calls"):
         return True
-    return role in ("user", "assistant") and bool(message.get("content"))
+    return role in ("user", "assistant") and _says_something(message.get("content"))
+
+
+def _says_something(content: Any) -> bool:
+    """Content with a part the translators send: a non-empty text or an image. Empty text
+    parts and an assistant's refusal parts are left out, so content of only those says
+    nothing, as an empty string says nothing."""
+    return any(part.get("type") == "image_url" or (part.get("type") == "text" and part.get("text"))
+               for part in parts_of(content))
 
 
 def require_turns(req, provider: str) -> None:
