@@ -12,12 +12,19 @@ the gateway measured on CPU 0, stand-in and load on CPU 1.
 spends per request in the same seconds (off / on: the throughput a gateway bound by its one
 core reaches is the inverse of that cost). On a machine whose speed swings from second to
 second, alternating turns measure the swings; shared seconds see the same ones.
+
+`--together --slice 0.25` keeps both loaded but lets one run at a time: each gateway is
+paused (SIGSTOP) while the other has the core, in turns of 0.25 s. Alternating runs in
+slices short enough that the machine's swings fall on both alike, and each gateway alone on
+its core while it runs, as in alternation.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -60,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--settle", type=float, default=3.0,
                    help="seconds of rest before each measurement: both gateways share CPU 0, "
                         "so one still writing its history must not slow the other's turn")
+    p.add_argument("--slice", type=float,
+                   help="with --together: run one gateway at a time, the other paused, in "
+                        "turns of this many seconds")
     args = p.parse_args(argv)
     load_args = argparse.Namespace(warmup=args.warmup, duration=args.duration, drain=10.0,
                                    chunks=64, chunk_delay_ms=10.0)
@@ -120,6 +130,8 @@ def together(gateways: dict[str, targets.Server], standin: targets.Server, load_
                                             concurrency=args.concurrency), "1"),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for name, server in gateways.items()}
+        if args.slice:
+            take_turns([server.pid for server in gateways.values()], list(procs.values()), args.slice)
         points = {}
         for name, proc in procs.items():
             out, err = proc.communicate(timeout=args.warmup + args.duration + 60)
@@ -134,6 +146,23 @@ def together(gateways: dict[str, targets.Server], standin: targets.Server, load_
               flush=True)
     report(ratios, "(CPU per request off / on)", args.no_trace)
     return 0
+
+
+def take_turns(pids: list[int], loads: list[subprocess.Popen], seconds: float) -> None:
+    """Let one of `pids` run at a time, the others paused, in turns, until the loads end."""
+    turn = 0
+    try:
+        while any(load.poll() is None for load in loads):
+            running = pids[turn % len(pids)]
+            os.kill(running, signal.SIGCONT)
+            for pid in pids:
+                if pid != running:
+                    os.kill(pid, signal.SIGSTOP)
+            time.sleep(seconds)
+            turn += 1
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
 
 
 if __name__ == "__main__":
