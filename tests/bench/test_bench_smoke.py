@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -250,3 +251,36 @@ def test_pipe_passes_json_and_streams_through(standin):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_take_turns_runs_one_process_at_a_time_and_leaves_both_running():
+    from bench.history_overhead import take_turns
+
+    def state(pid: int) -> str:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+        return raw[raw.rindex(")") + 2]
+
+    spin = [sys.executable, "-c", "while True: pass"]
+    workers = [subprocess.Popen(spin) for _ in range(2)]
+    load = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.6)"])
+    seen: set[tuple[str, str]] = set()
+    try:
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.is_set():
+                seen.add(tuple(state(w.pid) for w in workers))
+                time.sleep(0.01)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        take_turns([w.pid for w in workers], [load], 0.1)
+        done.set()
+        watcher.join()
+        assert ("T", "T") not in seen  # never both paused
+        assert any(s[0] == "T" for s in seen) and any(s[1] == "T" for s in seen)  # each paused in turn
+        assert all(state(w.pid) != "T" for w in workers)  # both running at the end
+    finally:
+        for w in [*workers, load]:
+            w.kill()
+            w.wait()
