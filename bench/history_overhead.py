@@ -13,8 +13,8 @@ spends per request in the same seconds (off / on: the throughput a gateway bound
 core reaches is the inverse of that cost). On a machine whose speed swings from second to
 second, alternating turns measure the swings; shared seconds see the same ones.
 
-`--together --slice 0.25` keeps both loaded but lets one run at a time: each gateway is
-paused (SIGSTOP) while the other has the core, in turns of 0.25 s. Alternating runs in
+`--together --slice 0.05` keeps both loaded but lets one run at a time: each gateway is
+paused (SIGSTOP) while the other has the core, in turns of 0.05 s (these spread least). Alternating runs in
 slices short enough that the machine's swings fall on both alike, and each gateway alone on
 its core while it runs, as in alternation.
 """

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from bench.load import percentiles
-from bench.procstat import Watch, rss_mb, tree
+from bench.procstat import Watch, _stat, rss_mb, tree
 
 from bench import report
 
@@ -257,8 +257,7 @@ def test_take_turns_runs_one_process_at_a_time_and_leaves_both_running():
     from bench.history_overhead import take_turns
 
     def state(pid: int) -> str:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-        return raw[raw.rindex(")") + 2]
+        return _stat(pid)[0]  # "T": stopped
 
     spin = [sys.executable, "-c", "while True: pass"]
     workers = [subprocess.Popen(spin) for _ in range(2)]

@@ -76,7 +76,7 @@ class LunosApp:
         self.settings = settings
         self._history = history
         self.gw: Gateway | None = None
-        self._gc_threshold = gc.get_threshold()  # restored on shutdown (an embedding process)
+        self._gc_threshold: tuple[int, ...] = ()
         from . import dashboard
         from .routes import admin, chat, health, logs, metrics, models
 
@@ -138,7 +138,8 @@ class LunosApp:
         # garbage collector's sight, so collections stay short under load.
         gc.collect()
         gc.freeze()
-        gc.set_threshold(YOUNG_GC_THRESHOLD, *gc.get_threshold()[1:])
+        self._gc_threshold = gc.get_threshold()  # restored on shutdown (an embedding process)
+        gc.set_threshold(YOUNG_GC_THRESHOLD, *self._gc_threshold[1:])
         if settings.trace_retention_days:
             self.gw.background.append(asyncio.create_task(self._purge_traces()))
 
@@ -170,7 +171,8 @@ class LunosApp:
         await gw.client.aclose()
         if gw.store is not None:
             await gw.store.close()
-        gc.set_threshold(*self._gc_threshold)
+        if self._gc_threshold:
+            gc.set_threshold(*self._gc_threshold)
 
     # ------------------------------------------------------------------ ASGI
     async def __call__(self, scope, receive, send) -> None:
