@@ -22,6 +22,7 @@ from typing import ClassVar
 
 import orjson
 
+from ...catalog import features_of
 from ...errors import GatewayError
 from ..base import (
     ChatRequest,
@@ -110,8 +111,8 @@ def _messages_api_rules(req: ChatRequest, version: str) -> Iterator[Unsupported]
                 yield Unsupported(name, f"'{name}' is not accepted by Anthropic API version {version}")
     choice = body.get("tool_choice")
     forced = bool(body.get("tools")) and (choice == "required" or isinstance(choice, dict))
-    features = req.model_info.features if req.model_info is not None else {}
-    if forced and features.get("forced_tool_choice") is False:
+    features = features_of(req.model_info)
+    if forced and not features.forced_tool_choice:
         yield Unsupported("tool_choice", f"model '{req.model}' does not accept a 'tool_choice' that "
                                          "forces a tool call; use 'auto'")
     elif forced and thinking_requested(body):

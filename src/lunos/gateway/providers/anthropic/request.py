@@ -35,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from ...catalog import features_of
 from ..base import ChatRequest, ProviderConfig
 from ..common import loads_arguments, parse_data_url, parts_of
 from . import search
@@ -120,10 +121,10 @@ def _max_tokens(req: ChatRequest, default: int) -> int:
 
 def _add_thinking(out: dict, req: ChatRequest, default_max_tokens: int) -> None:
     effort = req.body["reasoning_effort"]
-    features = req.model_info.features if req.model_info is not None else {}
-    if features.get("thinking") == "adaptive":
+    features = features_of(req.model_info)
+    if features.thinking == "adaptive":
         out["thinking"] = {"type": "adaptive"}
-        out["output_config"] = {"effort": _nearest_effort(ADAPTIVE_EFFORT[effort], features.get("reasoning_efforts"))}
+        out["output_config"] = {"effort": _nearest_effort(ADAPTIVE_EFFORT[effort], features.reasoning_efforts)}
         return
     budget = THINKING_BUDGETS[effort]
     cap = req.model_info.max_output if req.model_info is not None else None

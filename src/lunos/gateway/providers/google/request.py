@@ -40,6 +40,7 @@ from typing import Any
 
 import orjson
 
+from ...catalog import features_of
 from ...errors import GatewayError
 from ..base import ChatRequest
 from ..common import loads_arguments, parse_data_url, parts_of, text_of, tool_name_by_id
@@ -59,8 +60,8 @@ _TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
 
 def thinking_style(req: ChatRequest) -> str | None:
     """"level" (Gemini 3), "budget" (Gemini 2.5) or None (no thinking setting)."""
-    features = req.model_info.features if req.model_info is not None else {}
-    style = features.get("thinking")
+    features = features_of(req.model_info)
+    style = features.thinking
     if style is not None:
         return style if style in ("level", "budget") else None
     model = _model_id(req)
@@ -73,9 +74,9 @@ def thinking_style(req: ChatRequest) -> str | None:
 
 def requires_signatures(req: ChatRequest) -> bool:
     """Whether the model rejects a current-turn function call without its signature."""
-    features = req.model_info.features if req.model_info is not None else {}
-    if "thought_signatures" in features:
-        return bool(features["thought_signatures"])
+    features = features_of(req.model_info)
+    if features.thought_signatures is not None:
+        return features.thought_signatures
     return _model_id(req).startswith("gemini-3")
 
 
@@ -84,9 +85,9 @@ def json_with_tools(req: ChatRequest) -> bool:
     declarations: catalog feature `structured_output_with_tools`, else by id (Gemini 2.x and
     older answer "Function calling with a response mime type: 'application/json' is
     unsupported"). Where it cannot, the JSON is asked for in the system instruction."""
-    features = req.model_info.features if req.model_info is not None else {}
-    if "structured_output_with_tools" in features:
-        return bool(features["structured_output_with_tools"])
+    features = features_of(req.model_info)
+    if features.structured_output_with_tools is not None:
+        return features.structured_output_with_tools
     return not _model_id(req).startswith(("gemini-1", "gemini-2"))
 
 
@@ -315,8 +316,8 @@ def thinking_config(req: ChatRequest) -> dict | None:
         if effort == "minimal":
             return {"thinkingBudget": PRO_MIN_BUDGET if pro else 0}
         return {"thinkingBudget": BUDGETS[effort]}
-    features = req.model_info.features if req.model_info is not None else {}
-    available = tuple(lv.upper() for lv in features.get("thinking_levels") or ()) or (
+    features = features_of(req.model_info)
+    available = tuple(lv.upper() for lv in features.thinking_levels) or (
         PRO_LEVELS if pro else LEVELS)
     wanted = LEVELS.index(effort.upper())
     level = next((lv for lv in LEVELS[wanted:] if lv in available), available[-1])
