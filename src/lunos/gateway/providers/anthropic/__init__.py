@@ -118,6 +118,9 @@ def _messages_api_rules(req: ChatRequest, version: str) -> Iterator[Unsupported]
     elif forced and thinking_requested(body):
         yield Unsupported("reasoning_effort", "'reasoning_effort' cannot be combined with a "
                                               "'tool_choice' that forces a tool call on Anthropic models")
+    if body.get("reasoning_effort") == "none" and features.thinking_always_on:
+        yield Unsupported("reasoning_effort", f"model '{req.model}' always thinks: "
+                                              "'reasoning_effort' cannot be 'none'")
     if thinking_requested(body):
         # Extended thinking accepts temperature 1 only, and top_p from 0.95.
         temperature, top_p = body.get("temperature"), body.get("top_p")

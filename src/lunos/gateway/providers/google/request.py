@@ -27,7 +27,11 @@ or "none") or else from the model id (`gemini-3*` / `gemini-2.5*`). Levels: mini
 medium, high -> MINIMAL, LOW, MEDIUM, HIGH, moved up to the nearest level the model has
 (catalog feature `thinking_levels`; by default Gemini 3 Pro models have LOW and HIGH only).
 Budgets follow Google's own OpenAI-compatible endpoint: low 1024, medium 8192, high 24576;
-minimal turns thinking off (0), except on Pro models, which cannot, where it is 128.
+minimal turns thinking off (0), except on Pro models, which cannot, where it is 128; xhigh
+is the model's largest budget (24576; 32768 on Pro). `none` is minimal where that turns
+thinking off or nearly (budget 0, level MINIMAL) and a 400 on models that always think (Pro
+models; catalog feature `thinking_always_on`). xhigh is XHIGH where the model lists it, else
+its highest level.
 
 `response_format`: `responseMimeType: application/json`, plus `responseJsonSchema` for a
 schema (schema.py says what is respelled). Models that refuse JSON mode next to function
@@ -50,9 +54,11 @@ from .schema import function_parameters, response_schema
 SKIP_SIGNATURE = "skip_thought_signature_validator"
 GEMINI_SIGNATURE_FORMAT = "google-gemini-v1"
 
-LEVELS = ("MINIMAL", "LOW", "MEDIUM", "HIGH")
+LEVELS = ("MINIMAL", "LOW", "MEDIUM", "HIGH", "XHIGH")
+DEFAULT_LEVELS = ("MINIMAL", "LOW", "MEDIUM", "HIGH")
 PRO_LEVELS = ("LOW", "HIGH")
 BUDGETS = {"low": 1024, "medium": 8192, "high": 24576}
+MAX_BUDGET, PRO_MAX_BUDGET = 24576, 32768
 PRO_MIN_BUDGET = 128
 
 _TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
@@ -305,20 +311,41 @@ def _generation_config(req: ChatRequest) -> dict:
     return config
 
 
+def _pro(req: ChatRequest) -> bool:
+    return "pro" in _model_id(req)
+
+
+def _levels(req: ChatRequest) -> tuple[str, ...]:
+    """The thinking levels the model takes, lowest first."""
+    listed = {lv.upper() for lv in features_of(req.model_info).thinking_levels}
+    if listed:
+        return tuple(lv for lv in LEVELS if lv in listed)
+    return PRO_LEVELS if _pro(req) else DEFAULT_LEVELS
+
+
+def can_stop_thinking(req: ChatRequest) -> bool:
+    """Whether `reasoning_effort: "none"` has a translation: a thinking budget of 0 (2.5
+    Flash models) or the MINIMAL level (Gemini 3 Flash models). Pro models always think."""
+    if features_of(req.model_info).thinking_always_on:
+        return False
+    if thinking_style(req) == "budget":
+        return not _pro(req)
+    return "MINIMAL" in _levels(req)
+
+
 def thinking_config(req: ChatRequest) -> dict | None:
     effort = req.body.get("reasoning_effort")
     style = thinking_style(req) if effort else None
     if style is None:
         return None
-    effort = "minimal" if effort == "none" else effort
-    pro = "pro" in _model_id(req)
+    effort = "minimal" if effort == "none" else effort  # check() refused it where impossible
     if style == "budget":
         if effort == "minimal":
-            return {"thinkingBudget": PRO_MIN_BUDGET if pro else 0}
+            return {"thinkingBudget": PRO_MIN_BUDGET if _pro(req) else 0}
+        if effort == "xhigh":
+            return {"thinkingBudget": PRO_MAX_BUDGET if _pro(req) else MAX_BUDGET}
         return {"thinkingBudget": BUDGETS[effort]}
-    features = features_of(req.model_info)
-    available = tuple(lv.upper() for lv in features.thinking_levels) or (
-        PRO_LEVELS if pro else LEVELS)
+    available = _levels(req)
     wanted = LEVELS.index(effort.upper())
     level = next((lv for lv in LEVELS[wanted:] if lv in available), available[-1])
     return {"thinkingLevel": level}
