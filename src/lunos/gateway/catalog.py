@@ -7,6 +7,7 @@ and happen in memory on every request, so the catalog is built once and frozen.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -196,21 +197,25 @@ def _model_from_entry(entry: Mapping[str, Any], base: ModelInfo | None = None) -
 
 
 class Catalog:
-    def __init__(self, models: Iterable[ModelInfo]) -> None:
+    def __init__(self, models: Iterable[ModelInfo], created: int = 0) -> None:
         self._models: dict[str, ModelInfo] = {m.id: m for m in models}
+        # Unix time of the catalog's last update: the `created` of OpenAI's model object.
+        self.created = created
 
     @classmethod
     def load(cls, overrides: Iterable[Mapping[str, Any]] = ()) -> Catalog:
         text = resources.files("lunos.gateway").joinpath("catalog_data/models.json").read_text()
         models: dict[str, ModelInfo] = {}
-        for entry in json.loads(text)["models"]:
+        data = json.loads(text)
+        updated = dt.datetime.fromisoformat(data["updated"]).replace(tzinfo=dt.timezone.utc)
+        for entry in data["models"]:
             info = _model_from_entry(entry)
             models[info.id] = info
         for entry in overrides:
             base = models.get(entry["id"])
             info = _model_from_entry(entry, base)
             models[info.id] = info
-        return cls(models.values())
+        return cls(models.values(), int(updated.timestamp()))
 
     def get(self, model_id: str) -> ModelInfo | None:
         return self._models.get(model_id)
