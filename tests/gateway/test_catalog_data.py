@@ -3,6 +3,7 @@ config file's `models:` list extends and overrides it."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import numbers
@@ -161,18 +162,18 @@ def test_anthropic_models_never_take_openai_only_sampling_knobs():
             # Anthropic's range is 0..1 and these generations refuse temperature with top_p.
             assert info.constraints["temperature"] == {"max": 1}
             assert ["temperature", "top_p"] in info.constraints["exclusive"]
-        assert info.features.get("thinking") in {"budget", "adaptive"}
+        assert info.features.thinking in {"budget", "adaptive"}
 
 
 def test_gemini_and_reasoning_models_refuse_what_their_apis_reject():
     for info in CATALOG:
         if info.provider == "google":
             assert not ({"logprobs", "frequency_penalty", "logit_bias"} & info.supported_parameters)
-            assert info.features.get("thinking") in {"budget", "level"}
-        if info.provider == "openai" and info.features.get("reasoning_efforts"):
+            assert info.features.thinking in {"budget", "level"}
+        if info.provider == "openai" and info.features.reasoning_efforts:
             assert not ({"logit_bias", "frequency_penalty", "presence_penalty"}
                         & info.supported_parameters), info.id
-            assert info.features.get("max_tokens_field") == "max_completion_tokens"
+            assert info.features.max_tokens_field == "max_completion_tokens"
 
 
 def test_a_plain_common_entry_keeps_every_common_parameter():
@@ -189,7 +190,7 @@ def test_config_overrides_extend_and_merge_over_builtin_entries():
     assert base is not None and base.output_price is not None
     overrides = [
         {"id": base_id, "pricing": {"input": 1.5}, "unsupported_parameters": ["tools"],
-         "features": {"region": "eu"}},
+         "features": {"assistant_prefill": False}},
         {"id": "ollama/llama3.3", "name": "Llama 3.3 (local)", "context_length": 131072,
          "pricing": {"input": 0, "output": 0},
          "unsupported_parameters": ["logit_bias", "service_tier"]},
@@ -203,8 +204,8 @@ def test_config_overrides_extend_and_merge_over_builtin_entries():
     assert merged.cached_input_price == base.cached_input_price
     assert merged.name == base.name and merged.context_length == base.context_length
     assert merged.supported_parameters == base.supported_parameters - {"tools"}
-    assert merged.features["region"] == "eu"
-    assert merged.features["thinking"] == base.features["thinking"]
+    assert merged.features.assistant_prefill is False
+    assert merged.features.thinking == base.features.thinking
     assert merged.constraints == base.constraints
 
     local = catalog.get("ollama/llama3.3")
@@ -214,3 +215,17 @@ def test_config_overrides_extend_and_merge_over_builtin_entries():
 
     # The built-in catalog itself is left as it was.
     assert Catalog.load().get(base_id).input_price == base.input_price
+
+
+def test_an_unknown_feature_is_refused_when_the_catalog_loads():
+    from lunos.gateway.config import ConfigError
+
+    with pytest.raises(ConfigError, match="thinkng"):
+        Catalog.load([{"id": "google/my-model", "features": {"thinkng": "level"}}])
+    with pytest.raises(ConfigError, match="chat_tools"):
+        Catalog.load([{"id": "google/my-model", "features": {"chat_tools": "no"}}])
+    info = Catalog.load([{"id": "google/my-model", "features": {"thinking_levels": ["low"]}}]).get(
+        "google/my-model")
+    assert info.features.thinking_levels == ("low",)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.features.thinking = "budget"

@@ -97,7 +97,7 @@ def test_unknown_route_and_method(http):
 
 @pytest.mark.parametrize(("model", "status", "code"), [
     ("nope/gpt-4o", 404, "provider_not_found"),
-    ("gpt-4o", 404, "model_not_found"),
+    ("my-local-model", 404, "model_not_found"),  # a bare id the catalog does not know
     ("xai/grok-4.7", 400, "provider_not_configured"),
 ])
 def test_routing_errors(http, model, status, code):

@@ -48,7 +48,7 @@ from .fake_model import (
     value_for,
 )
 from .harness import Recorded, Reject, StandInApp, send_json, send_sse
-from .structured import pointer, resolved, shape
+from .structured import instructed, pointer, resolved, shape
 
 VERSIONS = ("2023-06-01", "2026-10-21")
 SAMPLING = ("temperature", "top_p", "top_k")
@@ -247,6 +247,8 @@ class AnthropicStandIn(StandInApp):
         conv.tools = tools
         conv.tool_choice = self._tool_choice(body, tools, thinking)
         conv.response_schema = self._output_format(body, model)
+        if conv.response_schema is None:  # JSON asked for in words, as a real model reads it
+            conv.response_schema, conv.json_mode = instructed(conv.system)
         conv.max_tokens = max_tokens
         stops = body.get("stop_sequences") or []
         if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):

@@ -24,9 +24,9 @@ Rejected as the real API does, in its words where they are known:
 - `responseJsonSchema` without `responseMimeType: application/json` or beside
   `responseSchema`, a `$ref` with non-`$` siblings in it;
 - out-of-range temperature/topP/candidateCount (1..8)/maxOutputTokens/stopSequences (<= 5);
-- thinking: level and budget together, a level on a model that is not Gemini 3, MINIMAL or
-  MEDIUM on Gemini 3 Pro, budgets outside the 2.5 model's range (Pro cannot turn it off),
-  any thinking config on a model that does not think;
+- thinking: level and budget together, a level on a model that is not Gemini 3 or 4, MINIMAL
+  or MEDIUM on Pro models, XHIGH before Gemini 4, budgets outside the 2.5 model's range
+  (Pro cannot turn it off), any thinking config on a model that does not think;
 - for gemini-3* models, a step of the current turn whose first function call lacks its
   `thoughtSignature`; and, on any model, a signature this stand-in did not issue for that
   call ("Corrupted thought signature."), except Google's documented placeholders.
@@ -153,7 +153,7 @@ MESSAGES: dict[str, dict] = {
     "ThinkingConfig": {
         "includeThoughts": BOOL, "thinkingBudget": INT,
         "thinkingLevel": E("ThinkingConfig.ThinkingLevel", "THINKING_LEVEL_UNSPECIFIED",
-                           "MINIMAL", "LOW", "MEDIUM", "HIGH"),
+                           "MINIMAL", "LOW", "MEDIUM", "HIGH", "XHIGH"),
     },
 }
 PART_DATA = ("text", "inlineData", "functionCall", "functionResponse", "fileData",
@@ -817,13 +817,15 @@ def _check_thinking(model: str, thinking: dict) -> None:
     budget = thinking.get("thinkingBudget")
     if level is not None and budget is not None:
         raise _bad("You cannot set both thinking_level and the legacy thinking_budget parameter.")
-    if not model.startswith(("gemini-2.5", "gemini-3")):
+    if not model.startswith(("gemini-2.5", "gemini-3", "gemini-4")):
         raise _bad(f"Thinking is not enabled for models/{model}")
     pro = "pro" in model
     if level is not None:
-        if not model.startswith("gemini-3"):
+        if not model.startswith(("gemini-3", "gemini-4")):
             raise _bad("Thinking level is not supported for this model.")
         if pro and level.upper() in ("MINIMAL", "MEDIUM"):
+            raise _bad(f"Thinking level {level.upper()} is not supported for this model.")
+        if level.upper() == "XHIGH" and not model.startswith("gemini-4"):
             raise _bad(f"Thinking level {level.upper()} is not supported for this model.")
     if budget is not None and model.startswith("gemini-2.5"):
         budget = int(budget)

@@ -41,6 +41,7 @@ class RouteSpec:
     handler: Handler
     auth: str = "key"  # "public" | "key" | "master"
     record: bool = False  # chat requests get a history row
+    slashes: bool = False  # a prefix route's parameter may hold `/` (model ids)
 
 
 @dataclass
@@ -97,6 +98,7 @@ class LunosApp:
         self.prefix_routes: dict[tuple[str, str], RouteSpec] = {
             ("GET", "/v1/logs/"): RouteSpec(logs.get_log),
             ("DELETE", "/admin/keys/"): RouteSpec(admin.revoke_key, "master"),
+            ("GET", "/v1/models/"): RouteSpec(models.get_model, "public", slashes=True),
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -301,7 +303,7 @@ class LunosApp:
         for (method, prefix), spec in self.prefix_routes.items():
             if method == request.method and request.path.startswith(prefix):
                 rest = request.path[len(prefix):]
-                if rest and "/" not in rest:
+                if rest and (spec.slashes or "/" not in rest):
                     return spec, (rest,)
         return None, ()
 

@@ -7,11 +7,14 @@ and happen in memory on every request, so the catalog is built once and frozen.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from typing import Any
+
+from .config import ConfigError
 
 # OpenAI body parameters a model accepts unless its entry says otherwise.
 COMMON_PARAMETERS = frozenset(
@@ -50,6 +53,63 @@ COMMON_PARAMETERS = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
+class Features:
+    """Per-model switches the adapters read. A catalog entry (or a config override) naming a
+    key not listed here is refused when the catalog loads, so a typo cannot go unnoticed.
+    `None` means "not said": the adapter decides from the model id."""
+
+    # reasoning: "adaptive" / "budget" (Anthropic), "level" / "budget" (Gemini), "toggle", "none"
+    thinking: str | None = None
+    thinking_always_on: bool = False  # thinking cannot be turned off (reasoning_effort "none")
+    reasoning_efforts: tuple[str, ...] = ()  # the efforts the model's own API takes
+    default_reasoning_effort: str | None = None
+    thinking_levels: tuple[str, ...] = ()  # Gemini thinkingLevel values the model takes
+    default_thinking_level: str | None = None
+    thought_signatures: bool | None = None  # Gemini: calls must carry their signature
+    sampling_requires_effort_none: bool = False
+    sampling_ignored_when_thinking: bool = False
+    # tools and structured output
+    chat_tools: bool = True
+    chat_tools_require_effort_none: bool = False
+    forced_tool_choice: bool = True
+    native_structured_output: bool = False
+    structured_output_with_tools: bool | None = None
+    response_format_types: tuple[str, ...] = ()
+    assistant_prefill: bool = True
+    # field names the model's API spells differently (OpenAI-compatible providers)
+    max_tokens_field: str | None = None
+    seed_field: str | None = None
+
+    @classmethod
+    def parse(cls, raw: Any, where: str, base: Features | None = None) -> Features:
+        """`raw` (a catalog entry's `features`) over `base`; ConfigError on an unknown key or
+        a value of the wrong kind."""
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{where}.features must be a mapping")
+        kinds = {f.name: f.type for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in raw.items():
+            kind = kinds.get(key)
+            if kind is None:
+                raise ConfigError(f"{where}.features.{key} is not a model feature "
+                                  f"(known: {', '.join(kinds)})")
+            if "tuple" in kind:
+                ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+                value = tuple(value) if ok else value
+            elif "bool" in kind:
+                ok = isinstance(value, bool) or (value is None and "None" in kind)
+            else:
+                ok = isinstance(value, str) or value is None
+            if not ok:
+                raise ConfigError(f"{where}.features.{key} has a value of the wrong kind: {value!r}")
+            values[key] = value
+        return replace(base or NO_FEATURES, **values)
+
+
+NO_FEATURES = Features()
+
+
+@dataclass(frozen=True, slots=True)
 class ModelInfo:
     id: str  # "anthropic/claude-sonnet-4-5"
     provider: str
@@ -66,8 +126,11 @@ class ModelInfo:
     output_modalities: tuple[str, ...] = ("text",)
     supported_parameters: frozenset[str] = COMMON_PARAMETERS
     constraints: Mapping[str, Any] = field(default_factory=dict)
-    # Free-form per-provider switches (e.g. Anthropic `native_structured_output`).
-    features: Mapping[str, Any] = field(default_factory=dict)
+    features: Features = NO_FEATURES
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.features, Features):  # a mapping, as in a catalog entry
+            object.__setattr__(self, "features", Features.parse(self.features, self.id))
 
     @property
     def priced(self) -> bool:
@@ -128,26 +191,31 @@ def _model_from_entry(entry: Mapping[str, Any], base: ModelInfo | None = None) -
     if "constraints" in entry:
         values["constraints"] = dict(entry["constraints"])
     if "features" in entry:
-        values["features"] = {**values.get("features", {}), **entry["features"]}
+        values["features"] = Features.parse(entry["features"], f"models[{model_id}]",
+                                            values.get("features"))
     return ModelInfo(**values)
 
 
 class Catalog:
-    def __init__(self, models: Iterable[ModelInfo]) -> None:
+    def __init__(self, models: Iterable[ModelInfo], created: int = 0) -> None:
         self._models: dict[str, ModelInfo] = {m.id: m for m in models}
+        # Unix time of the catalog's last update: the `created` of OpenAI's model object.
+        self.created = created
 
     @classmethod
     def load(cls, overrides: Iterable[Mapping[str, Any]] = ()) -> Catalog:
         text = resources.files("lunos.gateway").joinpath("catalog_data/models.json").read_text()
         models: dict[str, ModelInfo] = {}
-        for entry in json.loads(text)["models"]:
+        data = json.loads(text)
+        updated = dt.datetime.fromisoformat(data["updated"]).replace(tzinfo=dt.timezone.utc)
+        for entry in data["models"]:
             info = _model_from_entry(entry)
             models[info.id] = info
         for entry in overrides:
             base = models.get(entry["id"])
             info = _model_from_entry(entry, base)
             models[info.id] = info
-        return cls(models.values())
+        return cls(models.values(), int(updated.timestamp()))
 
     def get(self, model_id: str) -> ModelInfo | None:
         return self._models.get(model_id)
@@ -157,3 +225,8 @@ class Catalog:
 
     def __len__(self) -> int:
         return len(self._models)
+
+
+def features_of(info: ModelInfo | None) -> Features:
+    """A model's features; the defaults for a model the catalog does not know."""
+    return NO_FEATURES if info is None else info.features

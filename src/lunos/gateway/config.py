@@ -21,7 +21,7 @@ from .providers.base import ProviderConfig
 @dataclass(frozen=True, slots=True)
 class Preset:
     kind: str
-    base_url: str
+    base_url: str  # "" when there is no sensible default: <P>_BASE_URL is then required
     key_env: tuple[str, ...]
     key_required: bool = True
     base_url_env: str | None = None
@@ -46,7 +46,8 @@ PRESETS: dict[str, Preset] = {
     "xai": Preset("openai", "https://api.x.ai/v1", ("XAI_API_KEY",)),
     "fireworks": Preset("openai", "https://api.fireworks.ai/inference/v1", ("FIREWORKS_API_KEY",)),
     "ollama": Preset("openai", "http://localhost:11434/v1", ("OLLAMA_API_KEY",), key_required=False),
-    "vllm": Preset("openai", "http://localhost:8000/v1", ("VLLM_API_KEY",), key_required=False),
+    # vLLM's own default port (8000) is Lunos's too, so there is no default URL to guess.
+    "vllm": Preset("openai", "", ("VLLM_API_KEY",), key_required=False),
 }
 
 KINDS = ("openai", "anthropic", "google")
@@ -68,6 +69,8 @@ class Settings:
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
     models: tuple[Mapping[str, Any], ...] = ()  # catalog overrides
     drop_params: bool = False
+    # The provider of a model id that names none the gateway knows (`gpt-4o`, `llama3`).
+    default_provider: str | None = None
     max_body_bytes: int = 10 * 1024 * 1024
     # Upstream timeouts in seconds.
     connect_timeout: float = 10.0
@@ -122,16 +125,16 @@ def _provider(name: str, spec: Mapping[str, Any], env: Mapping[str, str]) -> Pro
         url_envs.insert(0, preset.base_url_env)
     base_url = next((env[k] for k in url_envs if env.get(k)), None) or spec.get("base_url")
     base_url = base_url or (preset.base_url if preset else None)
-    if not base_url:
+    if not base_url and not preset:
         raise ConfigError(f"providers.{name}.base_url is required for a provider Lunos does not know")
-    if not base_url.startswith(("http://", "https://")):
+    if base_url and not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"the base URL of provider {name!r} must start with http:// or https://")
     key_required = spec.get("key_required", preset.key_required if preset else bool(api_key))
     headers = tuple((str(k).lower(), str(v)) for k, v in (spec.get("headers") or {}).items())
     reserved = {"kind", "api_key", "api_key_env", "base_url", "key_required", "headers"}
     options = {**dict(preset.options if preset else ()),
                **{k: v for k, v in spec.items() if k not in reserved}}
-    return ProviderConfig(name, kind, base_url.rstrip("/"), api_key, key_required, headers, options)
+    return ProviderConfig(name, kind, (base_url or "").rstrip("/"), api_key, key_required, headers, options)
 
 
 def _aliases(raw: Mapping[str, Any], providers: Mapping[str, ProviderConfig]) -> dict:
@@ -221,6 +224,7 @@ def load_settings(
         providers=providers,
         models=tuple(data.get("models") or ()),
         drop_params=pick("drop_params", "LUNOS_DROP_PARAMS", _bool, False),
+        default_provider=pick("default_provider", "LUNOS_DEFAULT_PROVIDER"),
         max_body_bytes=pick("max_body_bytes", "LUNOS_MAX_BODY_BYTES", int, 10 * 1024 * 1024),
         connect_timeout=float(env.get("LUNOS_CONNECT_TIMEOUT") or timeouts.get("connect", 10.0)),
         first_byte_timeout=float(env.get("LUNOS_FIRST_BYTE_TIMEOUT") or timeouts.get("first_byte", 120.0)),
@@ -258,6 +262,9 @@ def load_settings(
         aliases=_aliases(data.get("aliases") or {}, providers),
     )
     values.update({k: v for k, v in overrides.items() if v is not None})
+    if values["default_provider"] and values["default_provider"] not in providers:
+        raise ConfigError(f"LUNOS_DEFAULT_PROVIDER / default_provider: {values['default_provider']!r} "
+                          f"is not a provider (known: {', '.join(sorted(providers))})")
     if values["max_body_bytes"] <= 0:
         raise ConfigError("max_body_bytes must be positive")
     return Settings(**values)

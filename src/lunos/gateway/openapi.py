@@ -123,6 +123,10 @@ def document() -> dict:
                               **_errors(400, 401, 403, 404, 413, 429, 502, 503, 504)}}},
             "/v1/models": {"get": {"operationId": "listModels", "responses": {
                 "200": _json({"type": "object"})}}},
+            "/v1/models/{id}": {"get": {
+                "operationId": "getModel",
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": _json({"type": "object"}), **_errors(404)}}},
             "/v1/logs": {"get": {"operationId": "listLogs", "security": key, "parameters": log_params,
                                  "responses": {"200": _json({"type": "object"}), **_errors(400, 401, 503)}}},
             "/v1/logs/{id}": {"get": {

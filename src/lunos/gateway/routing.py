@@ -2,7 +2,9 @@
 
 The part before the first `/` names the provider; the rest goes upstream unchanged
 (`openrouter/meta-llama/llama-3-70b` -> `meta-llama/llama-3-70b`). A model the catalog does
-not know is still routed; only an unknown provider is a 404. The config file's `aliases:`
+not know is still routed. An id that names no provider (`gpt-4o`: clients such as the OpenAI
+Agents SDK strip the `openai/`) is the catalog model of that name when exactly one provider
+has it, else the `default_provider`'s model of that name; with neither it is a 404. The config file's `aliases:`
 map a name (`smart`, or a real id like `openai/gpt-4o`) to several deployments, each a model
 with optional credentials, base URL and weight of its own.
 """
@@ -51,6 +53,13 @@ class Router:
             name: make_adapter(config) for name, config in settings.providers.items()
         }
         self._cache: dict[str, list[Route]] = {}
+        self.default_provider = settings.default_provider
+        owners: dict[str, list[str]] = {}
+        for info in catalog:
+            if info.provider in self.adapters:
+                owners.setdefault(info.id.partition("/")[2], []).append(info.id)
+        # A bare model id -> the one full id of that name.
+        self._bare = {name: ids[0] for name, ids in owners.items() if len(ids) == 1}
         self.aliases: dict[str, list[Route]] = {
             name: [self._deployment(name, i, spec) for i, spec in enumerate(specs)]
             for name, specs in settings.aliases.items()
@@ -83,15 +92,21 @@ class Router:
 
     def _single(self, model: str) -> Route:
         provider, sep, upstream = model.partition("/")
+        adapter = self.adapters.get(provider) if sep and upstream else None
+        if adapter is None:
+            full = self._bare.get(model)
+            if full is not None:
+                return self._single(full)
+            if self.default_provider:
+                return self._single(f"{self.default_provider}/{model}")
         if not sep or not upstream:
             raise GatewayError(
                 404,
                 f"The model {model!r} names no provider: use 'provider/model', "
-                "for example 'openai/gpt-4o'",
+                "for example 'openai/gpt-4o' (or set a default provider)",
                 param="model",
                 code="model_not_found",
             )
-        adapter = self.adapters.get(provider)
         if adapter is None:
             raise GatewayError(404, f"Unknown provider {provider!r} in model {model!r}",
                                param="model", code="provider_not_found")
@@ -101,6 +116,15 @@ class Router:
 def check_credentials(route: Route) -> None:
     """A clear error when the route's provider has no key configured on this gateway."""
     config = route.adapter.config
+    if not config.base_url:
+        env = route.provider.upper().replace("-", "_") + "_BASE_URL"
+        raise GatewayError(
+            400,
+            f"The provider {route.provider!r} has no base URL configured on this gateway "
+            f"(set {env} or providers.{route.provider}.base_url)",
+            param="model",
+            code="provider_not_configured",
+        )
     if config.key_required and not config.api_key:
         env = route.provider.upper().replace("-", "_") + "_API_KEY"
         raise GatewayError(

@@ -26,6 +26,9 @@ IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/jpg", "image/gif", "i
 SEARCH_ENGINES = frozenset({"auto", "searxng", "tavily", "brave", "exa", "native"})
 REASONING_EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh"})
 _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+# What could move a model id out of its place in an upstream URL: a `..` or `.` segment, a
+# backslash, a percent-encoded byte (%2F is a slash to the upstream) or a control character.
+_MODEL_TRICK = re.compile(r"\.\.|(^|/)\.(/|$)|\\|%[0-9a-fA-F]{2}|[\x00-\x1f\x7f-\x9f]")
 _DATA_URL = re.compile(r"^data:(image/[a-zA-Z0-9.+-]+);base64,", re.ASCII)
 MAX_TOOLS = 128
 MAX_MESSAGES = 10_000
@@ -110,6 +113,7 @@ def validate_chat(body: Any) -> tuple[dict, ChatOptions]:
         raise _bad("'model' is required", "model", "missing_required_parameter")
     if not isinstance(model, str) or not model.strip():
         raise _bad("'model' must be a non-empty string", "model", "invalid_type")
+    _model_id(model, "model")
     _messages(body.get("messages"))
     _number(body, "temperature", 0, 2)
     _number(body, "top_p", 0, 1)
@@ -151,6 +155,14 @@ def validate_chat(body: Any) -> tuple[dict, ChatOptions]:
     for name in NOT_FORWARDED.intersection(body):
         del body[name]
     return body, options
+
+
+def _model_id(model: str, param: str) -> None:
+    """The part after `provider/` goes upstream unchanged (SPEC §4), some of it into a URL
+    path: nothing in it may change that path. Plain `/` stays allowed (`a/b/c`)."""
+    if _MODEL_TRICK.search(model):
+        raise _bad(f"'{param}' must not contain '..' or '.' path segments, a backslash, percent-encoded "
+                   "characters or control characters", param)
 
 
 def _stop(stop: Any) -> None:
@@ -516,11 +528,14 @@ def _lunos_fields(body: dict, options: ChatOptions) -> None:
             raise _bad("'models' must be an array of model ids", "models", "invalid_type")
         if len(models) > 10:
             raise _bad("'models' takes at most 10 model ids", "models")
+        for i, name in enumerate(models):
+            _model_id(name, f"models[{i}]")
         options.models = [m for m in models if m != body["model"]]
     fallback = body.get("fallback_model")
     if fallback is not None:
         if not isinstance(fallback, str) or not fallback:
             raise _bad("'fallback_model' must be a model id", "fallback_model", "invalid_type")
+        _model_id(fallback, "fallback_model")
         if fallback not in options.models and fallback != body["model"]:
             options.models.append(fallback)
 

@@ -133,3 +133,14 @@ def test_models_that_refuse_forced_tool_use(choice):
     assert set(found) == {"tool_choice"}
     assert "use 'auto'" in found["tool_choice"]
     assert check(SONNET_55, tools=tools, tool_choice="auto") == {}
+
+
+def test_effort_none_is_refused_where_thinking_cannot_be_turned_off():
+    always = ModelInfo("anthropic/claude-fable-5", "anthropic",
+                       supported_parameters=COMMON_PARAMETERS - OPENAI_ONLY,
+                       features={"thinking": "adaptive", "thinking_always_on": True})
+    assert "always thinks" in check(always, reasoning_effort="none")["reasoning_effort"]
+    assert check(always, reasoning_effort="xhigh") == {}
+    assert check(SONNET, reasoning_effort="none") == {}
+    # xhigh thinks, so the extended-thinking rules apply to it as to the other efforts.
+    assert "temperature" in check(SONNET, reasoning_effort="xhigh", temperature=0.5)

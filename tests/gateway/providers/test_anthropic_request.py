@@ -340,8 +340,16 @@ def test_adaptive_effort_is_the_nearest_the_model_accepts(accepted, effort, expe
     assert build(info=info, reasoning_effort=effort)["output_config"] == {"effort": expected}
 
 
-def test_unknown_effort_values_do_not_enable_thinking():
-    assert "thinking" not in build(reasoning_effort="none")
+def test_effort_none_turns_thinking_off_and_xhigh_thinks_most():
+    assert build(reasoning_effort="none")["thinking"] == {"type": "disabled"}
+    assert build(info=ADAPTIVE, reasoning_effort="none")["thinking"] == {"type": "disabled"}
+    assert build(info=SONNET, reasoning_effort="xhigh", max_tokens=40000)["thinking"] == {
+        "type": "enabled", "budget_tokens": 20000}
+    assert build(reasoning_effort="xhigh")["thinking"] == {"type": "enabled", "budget_tokens": 32768}
+    info = ModelInfo("anthropic/claude-x-5", "anthropic", features={
+        "thinking": "adaptive", "reasoning_efforts": ["low", "medium", "high", "max"]})
+    assert build(info=info, reasoning_effort="xhigh")["output_config"] == {"effort": "high"}
+    assert build(info=ADAPTIVE, reasoning_effort="xhigh")["output_config"] == {"effort": "xhigh"}
 
 
 def test_only_fields_the_messages_api_knows_are_sent():

@@ -318,6 +318,12 @@ def test_response_format_json_object_and_json_schema():
     ("gemini-2.5-flash", "medium", {"thinkingBudget": 8192}),
     ("gemini-2.5-pro", "high", {"thinkingBudget": 24576}),
     ("gemini-2.5-pro", "minimal", {"thinkingBudget": 128}),
+    ("gemini-3-pro-preview", "xhigh", {"thinkingLevel": "HIGH"}),
+    ("gemini-3-flash-preview", "xhigh", {"thinkingLevel": "HIGH"}),
+    ("gemini-3-flash-preview", "none", {"thinkingLevel": "MINIMAL"}),
+    ("gemini-2.5-flash", "xhigh", {"thinkingBudget": 24576}),
+    ("gemini-2.5-flash", "none", {"thinkingBudget": 0}),
+    ("gemini-2.5-pro", "xhigh", {"thinkingBudget": 32768}),
 ])
 def test_reasoning_effort_becomes_thinking_config(model, effort, thinking):
     assert built(model, reasoning_effort=effort)["generationConfig"] == {"thinkingConfig": thinking}
@@ -346,8 +352,7 @@ def test_check_refuses_what_gemini_cannot_do_and_accepts_the_rest():
     assert a.check(ok) == []
     found = {u.param: u.message for u in a.check(request(
         user="alice", parallel_tool_calls=False, logprobs=True, top_logprobs=2, logit_bias={"1": 2}))}
-    assert set(found) == {"user", "parallel_tool_calls", "logprobs", "top_logprobs", "logit_bias"}
-    assert "parallel" in found["parallel_tool_calls"]
+    assert set(found) == {"user", "logprobs", "top_logprobs", "logit_bias"}
     assert "user" in found["user"]
 
 
@@ -362,3 +367,19 @@ def test_check_narrows_by_the_catalog_entry():
                      supported_parameters=frozenset({"temperature", "tools"}))
     found = adapter().check(request("gemini-x", info=info, temperature=1, seed=3))
     assert [u.param for u in found] == ["seed"]
+
+
+def test_xhigh_is_the_xhigh_level_where_the_model_lists_it():
+    info = ModelInfo(id="google/gemini-4-neon", provider="google", features={
+        "thinking": "level", "thinking_levels": ["low", "medium", "high", "xhigh"]})
+    body = orjson.loads(adapter().build_request(
+        request("gemini-4-neon", info=info, reasoning_effort="xhigh")).body)
+    assert body["generationConfig"]["thinkingConfig"] == {"thinkingLevel": "XHIGH"}
+
+
+@pytest.mark.parametrize("model", ["gemini-2.5-pro", "gemini-3-pro-preview"])
+def test_effort_none_is_refused_on_models_that_always_think(model):
+    found = adapter().check(request(model, reasoning_effort="none"))
+    assert [u.param for u in found] == ["reasoning_effort"]
+    assert "always thinks" in found[0].message
+    assert adapter().check(request("gemini-2.5-flash", reasoning_effort="none")) == []

@@ -15,7 +15,7 @@ from typing import ClassVar
 import orjson
 
 from ..._sse import ServerSentEvent
-from ..catalog import COMMON_PARAMETERS
+from ..catalog import COMMON_PARAMETERS, features_of
 from ..errors import GatewayError
 from .base import (
     ChatRequest,
@@ -48,7 +48,7 @@ class OpenAIAdapter:
         if info is None:
             return []
         found = [u for u in check_parameters(req, self.parameters) if u.param in COMMON_PARAMETERS]
-        efforts = info.features.get("reasoning_efforts")
+        efforts = info.features.reasoning_efforts
         effort = req.body.get("reasoning_effort")
         if effort is not None and efforts and effort not in efforts and "reasoning_effort" not in {
             u.param for u in found
@@ -66,11 +66,10 @@ class OpenAIAdapter:
                 body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
             else:
                 body.pop("stream_options", None)
-        features = req.model_info.features if req.model_info is not None else {}
-        if features:
-            _rename(body, "max_tokens", features.get("max_tokens_field"))
-            _rename(body, "max_completion_tokens", features.get("max_tokens_field"))
-            _rename(body, "seed", features.get("seed_field"))
+        features = features_of(req.model_info)
+        _rename(body, "max_tokens", features.max_tokens_field)
+        _rename(body, "max_completion_tokens", features.max_tokens_field)
+        _rename(body, "seed", features.seed_field)
         return UpstreamRequest("POST", self._url, self._headers, orjson.dumps(body))
 
     def parse_response(self, req: ChatRequest, status: int, body: bytes) -> dict:

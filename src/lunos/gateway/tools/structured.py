@@ -84,7 +84,7 @@ def capability(kind: str, info) -> tuple[str, str]:
         return "ok", ""
     if "response_format" not in info.supported_parameters:
         return "refuse", f"'response_format' is not supported by model '{info.id}'"
-    types = info.features.get("response_format_types")
+    types = info.features.response_format_types
     if types and kind not in types:
         if kind == "json_schema" and "json_object" in types:
             return "emulate", ""

@@ -22,6 +22,7 @@ from typing import ClassVar
 
 import orjson
 
+from ...catalog import features_of
 from ...errors import GatewayError
 from ..base import (
     ChatRequest,
@@ -110,13 +111,16 @@ def _messages_api_rules(req: ChatRequest, version: str) -> Iterator[Unsupported]
                 yield Unsupported(name, f"'{name}' is not accepted by Anthropic API version {version}")
     choice = body.get("tool_choice")
     forced = bool(body.get("tools")) and (choice == "required" or isinstance(choice, dict))
-    features = req.model_info.features if req.model_info is not None else {}
-    if forced and features.get("forced_tool_choice") is False:
+    features = features_of(req.model_info)
+    if forced and not features.forced_tool_choice:
         yield Unsupported("tool_choice", f"model '{req.model}' does not accept a 'tool_choice' that "
                                          "forces a tool call; use 'auto'")
     elif forced and thinking_requested(body):
         yield Unsupported("reasoning_effort", "'reasoning_effort' cannot be combined with a "
                                               "'tool_choice' that forces a tool call on Anthropic models")
+    if body.get("reasoning_effort") == "none" and features.thinking_always_on:
+        yield Unsupported("reasoning_effort", f"model '{req.model}' always thinks: "
+                                              "'reasoning_effort' cannot be 'none'")
     if thinking_requested(body):
         # Extended thinking accepts temperature 1 only, and top_p from 0.95.
         temperature, top_p = body.get("temperature"), body.get("top_p")

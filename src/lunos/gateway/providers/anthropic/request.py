@@ -18,7 +18,9 @@ Rules, in the order a request meets them:
 - `reasoning_effort` -> thinking. Models whose catalog `features` say
   `{"thinking": "adaptive"}` get `{"type": "adaptive"}` plus `output_config.effort`
   (minimal -> low; the nearest of the model's `reasoning_efforts` when it lists them).
-  Other models get a fixed budget, `THINKING_BUDGETS[effort]`. Thinking tokens count
+  Other models get a fixed budget, `THINKING_BUDGETS[effort]` (xhigh: 32768). `none` is
+  `{"type": "disabled"}`, refused (400) on models whose thinking cannot be turned off
+  (catalog feature `thinking_always_on`). Thinking tokens count
   inside `max_tokens` (as reasoning tokens count inside OpenAI's `max_completion_tokens`):
   without a client cap `max_tokens` = budget + the default; under a client cap (or a model
   cap too small for both) the budget is at most half the cap, never under Anthropic's 1024
@@ -35,6 +37,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from ...catalog import features_of
 from ..base import ChatRequest, ProviderConfig
 from ..common import loads_arguments, parse_data_url, parts_of
 from . import search
@@ -44,8 +47,8 @@ DEFAULT_VERSION = "2023-06-01"
 SAMPLING_REMOVED_VERSION = "2026-10-21"
 DEFAULT_MAX_TOKENS = 8192
 MIN_THINKING_BUDGET = 1024
-THINKING_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 16384}
-ADAPTIVE_EFFORT = {"minimal": "low", "low": "low", "medium": "medium", "high": "high"}
+THINKING_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 16384, "xhigh": 32768}
+ADAPTIVE_EFFORT = {"minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh"}
 EFFORT_ORDER = ("low", "medium", "high", "xhigh", "max")
 REASONING_FORMAT = "anthropic-claude-v1"
 # Anthropic names JPEG only as image/jpeg; clients often write image/jpg.
@@ -83,6 +86,8 @@ def build_body(req: ChatRequest, version: str, default_max_tokens: int = DEFAULT
     out["max_tokens"] = _max_tokens(req, default_max_tokens)
     if thinking_requested(body):
         _add_thinking(out, req, default_max_tokens)
+    elif body.get("reasoning_effort") == "none":
+        out["thinking"] = {"type": "disabled"}
     if not sampling_removed(version):
         for name in ("temperature", "top_p"):
             if body.get(name) is not None:
@@ -120,10 +125,10 @@ def _max_tokens(req: ChatRequest, default: int) -> int:
 
 def _add_thinking(out: dict, req: ChatRequest, default_max_tokens: int) -> None:
     effort = req.body["reasoning_effort"]
-    features = req.model_info.features if req.model_info is not None else {}
-    if features.get("thinking") == "adaptive":
+    features = features_of(req.model_info)
+    if features.thinking == "adaptive":
         out["thinking"] = {"type": "adaptive"}
-        out["output_config"] = {"effort": _nearest_effort(ADAPTIVE_EFFORT[effort], features.get("reasoning_efforts"))}
+        out["output_config"] = {"effort": _nearest_effort(ADAPTIVE_EFFORT[effort], features.reasoning_efforts)}
         return
     budget = THINKING_BUDGETS[effort]
     cap = req.model_info.max_output if req.model_info is not None else None

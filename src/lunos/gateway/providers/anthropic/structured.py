@@ -33,6 +33,7 @@ from typing import Any
 import orjson
 
 from ...._sse import ServerSentEvent
+from ...catalog import features_of
 from ..base import ChatRequest
 from ..json_output import instruction, requested
 from .request import thinking_requested
@@ -63,8 +64,8 @@ def plan(req: ChatRequest) -> Plan | None:
     if wanted is None:
         return None
     kind, schema = wanted
-    features = req.model_info.features if req.model_info is not None else {}
-    if kind == "json_schema" and features.get("native_structured_output"):
+    features = features_of(req.model_info)
+    if kind == "json_schema" and features.native_structured_output:
         native = native_schema(schema)
         if native is not None:
             return Plan(native=native)
@@ -72,7 +73,7 @@ def plan(req: ChatRequest) -> Plan | None:
     choice = req.body.get("tool_choice")
     if tools and (choice == "required" or isinstance(choice, dict)):
         return None
-    forced = not thinking_requested(req.body) and features.get("forced_tool_choice") is not False
+    forced = not thinking_requested(req.body) and features.forced_tool_choice
     input_schema, wrapped = tool_input(kind, schema)
     return Plan(tool=_free_name(tools), input_schema=input_schema, wrapped=wrapped, forced=forced,
                 instruction="" if forced else instruction(kind, schema))

@@ -5,9 +5,11 @@ the `x-goog-api-key` header, never in the URL, so it cannot leak into logs of UR
 
 Parameters Gemini cannot honour are refused (or dropped with `drop_params`):
 - `user`: Gemini has no end-user field;
-- `parallel_tool_calls: false`: Gemini cannot be told to call one function at a time;
 - `logprobs`/`top_logprobs`, `logit_bias` and the OpenAI-only extras (`store`, `metadata`, ...);
 - `reasoning_effort` on a model without a thinking setting (see request.py).
+`parallel_tool_calls: false` has no Gemini counterpart either, but popular clients send it
+(LangChain's structured output, the OpenAI Agents SDK), so it is honoured here: only the
+first function call of each candidate is returned, streamed or not.
 `strict` on a tool has no Gemini counterpart and is ignored (the schema is still sent whole).
 """
 
@@ -23,7 +25,7 @@ from ...errors import GatewayError
 from ..base import ChatRequest, ProviderConfig, Unsupported, UpstreamRequest, check_parameters
 from ..common import require_turns
 from .errors import parse_error
-from .request import build_body, thinking_style
+from .request import build_body, can_stop_thinking, thinking_style
 from .response import parse_completion
 from .stream import GoogleStreamTranslator
 
@@ -31,8 +33,6 @@ __all__ = ["GoogleAdapter", "GoogleStreamTranslator"]
 
 _REASONS = {
     "user": "Gemini has no end-user field ('user')",
-    "parallel_tool_calls": "Gemini cannot disable parallel function calls "
-                           "('parallel_tool_calls' must be true or left out)",
 }
 
 
@@ -41,7 +41,7 @@ class GoogleAdapter:
     parameters: ClassVar[frozenset[str]] = frozenset({
         "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop",
         "frequency_penalty", "presence_penalty", "seed", "n", "tools", "tool_choice",
-        "response_format", "stream_options", "reasoning_effort",
+        "response_format", "stream_options", "reasoning_effort", "parallel_tool_calls",
     })
     fetches_image_urls: ClassVar[bool] = False
 
@@ -62,11 +62,15 @@ class GoogleAdapter:
             reason = _REASONS.get(item.param)
             found.append(Unsupported(item.param, reason) if reason else item)
         effort = req.body.get("reasoning_effort")
-        if effort and thinking_style(req) is None and not any(
-                u.param == "reasoning_effort" for u in found):
-            found.append(Unsupported("reasoning_effort",
-                                     f"model '{req.model}' has no thinking setting for "
-                                     "'reasoning_effort'"))
+        if effort and not any(u.param == "reasoning_effort" for u in found):
+            if thinking_style(req) is None:
+                found.append(Unsupported("reasoning_effort",
+                                         f"model '{req.model}' has no thinking setting for "
+                                         "'reasoning_effort'"))
+            elif effort == "none" and not can_stop_thinking(req):
+                found.append(Unsupported("reasoning_effort",
+                                         f"model '{req.model}' always thinks: 'reasoning_effort' "
+                                         "cannot be 'none' (use 'low')"))
         return found
 
     def build_request(self, req: ChatRequest) -> UpstreamRequest:
@@ -78,10 +82,17 @@ class GoogleAdapter:
         return UpstreamRequest("POST", url, self._headers, orjson.dumps(build_body(req)))
 
     def parse_response(self, req: ChatRequest, status: int, body: bytes) -> dict:
-        return parse_completion(body, self.config.name)
+        completion = parse_completion(body, self.config.name)
+        if req.body.get("parallel_tool_calls") is False:
+            for choice in completion["choices"]:
+                calls = choice["message"].get("tool_calls")
+                if calls and len(calls) > 1:
+                    del calls[1:]
+        return completion
 
     def parse_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
         return parse_error(status, body, headers, self.config.name, self.config.api_key)
 
     def stream_translator(self, req: ChatRequest) -> GoogleStreamTranslator:
-        return GoogleStreamTranslator(self.config.name, self.config.api_key)
+        return GoogleStreamTranslator(self.config.name, self.config.api_key,
+                                      one_call=req.body.get("parallel_tool_calls") is False)

@@ -27,7 +27,11 @@ or "none") or else from the model id (`gemini-3*` / `gemini-2.5*`). Levels: mini
 medium, high -> MINIMAL, LOW, MEDIUM, HIGH, moved up to the nearest level the model has
 (catalog feature `thinking_levels`; by default Gemini 3 Pro models have LOW and HIGH only).
 Budgets follow Google's own OpenAI-compatible endpoint: low 1024, medium 8192, high 24576;
-minimal turns thinking off (0), except on Pro models, which cannot, where it is 128.
+minimal turns thinking off (0), except on Pro models, which cannot, where it is 128; xhigh
+is the model's largest budget (24576; 32768 on Pro). `none` is minimal where that turns
+thinking off or nearly (budget 0, level MINIMAL) and a 400 on models that always think (Pro
+models; catalog feature `thinking_always_on`). xhigh is XHIGH where the model lists it, else
+its highest level.
 
 `response_format`: `responseMimeType: application/json`, plus `responseJsonSchema` for a
 schema (schema.py says what is respelled). Models that refuse JSON mode next to function
@@ -40,6 +44,7 @@ from typing import Any
 
 import orjson
 
+from ...catalog import features_of
 from ...errors import GatewayError
 from ..base import ChatRequest
 from ..common import loads_arguments, parse_data_url, parts_of, text_of, tool_name_by_id
@@ -49,9 +54,11 @@ from .schema import function_parameters, response_schema
 SKIP_SIGNATURE = "skip_thought_signature_validator"
 GEMINI_SIGNATURE_FORMAT = "google-gemini-v1"
 
-LEVELS = ("MINIMAL", "LOW", "MEDIUM", "HIGH")
+LEVELS = ("MINIMAL", "LOW", "MEDIUM", "HIGH", "XHIGH")
+DEFAULT_LEVELS = ("MINIMAL", "LOW", "MEDIUM", "HIGH")
 PRO_LEVELS = ("LOW", "HIGH")
 BUDGETS = {"low": 1024, "medium": 8192, "high": 24576}
+MAX_BUDGET, PRO_MAX_BUDGET = 24576, 32768
 PRO_MIN_BUDGET = 128
 
 _TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
@@ -59,8 +66,8 @@ _TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
 
 def thinking_style(req: ChatRequest) -> str | None:
     """"level" (Gemini 3), "budget" (Gemini 2.5) or None (no thinking setting)."""
-    features = req.model_info.features if req.model_info is not None else {}
-    style = features.get("thinking")
+    features = features_of(req.model_info)
+    style = features.thinking
     if style is not None:
         return style if style in ("level", "budget") else None
     model = _model_id(req)
@@ -73,9 +80,9 @@ def thinking_style(req: ChatRequest) -> str | None:
 
 def requires_signatures(req: ChatRequest) -> bool:
     """Whether the model rejects a current-turn function call without its signature."""
-    features = req.model_info.features if req.model_info is not None else {}
-    if "thought_signatures" in features:
-        return bool(features["thought_signatures"])
+    features = features_of(req.model_info)
+    if features.thought_signatures is not None:
+        return features.thought_signatures
     return _model_id(req).startswith("gemini-3")
 
 
@@ -84,9 +91,9 @@ def json_with_tools(req: ChatRequest) -> bool:
     declarations: catalog feature `structured_output_with_tools`, else by id (Gemini 2.x and
     older answer "Function calling with a response mime type: 'application/json' is
     unsupported"). Where it cannot, the JSON is asked for in the system instruction."""
-    features = req.model_info.features if req.model_info is not None else {}
-    if "structured_output_with_tools" in features:
-        return bool(features["structured_output_with_tools"])
+    features = features_of(req.model_info)
+    if features.structured_output_with_tools is not None:
+        return features.structured_output_with_tools
     return not _model_id(req).startswith(("gemini-1", "gemini-2"))
 
 
@@ -304,20 +311,41 @@ def _generation_config(req: ChatRequest) -> dict:
     return config
 
 
+def _pro(req: ChatRequest) -> bool:
+    return "pro" in _model_id(req)
+
+
+def _levels(req: ChatRequest) -> tuple[str, ...]:
+    """The thinking levels the model takes, lowest first."""
+    listed = {lv.upper() for lv in features_of(req.model_info).thinking_levels}
+    if listed:
+        return tuple(lv for lv in LEVELS if lv in listed)
+    return PRO_LEVELS if _pro(req) else DEFAULT_LEVELS
+
+
+def can_stop_thinking(req: ChatRequest) -> bool:
+    """Whether `reasoning_effort: "none"` has a translation: a thinking budget of 0 (2.5
+    Flash models) or the MINIMAL level (Gemini 3 Flash models). Pro models always think."""
+    if features_of(req.model_info).thinking_always_on:
+        return False
+    if thinking_style(req) == "budget":
+        return not _pro(req)
+    return "MINIMAL" in _levels(req)
+
+
 def thinking_config(req: ChatRequest) -> dict | None:
     effort = req.body.get("reasoning_effort")
     style = thinking_style(req) if effort else None
     if style is None:
         return None
-    effort = "minimal" if effort == "none" else effort
-    pro = "pro" in _model_id(req)
+    effort = "minimal" if effort == "none" else effort  # check() refused it where impossible
     if style == "budget":
         if effort == "minimal":
-            return {"thinkingBudget": PRO_MIN_BUDGET if pro else 0}
+            return {"thinkingBudget": PRO_MIN_BUDGET if _pro(req) else 0}
+        if effort == "xhigh":
+            return {"thinkingBudget": PRO_MAX_BUDGET if _pro(req) else MAX_BUDGET}
         return {"thinkingBudget": BUDGETS[effort]}
-    features = req.model_info.features if req.model_info is not None else {}
-    available = tuple(lv.upper() for lv in features.get("thinking_levels") or ()) or (
-        PRO_LEVELS if pro else LEVELS)
+    available = _levels(req)
     wanted = LEVELS.index(effort.upper())
     level = next((lv for lv in LEVELS[wanted:] if lv in available), available[-1])
     return {"thinkingLevel": level}

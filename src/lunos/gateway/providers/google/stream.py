@@ -6,7 +6,7 @@ deltas (empty ones skipped: the last event often holds only an empty text part c
 signature); thought parts as `reasoning_content`; a signature on a text part as one
 `reasoning_details` delta; a function call, which always arrives whole, as two tool-call
 deltas (id, name and empty arguments, then the full arguments), indexed 0, 1, ... per
-candidate; the finish chunk when `finishReason` arrives (preceded by an `annotations` delta
+candidate (only the first with `parallel_tool_calls: false`); the finish chunk when `finishReason` arrives (preceded by an `annotations` delta
 when the candidate was grounded with Google Search: see search.py).
 
 `usageMetadata` repeats in every event and is cumulative: the last one seen is the usage,
@@ -38,9 +38,10 @@ class _Candidate:
 
 
 class GoogleStreamTranslator:
-    def __init__(self, provider: str, api_key: str | None = None) -> None:
+    def __init__(self, provider: str, api_key: str | None = None, one_call: bool = False) -> None:
         self._provider = provider
         self._api_key = api_key
+        self._one_call = one_call  # parallel_tool_calls: false: the first call only
         self._candidates: dict[int, _Candidate] = {}
         self._usage: dict | None = None
 
@@ -87,6 +88,8 @@ class GoogleStreamTranslator:
             return
         for part in (candidate.get("content") or {}).get("parts") or ():
             if "functionCall" in part:
+                if self._one_call and state.calls:
+                    continue
                 call = tool_call(part)
                 head: dict[str, Any] = {"index": state.calls, "id": call["id"], "type": "function",
                                         "function": {"name": call["function"]["name"], "arguments": ""}}

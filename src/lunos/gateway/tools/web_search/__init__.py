@@ -48,7 +48,7 @@ def calls_tools(gw, body: dict) -> bool:
     if info is None:
         return True  # unknown model: assume it calls tools, as the provider decides
     features = info.features
-    if "tools" not in info.supported_parameters or features.get("chat_tools") is False:
+    if "tools" not in info.supported_parameters or not features.chat_tools:
         return False
-    effort = body.get("reasoning_effort") or features.get("default_reasoning_effort")
-    return not (features.get("chat_tools_require_effort_none") and effort not in (None, "none"))
+    effort = body.get("reasoning_effort") or features.default_reasoning_effort
+    return not (features.chat_tools_require_effort_none and effort not in (None, "none"))
