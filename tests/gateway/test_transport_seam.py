@@ -13,8 +13,9 @@ import openai
 import pytest
 
 from lunos.gateway.app import create_app
-from lunos.gateway.config import load_settings
-from lunos.gateway.http_client import UpstreamRequest, UpstreamResponse
+from lunos.gateway.config import ConfigError, load_settings
+from lunos.gateway.http_client import FastTransport, UpstreamRequest, UpstreamResponse
+from lunos.gateway.transports import HttpxTransport, make_transport
 
 MASTER = "sk-lunos-seam-test-master-key-0123456789"
 
@@ -83,3 +84,16 @@ async def test_the_engine_runs_against_an_in_process_mock_transport(gateway):
     assert sent.timeouts.first_byte == app.settings.first_byte_timeout
     assert json.loads(mock.requests[1].body)["stream"] is True
     await client.close()
+
+
+def test_the_transport_setting(tmp_path):
+    assert load_settings(env={}).http_transport == "fast"
+    assert load_settings(env={"LUNOS_HTTP_TRANSPORT": "HTTPX"}).http_transport == "httpx"
+    config = tmp_path / "lunos.yaml"
+    config.write_text("http_transport: httpx\n")
+    assert load_settings(config, env={}).http_transport == "httpx"
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env={"LUNOS_HTTP_TRANSPORT": "curl"})
+    assert "LUNOS_HTTP_TRANSPORT" in str(caught.value)
+    assert isinstance(make_transport("fast"), FastTransport)
+    assert isinstance(make_transport("httpx"), HttpxTransport)
