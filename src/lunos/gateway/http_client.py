@@ -83,7 +83,7 @@ class Origin:
         return host if self.port == default else f"{host}:{self.port}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UpstreamRequest:
     """What a transport sends. `connect_to` opens the socket to that (ip, port) while the
     URL's host still names the server (Host header, TLS SNI, certificate check); through a
@@ -389,7 +389,8 @@ class FastTransport:
         self._idle: dict[object, list[_Connection]] = {}
         self._max_idle = max_idle_per_origin
         self._ssl: ssl.SSLContext | None = None
-        self.proxies = proxies if proxies is not None else Proxies.from_env()
+        proxies = proxies if proxies is not None else Proxies.from_env()
+        self.proxies = proxies if proxies else None  # None: every call goes direct
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
@@ -398,17 +399,18 @@ class FastTransport:
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
         origin, target = _parse_url(request.url)
-        proxy = self.proxies.select(origin.scheme, origin.host, origin.port) if self.proxies else None
+        proxies = self.proxies
+        proxy = proxies.select(origin.scheme, origin.host, origin.port) if proxies is not None else None
         connect_to = request.connect_to if proxy is None else None
         pooled = request.pooled and connect_to is None
         key = (origin if proxy is None else (origin, proxy)) if pooled else None
         timeouts = request.timeouts
         method = request.method
-        if proxy is not None and origin.scheme == "http":  # absolute form, to the proxy
-            target = f"http://{origin.host_header}{target}"
         head = [f"{method} {target} HTTP/1.1\r\nhost: {origin.host_header}\r\n"]
-        if proxy is not None and proxy.authorization and origin.scheme == "http":
-            head.append(f"proxy-authorization: {proxy.authorization}\r\n")
+        if proxy is not None and origin.scheme == "http":  # absolute form, to the proxy itself
+            head[0] = f"{method} http://{origin.host_header}{target} HTTP/1.1\r\nhost: {origin.host_header}\r\n"
+            if proxy.authorization:
+                head.append(f"proxy-authorization: {proxy.authorization}\r\n")
         for name, value in request.headers:
             if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
                 raise ValueError("header contains a line break")
