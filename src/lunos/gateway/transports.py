@@ -26,8 +26,6 @@ from .http_client import (
 )
 from .proxies import Proxies
 
-TRANSPORTS = ("fast", "httpx")
-
 _closing: set[asyncio.Task] = set()  # responses being closed in the background
 
 
