@@ -183,9 +183,10 @@ def test_the_search_backend_is_reached_through_the_proxy(proxied, proxy, upstrea
         f"GET {search}" + upstreams.search.requests[0].query]
 
 
-def test_the_proxy_password_is_never_logged(proxied):
+def test_the_log_holds_neither_the_proxy_password_nor_the_upstream_urls(proxied, upstreams):
     log = proxied.log_path.read_text()
     assert PASSWORD not in log and quote(PASSWORD, safe="") not in log
+    assert upstreams.image_server.url + "/pixel.png" not in log  # a user's URL, fetched above
 
 
 def test_a_proxy_refusing_the_credentials_is_a_502_that_does_not_show_them(

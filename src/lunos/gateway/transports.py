@@ -9,6 +9,7 @@ docs/architecture.md). It reads the proxy variables and `SSL_CERT_FILE` itself
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
@@ -78,6 +79,9 @@ class HttpxTransport:
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=max_idle_per_origin),
         )
         self.proxies = Proxies.from_env(any_scheme=True)  # to know when `connect_to` applies
+        # httpx logs every request's URL at INFO: fetched URLs are the users', and the fast
+        # transport logs no request either.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
         timeouts = request.timeouts
