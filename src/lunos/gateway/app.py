@@ -23,13 +23,14 @@ from .engine import Engine
 from .errors import GatewayError
 from .fetch import Fetcher, FetchPolicy
 from .history import DiscardHistory, History
-from .http_client import HttpClient, Timeouts
+from .http_client import HttpClient, Timeouts, Transport
 from .keys import master_key
 from .limits import Limits, MemoryLimits, RedisLimits
 from .metrics import Metrics
 from .records import CallRecord
 from .routing import Router
 from .store import HistoryWriter, KeySync, Store, StoreUnavailable
+from .transports import make_transport
 
 log = logging.getLogger("lunos")
 
@@ -73,9 +74,11 @@ YOUNG_GC_THRESHOLD = 50_000
 
 
 class LunosApp:
-    def __init__(self, settings: Settings, history: History | None = None) -> None:
+    def __init__(self, settings: Settings, history: History | None = None,
+                 transport: Transport | None = None) -> None:
         self.settings = settings
         self._history = history
+        self._transport = transport  # tests: an in-process mock instead of the network
         self.gw: Gateway | None = None
         self._gc_threshold: tuple[int, ...] = ()
         from . import dashboard
@@ -106,7 +109,8 @@ class LunosApp:
         settings = self.settings
         catalog = Catalog.load(settings.models)
         client = HttpClient(Timeouts(settings.connect_timeout, settings.first_byte_timeout,
-                                     settings.idle_timeout))
+                                     settings.idle_timeout),
+                            self._transport or make_transport(settings.http_transport))
         fetcher = Fetcher(client, FetchPolicy(settings.fetch_allow_hosts, settings.fetch_max_bytes,
                                               settings.fetch_timeout, settings.fetch_max_redirects))
         router = Router(settings, catalog)
@@ -354,5 +358,6 @@ async def _disconnected(receive) -> None:
             return
 
 
-def create_app(settings: Settings, history: History | None = None) -> LunosApp:
-    return LunosApp(settings, history)
+def create_app(settings: Settings, history: History | None = None,
+               transport: Transport | None = None) -> LunosApp:
+    return LunosApp(settings, history, transport)

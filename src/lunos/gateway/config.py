@@ -101,6 +101,8 @@ class Settings:
     history_queue: int = 100_000
     trace_retention_days: float | None = None
     key_sync_interval: float = 1.0
+    # Upstream HTTP: "fast" (the built-in client) or "httpx".
+    http_transport: str = "fast"
 
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.home / 'lunos.db').as_posix()}"
@@ -261,6 +263,10 @@ def load_settings(
         shutdown_grace=tuned("shutdown_grace", "LUNOS_SHUTDOWN_GRACE", float, 30.0),
         aliases=_aliases(data.get("aliases") or {}, providers),
     )
+    values["http_transport"] = pick("http_transport", "LUNOS_HTTP_TRANSPORT", str, "fast").lower()
+    if values["http_transport"] not in ("fast", "httpx"):
+        raise ConfigError(f"LUNOS_HTTP_TRANSPORT / http_transport must be fast or httpx, "
+                          f"not {values['http_transport']!r}")
     values.update({k: v for k, v in overrides.items() if v is not None})
     if values["default_provider"] and values["default_provider"] not in providers:
         raise ConfigError(f"LUNOS_DEFAULT_PROVIDER / default_provider: {values['default_provider']!r} "

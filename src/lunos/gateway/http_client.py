@@ -1,14 +1,22 @@
-"""A small pooled HTTP/1.1 client on asyncio protocols and httptools.
+"""The gateway's upstream HTTP: `HttpClient.request` over a one-method `Transport` seam.
 
-The gateway makes one upstream call per request, so this client is on the hot path. General
-clients (httpx, aiohttp) spend more CPU per request than the rest of the gateway together;
-this one writes a request in one `write` and parses with httptools' C parser, keeping
-keep-alive connections per origin.
+Every upstream call (providers, image and page fetches, search backends) goes through
+`HttpClient.request`, which hands an `UpstreamRequest` to its transport's `send` and gets
+an `UpstreamResponse` back. Tests can pass any object with that method (an in-process mock);
+`transports.py` has an httpx-backed one. The default, `FastTransport`, is below.
+
+The gateway makes one upstream call per request, so the default transport is on the hot
+path. General clients (httpx, aiohttp) spend more CPU per request than the rest of the
+gateway together; this one writes a request in one `write` and parses with httptools' C
+parser, keeping keep-alive connections per origin.
 
 Bodies stream: `response.aiter_bytes()` yields chunks as they arrive, with back-pressure
-(reading pauses when the consumer lags). Timeouts: connect, first byte (headers), idle
-between body chunks; the caller enforces the total. A reused connection that the server
-closed while idle is retried once on a fresh one, only when no byte of the response came.
+(reading pauses when the consumer lags). A body without length or chunking ends when the
+server closes the connection (HTTP/1.1 allows it). Timeouts: connect, first byte (headers),
+idle between body chunks; the caller enforces the total. A reused connection that the
+server closed while idle is retried once on a fresh one, only when no byte of the response
+came. Egress proxies come from the environment (`proxies.py`): plain http is sent to the
+proxy in absolute form, https goes through a CONNECT tunnel with TLS inside it.
 """
 
 from __future__ import annotations
@@ -19,15 +27,18 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import httptools
+
+from .proxies import Proxies, Proxy
 
 _HIGH_WATER = 1 << 20  # pause reading above 1 MiB of unread body
 
 
 class UpstreamConnectError(Exception):
-    """Could not open a connection (refused, DNS, TLS)."""
+    """Could not open a connection (refused, DNS, TLS, a proxy that refused the tunnel)."""
 
 
 class UpstreamTimeout(Exception):
@@ -70,6 +81,93 @@ class Origin:
         host = f"[{self.host}]" if ":" in self.host else self.host
         default = 443 if self.scheme == "https" else 80
         return host if self.port == default else f"{host}:{self.port}"
+
+
+@dataclass(slots=True)
+class UpstreamRequest:
+    """What a transport sends. `connect_to` opens the socket to that (ip, port) while the
+    URL's host still names the server (Host header, TLS SNI, certificate check); through a
+    proxy it is ignored (the proxy connects). `pooled=False`: the connection is not reused."""
+
+    method: str
+    url: str
+    headers: Iterable[tuple[str, str]]
+    body: bytes
+    timeouts: Timeouts
+    connect_to: tuple[str, int] | None = None
+    pooled: bool = True
+
+
+class UpstreamResponse:
+    """Status, lower-cased headers and a body read once, as it arrives.
+
+    Built directly it serves a body given in memory (`chunks`): what a mock transport
+    returns. Transports subclass it and override `aiter_bytes` and `release`.
+    """
+
+    __slots__ = ("_chunks", "headers", "status")
+
+    def __init__(self, status: int, headers: dict[str, str] | None = None,
+                 chunks: Iterable[bytes] = ()) -> None:
+        self.status = status
+        self.headers = headers or {}
+        self._chunks = chunks
+
+    async def aiter_bytes(self, idle: float | None = None) -> AsyncIterator[bytes]:
+        for chunk in self._chunks:
+            yield chunk
+
+    async def read(self, limit: int | None = None) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in self.aiter_bytes():
+            parts.append(chunk)
+            size += len(chunk)
+            if limit is not None and size > limit:
+                self.release()
+                raise UpstreamProtocolError(f"response body over {limit} bytes")
+        return b"".join(parts)
+
+    def release(self) -> None:
+        """Done with the body (read whole or not): free the connection."""
+
+
+class Transport(Protocol):
+    """The seam: send one request, return once the response head is in."""
+
+    async def send(self, request: UpstreamRequest) -> UpstreamResponse: ...
+
+
+class HttpClient:
+    """The entry point every upstream call uses; `transport` defaults to `FastTransport`."""
+
+    def __init__(self, timeouts: Timeouts | None = None, transport: Transport | None = None) -> None:
+        self.timeouts = timeouts or Timeouts()
+        self.transport = transport if transport is not None else FastTransport()
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes = b"",
+        *,
+        connect_to: tuple[str, int] | None = None,
+        timeouts: Timeouts | None = None,
+        pooled: bool = True,
+    ) -> UpstreamResponse:
+        """Send a request and wait for the response head; the body is read from the result.
+
+        `connect_to`: see `UpstreamRequest` (the guarded fetch resolves once and connects to
+        the address it checked).
+        """
+        return await self.transport.send(UpstreamRequest(
+            method, url, headers, body, timeouts or self.timeouts, connect_to, pooled))
+
+    async def aclose(self) -> None:
+        close = getattr(self.transport, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def _expire(waiter: asyncio.Future, phase: str) -> None:
@@ -125,8 +223,20 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc) -> None:
         self.closed = True
-        if not self.complete:
+        if self.complete:
+            return
+        if exc is None and self._ends_at_close():
+            self.complete = True  # the close is the end of this body
+            self._wake()
+        else:
             self._fail(UpstreamProtocolError("connection closed before the response ended"))
+
+    def _ends_at_close(self) -> bool:
+        """A response whose body has neither a length nor chunking ends when the server
+        closes the connection (RFC 9112 §6.3); httptools cannot be told of the close."""
+        if not self.headers_done.done() or self.error is not None:
+            return False
+        return not any(name in (b"content-length", b"transfer-encoding") for name, _ in self.headers)
 
     def pause_writing(self) -> None:  # pragma: no cover - request bodies are small
         pass
@@ -224,19 +334,20 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
-class UpstreamResponse:
-    __slots__ = ("_client", "_conn", "_origin", "_released", "headers", "status")
+class _PooledResponse(UpstreamResponse):
+    __slots__ = ("_conn", "_idle", "_key", "_released", "_transport")
 
-    def __init__(self, client: HttpClient, origin: Origin, conn: _Connection) -> None:
-        self._client = client
-        self._origin = origin
+    def __init__(self, transport: FastTransport, key, conn: _Connection, idle: float) -> None:
+        self._transport = transport
+        self._key = key  # the pool this connection goes back to; None: close it after
         self._conn = conn
+        self._idle = idle
         self._released = False
         self.status = conn.status
         self.headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in conn.headers}
 
     async def aiter_bytes(self, idle: float | None = None) -> AsyncIterator[bytes]:
-        idle = idle if idle is not None else self._client.timeouts.idle
+        idle = idle if idle is not None else self._idle
         try:
             while True:
                 chunk = await self._conn.next_chunk(idle)
@@ -246,70 +357,74 @@ class UpstreamResponse:
         finally:
             self.release()
 
-    async def read(self, limit: int | None = None) -> bytes:
-        parts: list[bytes] = []
-        size = 0
-        async for chunk in self.aiter_bytes():
-            parts.append(chunk)
-            size += len(chunk)
-            if limit is not None and size > limit:
-                self.release()
-                raise UpstreamProtocolError(f"response body over {limit} bytes")
-        return b"".join(parts)
-
     def release(self) -> None:
         """Give the connection back to the pool when the body was read whole, else close it."""
         if self._released:
             return
         self._released = True
-        self._client._release(self._origin, self._conn)
+        self._transport._release(self._key, self._conn)
 
 
-class HttpClient:
-    def __init__(self, timeouts: Timeouts | None = None, max_idle_per_origin: int = 256) -> None:
-        self.timeouts = timeouts or Timeouts()
-        self._idle: dict[Origin, list[_Connection]] = {}
+class _Tunnel(asyncio.Protocol):
+    """Reads a proxy's answer to CONNECT (its head only), before TLS starts on the socket."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.reply: asyncio.Future = loop.create_future()
+        self.buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.reply.done() and (b"\r\n\r\n" in self.buffer or len(self.buffer) > 65536):
+            self.reply.set_result(self.buffer.split(b"\r\n", 1)[0])
+
+    def connection_lost(self, exc) -> None:
+        if not self.reply.done():
+            self.reply.set_result(b"")
+
+
+class FastTransport:
+    """The default transport: pooled HTTP/1.1 on asyncio protocols and httptools."""
+
+    def __init__(self, max_idle_per_origin: int = 256, proxies: Proxies | None = None) -> None:
+        self._idle: dict[object, list[_Connection]] = {}
         self._max_idle = max_idle_per_origin
         self._ssl: ssl.SSLContext | None = None
+        proxies = proxies if proxies is not None else Proxies.from_env()
+        self.proxies = proxies if proxies else None  # None: every call goes direct
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
             self._ssl = ssl.create_default_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR
         return self._ssl
 
-    async def request(
-        self,
-        method: str,
-        url: str,
-        headers: Iterable[tuple[str, str]],
-        body: bytes = b"",
-        *,
-        connect_to: tuple[str, int] | None = None,
-        timeouts: Timeouts | None = None,
-        pooled: bool = True,
-    ) -> UpstreamResponse:
-        """Send a request and wait for the response head; the body is read from the result.
-
-        `connect_to` opens the socket to that (ip, port) while the URL's host still names the
-        server (Host header, TLS SNI and certificate check): the guarded fetch resolves once
-        and connects to the address it checked.
-        """
-        origin, target = _parse_url(url)
-        timeouts = timeouts or self.timeouts
+    async def send(self, request: UpstreamRequest) -> UpstreamResponse:
+        origin, target = _parse_url(request.url)
+        proxies = self.proxies
+        proxy = proxies.select(origin.scheme, origin.host, origin.port) if proxies is not None else None
+        connect_to = request.connect_to if proxy is None else None
+        pooled = request.pooled and connect_to is None
+        key = (origin if proxy is None else (origin, proxy)) if pooled else None
+        timeouts = request.timeouts
+        method = request.method
         head = [f"{method} {target} HTTP/1.1\r\nhost: {origin.host_header}\r\n"]
-        for name, value in headers:
+        if proxy is not None and origin.scheme == "http":  # absolute form, to the proxy itself
+            head[0] = f"{method} http://{origin.host_header}{target} HTTP/1.1\r\nhost: {origin.host_header}\r\n"
+            if proxy.authorization:
+                head.append(f"proxy-authorization: {proxy.authorization}\r\n")
+        for name, value in request.headers:
             if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
                 raise ValueError("header contains a line break")
             head.append(f"{name}: {value}\r\n")
+        body = request.body
         if body or method in ("POST", "PUT", "PATCH"):
             head.append(f"content-length: {len(body)}\r\n")
         head.append("\r\n")
         payload = "".join(head).encode("latin-1") + body
         for attempt in range(2):
-            conn = self._take_idle(origin) if pooled and connect_to is None else None
+            conn = self._take_idle(key) if key is not None else None
             if conn is None:
-                conn = await self._connect(origin, connect_to, timeouts.connect)
-            if not pooled or connect_to is not None:
+                conn = await self._connect(origin, connect_to, proxy, timeouts.connect)
+            if key is None:
                 conn.keep_alive = False
             conn.transport.write(payload)
             timer = conn.loop.call_later(timeouts.first_byte, _expire, conn.headers_done, "first_byte")
@@ -328,12 +443,11 @@ class HttpClient:
                 raise
             finally:
                 timer.cancel()
-            response = UpstreamResponse(self, origin if pooled and connect_to is None else None, conn)
-            return response
+            return _PooledResponse(self, key, conn, timeouts.idle)
         raise UpstreamProtocolError("connection closed")  # pragma: no cover
 
-    def _take_idle(self, origin: Origin) -> _Connection | None:
-        pool = self._idle.get(origin)
+    def _take_idle(self, key) -> _Connection | None:
+        pool = self._idle.get(key)
         while pool:
             conn = pool.pop()
             if not conn.closed and conn.transport is not None and not conn.transport.is_closing():
@@ -342,30 +456,55 @@ class HttpClient:
                 return conn
         return None
 
-    async def _connect(self, origin: Origin, connect_to, timeout: float) -> _Connection:
-        loop = asyncio.get_running_loop()
-        host, port = connect_to or (origin.host, origin.port)
-        tls = self._ssl_context() if origin.scheme == "https" else None
+    async def _connect(self, origin: Origin, connect_to, proxy: Proxy | None,
+                       timeout: float) -> _Connection:
         try:
-            _, conn = await asyncio.wait_for(
-                loop.create_connection(
-                    lambda: _Connection(loop), host, port, ssl=tls,
-                    server_hostname=origin.host if tls else None,
-                ),
-                timeout,
-            )
+            return await asyncio.wait_for(self._open(origin, connect_to, proxy), timeout)
         except asyncio.TimeoutError:
             raise UpstreamTimeout("connect") from None
         except (OSError, ssl.SSLError) as exc:
-            raise UpstreamConnectError(f"cannot connect to {origin.host}:{origin.port}: "
+            where = f"{origin.host}:{origin.port}" + (f" through proxy {proxy}" if proxy else "")
+            raise UpstreamConnectError(f"cannot connect to {where}: "
                                        f"{exc.strerror or exc.__class__.__name__}") from None
+
+    async def _open(self, origin: Origin, connect_to, proxy: Proxy | None) -> _Connection:
+        loop = asyncio.get_running_loop()
+        tls = self._ssl_context() if origin.scheme == "https" else None
+        if proxy is None:
+            host, port = connect_to or (origin.host, origin.port)
+            _, conn = await loop.create_connection(
+                lambda: _Connection(loop), host, port, ssl=tls,
+                server_hostname=origin.host if tls else None,
+            )
+            return conn
+        if tls is None:  # plain http: requests go to the proxy itself
+            _, conn = await loop.create_connection(lambda: _Connection(loop), proxy.host, proxy.port)
+            return conn
+        raw, tunnel = await loop.create_connection(lambda: _Tunnel(loop), proxy.host, proxy.port)
+        authority = f"[{origin.host}]:{origin.port}" if ":" in origin.host else f"{origin.host}:{origin.port}"
+        connect = f"CONNECT {authority} HTTP/1.1\r\nhost: {authority}\r\n"
+        if proxy.authorization:
+            connect += f"proxy-authorization: {proxy.authorization}\r\n"
+        raw.write((connect + "\r\n").encode("latin-1"))
+        try:
+            status_line = await tunnel.reply
+            fields = status_line.split(None, 2)
+            if len(fields) < 2 or not fields[1].startswith(b"2"):
+                answer = fields[1].decode("latin-1", "replace") if len(fields) > 1 else "nothing"
+                raise UpstreamConnectError(f"proxy {proxy} refused the tunnel to "
+                                           f"{origin.host}:{origin.port}: HTTP {answer}")
+            conn = _Connection(loop)
+            conn.transport = await loop.start_tls(raw, conn, tls, server_hostname=origin.host)
+        except BaseException:
+            raw.close()
+            raise
         return conn
 
-    def _release(self, origin: Origin | None, conn: _Connection) -> None:
-        if origin is None or not conn.reusable():
+    def _release(self, key, conn: _Connection) -> None:
+        if key is None or not conn.reusable():
             conn.close()
             return
-        pool = self._idle.setdefault(origin, [])
+        pool = self._idle.setdefault(key, [])
         if len(pool) >= self._max_idle:
             conn.close()
         else:
