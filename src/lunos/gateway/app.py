@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from . import sse
 from .asgi import ClientGone, Request, new_request_id, send_error
 from .auth import Authenticator, Principal
 from .catalog import Catalog
@@ -200,9 +201,10 @@ class LunosApp:
 
     async def http(self, scope, receive, send) -> None:
         gw = self.gw
-        request = Request(scope, receive)
+        request = Request(scope, receive, self.settings.request_read_timeout)
         if request.path.startswith("/dashboard") and request.path[10:11] in ("", "/"):
-            await self.dashboard(gw, request, send)  # its own sign-in, with a session cookie
+            # its own sign-in, with a session cookie
+            await self.dashboard(gw, request, _with_request_id(send, new_request_id()))
             return
         spec = self.routes.get((request.method, request.path))
         args: tuple = ()
@@ -213,6 +215,7 @@ class LunosApp:
             return
         record: CallRecord | None = None
         counted = False
+        request_id = None
         try:
             principal = self._authenticate(spec, request)
             if spec.record:
@@ -232,22 +235,27 @@ class LunosApp:
                     raise
                 await self._watched(spec.handler, gw, raw, send, principal, receive, record)
             else:
+                request_id = new_request_id()
                 try:
-                    await spec.handler(gw, request, send, principal, *args)
+                    await spec.handler(gw, request, _with_request_id(send, request_id), principal, *args)
                 except (SQLAlchemyError, OSError) as exc:
                     log.warning("store error on %s %s: %s", request.method, request.path,
                                 exc.__class__.__name__)
                     raise StoreUnavailable() from None
         except GatewayError as exc:
-            await send_error(send, exc, [("x-request-id", record.id if record else new_request_id())])
+            await send_error(send, exc, [("x-request-id", record.id if record else request_id or new_request_id())])
         except ClientGone:
             if record is not None:
                 record.status, record.error = 499, "client disconnected"
+        except asyncio.CancelledError:
+            # Only the server cancels a request (a client that leaves is handled in
+            # `_watched`): the shutdown grace is over. Say so, in the API's shape.
+            await self._shutting_down(send, record, request_id)
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.path)
             error = GatewayError(500, "Internal error", code="internal_error")
             try:
-                await send_error(send, error, [("x-request-id", record.id if record else new_request_id())])
+                await send_error(send, error, [("x-request-id", record.id if record else request_id or new_request_id())])
             except Exception:  # the response had already started
                 pass
             if record is not None:
@@ -264,6 +272,23 @@ class LunosApp:
                     gw.metrics.inc("lunos_limited_total", (("reason", "rate_or_budget"),))
                 gw.history.put(record)
                 gw.metrics.observe(record)
+
+    async def _shutting_down(self, send, record: CallRecord | None, request_id: str | None) -> None:
+        """Answer a request cut off by the end of the shutdown grace: a JSON error, or an SSE
+        error event when a stream had started; its history row says why."""
+        error = GatewayError(503, "The gateway is shutting down; the request was cut off",
+                             code="gateway_shutting_down", headers={"retry-after": "1"})
+        try:
+            if record is not None and record.stream and record.status == 200 and not record.responded:
+                await send({"type": "http.response.body", "body": sse.error_event(error)})
+            elif record is None or not record.responded:
+                await send_error(send, error, [("x-request-id", record.id if record else
+                                                request_id or new_request_id())])
+        except Exception:  # the response is past repair: the connection just closes
+            pass
+        if record is not None:
+            record.responded = True
+            record.status, record.error = 503, "gateway shutting down"
 
     def _authenticate(self, spec: RouteSpec, request: Request) -> Principal | None:
         if spec.auth == "public":
@@ -350,6 +375,18 @@ async def _disconnected(receive) -> None:
         message = await receive()
         if message["type"] == "http.disconnect":
             return
+
+
+def _with_request_id(send, request_id: str):
+    """`send`, adding `x-request-id` to a response that does not carry one already."""
+    async def sending(message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers") or ())
+            if not any(name.lower() == b"x-request-id" for name, _ in headers):
+                headers.append((b"x-request-id", request_id.encode()))
+            message = {**message, "headers": headers}
+        await send(message)
+    return sending
 
 
 def create_app(settings: Settings, history: History | None = None) -> LunosApp:

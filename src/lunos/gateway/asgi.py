@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import secrets
@@ -35,11 +36,12 @@ def new_request_id(prefix: str = "req") -> str:
 
 
 class Request:
-    __slots__ = ("_query", "headers", "method", "path", "receive", "scope")
+    __slots__ = ("_query", "headers", "method", "path", "read_timeout", "receive", "scope")
 
-    def __init__(self, scope: dict, receive) -> None:
+    def __init__(self, scope: dict, receive, read_timeout: float | None = None) -> None:
         self.scope = scope
         self.receive = receive
+        self.read_timeout = read_timeout  # seconds for the whole body (slow clients: 408)
         self.method: str = scope["method"]
         self.path: str = scope["path"]
         self.headers: dict[bytes, bytes] = dict(scope["headers"])  # ASGI names are lower-case
@@ -60,7 +62,17 @@ class Request:
         return values[-1] if values else None
 
     async def body(self, limit: int) -> bytes:
-        """Read the whole body, refusing (413) as soon as it is known to exceed `limit`."""
+        """Read the whole body, refusing (413) as soon as it is known to exceed `limit`, and
+        (408, closing the connection) when it has not all arrived within `read_timeout`:
+        a client trickling its body must not hold a slot for as long as it likes."""
+        try:
+            async with asyncio.timeout(self.read_timeout):
+                return await self._body(limit)
+        except TimeoutError:
+            raise GatewayError(408, f"The request body was not received within {self.read_timeout:g} s",
+                               code="request_timeout", headers={"connection": "close"}) from None
+
+    async def _body(self, limit: int) -> bytes:
         length = self.headers.get(b"content-length")
         if length is not None:
             try:

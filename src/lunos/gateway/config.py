@@ -69,6 +69,9 @@ class Settings:
     models: tuple[Mapping[str, Any], ...] = ()  # catalog overrides
     drop_params: bool = False
     max_body_bytes: int = 10 * 1024 * 1024
+    # Slow clients: seconds for a request's headers, and for its whole body.
+    header_read_timeout: float = 10.0
+    request_read_timeout: float = 60.0
     # Upstream timeouts in seconds.
     connect_timeout: float = 10.0
     first_byte_timeout: float = 120.0
@@ -222,6 +225,8 @@ def load_settings(
         models=tuple(data.get("models") or ()),
         drop_params=pick("drop_params", "LUNOS_DROP_PARAMS", _bool, False),
         max_body_bytes=pick("max_body_bytes", "LUNOS_MAX_BODY_BYTES", int, 10 * 1024 * 1024),
+        header_read_timeout=pick("header_read_timeout", "LUNOS_HEADER_READ_TIMEOUT", float, 10.0),
+        request_read_timeout=pick("request_read_timeout", "LUNOS_REQUEST_READ_TIMEOUT", float, 60.0),
         connect_timeout=float(env.get("LUNOS_CONNECT_TIMEOUT") or timeouts.get("connect", 10.0)),
         first_byte_timeout=float(env.get("LUNOS_FIRST_BYTE_TIMEOUT") or timeouts.get("first_byte", 120.0)),
         idle_timeout=float(env.get("LUNOS_IDLE_TIMEOUT") or timeouts.get("idle", 120.0)),
@@ -260,4 +265,7 @@ def load_settings(
     values.update({k: v for k, v in overrides.items() if v is not None})
     if values["max_body_bytes"] <= 0:
         raise ConfigError("max_body_bytes must be positive")
+    for name in ("header_read_timeout", "request_read_timeout"):
+        if values[name] <= 0:
+            raise ConfigError(f"LUNOS_{name.upper()} / {name} must be a positive number of seconds")
     return Settings(**values)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
 from .app import LunosApp, create_app
+from .asgi import new_request_id
 from .config import Settings, load_settings
 from .keys import master_key
 from .store import Store
@@ -16,6 +20,76 @@ def app_from_env() -> LunosApp:
     """The app factory each worker process calls (settings come from the environment)."""
     settings = load_settings(os.environ.get("LUNOS_CONFIG") or None)
     return create_app(settings)
+
+
+class Protocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline on request headers.
+
+    uvicorn arms no timer while a request's headers arrive, so a client that opens a
+    connection and trickles (or never sends) its headers would hold it forever. Here every
+    request must have its headers in within `header_timeout` seconds of its first byte (or
+    of the connection opening), else it gets a 408 in OpenAI's error shape and the
+    connection is closed. The body has its own deadline in the app (`Request.body`).
+    """
+
+    def __init__(self, *args, header_timeout: float | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.header_timeout = header_timeout
+        self.header_timer: asyncio.TimerHandle | None = None
+
+    def _arm(self) -> None:
+        if self.header_timeout and self.header_timer is None:
+            self.header_timer = self.loop.call_later(self.header_timeout, self._headers_late)
+
+    def _disarm(self) -> None:
+        if self.header_timer is not None:
+            self.header_timer.cancel()
+            self.header_timer = None
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._arm()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._disarm()  # the keep-alive timer covers an idle connection
+
+    def connection_lost(self, exc) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _headers_late(self) -> None:
+        self.header_timer = None
+        if not self.transport.is_closing():
+            self._refuse(408, f"The request headers were not received within {self.header_timeout:g} s",
+                         "request_timeout", "timeout_error")
+
+    def send_400_response(self, msg: str) -> None:
+        self._refuse(400, msg, "invalid_http", "invalid_request_error")
+
+    def _refuse(self, status: int, message: str, code: str, kind: str) -> None:
+        """Answer before the app could (no request was parsed) and close the connection."""
+        import orjson
+
+        body = orjson.dumps({"error": {"message": message, "type": kind, "param": None, "code": code}})
+        reason = b"Request Timeout" if status == 408 else b"Bad Request"
+        head = b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n" \
+               b"x-request-id: %s\r\nconnection: close\r\n\r\n" % (status, reason, len(body),
+                                                                  new_request_id().encode())
+        self.transport.write(head + body)
+        self.transport.close()
+
+
+def protocol(settings: Settings):
+    return functools.partial(Protocol, header_timeout=settings.header_read_timeout)
 
 
 async def prepare_store(settings: Settings, key: str) -> None:
@@ -47,7 +121,7 @@ def serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         loop=loop,
-        http="httptools",
+        http=protocol(settings),
         lifespan="on",
         access_log=settings.access_log,
         log_level="info",
