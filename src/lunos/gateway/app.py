@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import sse
 from .asgi import ClientGone, Request, new_request_id, send_error
-from .auth import Authenticator, Principal
+from .auth import Authenticator, Principal, bearer
 from .catalog import Catalog
 from .config import Settings
 from .engine import Engine
@@ -25,7 +25,7 @@ from .errors import GatewayError
 from .fetch import Fetcher, FetchPolicy
 from .history import DiscardHistory, History
 from .http_client import HttpClient, Timeouts
-from .keys import master_key
+from .keys import hash_key, master_key
 from .limits import Limits, MemoryLimits, RedisLimits
 from .metrics import Metrics
 from .records import CallRecord
@@ -217,7 +217,7 @@ class LunosApp:
         counted = False
         request_id = None
         try:
-            principal = self._authenticate(spec, request)
+            principal = await self._authenticate(spec, request)
             if spec.record:
                 record = CallRecord(new_request_id("chatcmpl"), principal.key_id,
                                     request.header(b"x-app-id") or "unknown", "")
@@ -290,10 +290,19 @@ class LunosApp:
             record.responded = True
             record.status, record.error = 503, "gateway shutting down"
 
-    def _authenticate(self, spec: RouteSpec, request: Request) -> Principal | None:
+    async def _authenticate(self, spec: RouteSpec, request: Request) -> Principal | None:
         if spec.auth == "public":
             return None
-        principal = self.gw.auth.authenticate(request.headers.get(b"authorization"))
+        header = request.headers.get(b"authorization")
+        try:
+            principal = self.gw.auth.authenticate(header)
+        except GatewayError as exc:
+            # A key created a moment ago (maybe on another worker) is not in the table yet.
+            if exc.code != "invalid_api_key" or self.gw.keysync is None:
+                raise
+            principal = await self.gw.keysync.lookup(hash_key(bearer(header)))
+            if principal is None:
+                raise
         if spec.auth == "master" and not principal.is_master:
             raise GatewayError(403, "This route needs the master key", code="master_key_required")
         return principal
