@@ -91,9 +91,14 @@ class LunosApp:
             ("POST", "/admin/keys"): RouteSpec(admin.create_key, "master"),
             ("GET", "/admin/keys"): RouteSpec(admin.list_keys, "master"),
             ("GET", "/healthz"): RouteSpec(health.healthz, "public"),
-            ("GET", "/metrics"): RouteSpec(metrics.prometheus, "public"),
             ("GET", "/openapi.json"): RouteSpec(health.openapi, "public"),
         }
+        self.metrics = RouteSpec(metrics.prometheus, "public")
+        # /metrics on its own address (served there alone), or on the API port.
+        self.metrics_port = settings.metrics_address[1] if settings.metrics_address else None
+        if self.metrics_port is None:
+            self.routes[("GET", "/metrics")] = RouteSpec(
+                metrics.prometheus, "public" if settings.metrics_auth == "none" else settings.metrics_auth)
         # Routes ending in one path parameter: (method, prefix) -> spec.
         self.prefix_routes: dict[tuple[str, str], RouteSpec] = {
             ("GET", "/v1/logs/"): RouteSpec(logs.get_log),
@@ -208,6 +213,14 @@ class LunosApp:
             return
         spec = self.routes.get((request.method, request.path))
         args: tuple = ()
+        if self.metrics_port is not None and (scope.get("server") or (None, None))[1] == self.metrics_port:
+            spec = self.metrics if (request.method, request.path) == ("GET", "/metrics") else None
+            args = ()
+            if spec is None:
+                error = GatewayError(404, f"Only GET /metrics is served on this address, not "
+                                     f"{request.method} {request.path}", code="route_not_found")
+                await send_error(send, error, [("x-request-id", new_request_id())])
+                return
         if spec is None:
             spec, args = self._prefix_route(request)
         if spec is None:

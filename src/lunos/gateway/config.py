@@ -50,6 +50,7 @@ PRESETS: dict[str, Preset] = {
 }
 
 KINDS = ("openai", "anthropic", "google")
+METRICS_AUTH = ("none", "key", "master")
 
 
 class ConfigError(Exception):
@@ -101,6 +102,10 @@ class Settings:
     history_queue: int = 100_000
     trace_retention_days: float | None = None
     key_sync_interval: float = 1.0
+    # /metrics: who may read it on the API port ("none", "key" or "master"), or a separate
+    # (host, port) that serves it alone (then the API port does not).
+    metrics_auth: str = "none"
+    metrics_address: tuple[str, int] | None = None
 
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.home / 'lunos.db').as_posix()}"
@@ -166,6 +171,17 @@ def _bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
     return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _address(raw: Any) -> tuple[str, int]:
+    """`host:port` (`[::1]:9100` for IPv6; `:9100` means 127.0.0.1)."""
+    host, sep, port = str(raw).strip().rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(raw)
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+_address.__name__ = "host:port"
 
 
 def load_settings(
@@ -242,7 +258,12 @@ def load_settings(
         history_queue=pick("history_queue", "LUNOS_HISTORY_QUEUE", int, 100_000),
         trace_retention_days=pick("trace_retention_days", "LUNOS_TRACE_RETENTION_DAYS", float),
         key_sync_interval=pick("key_sync_interval", "LUNOS_KEY_SYNC_INTERVAL", float, 1.0),
+        metrics_auth=pick("metrics_auth", "LUNOS_METRICS_AUTH", str, "none").strip().lower(),
+        metrics_address=pick("metrics_address", "LUNOS_METRICS_ADDRESS", _address),
     )
+    if values["metrics_auth"] not in METRICS_AUTH:
+        raise ConfigError(f"LUNOS_METRICS_AUTH / metrics_auth must be one of {', '.join(METRICS_AUTH)}, "
+                          f"not {values['metrics_auth']!r}")
     reliability = data.get("reliability") or {}
 
     def tuned(key: str, env_key: str, cast, default):

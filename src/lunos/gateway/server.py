@@ -104,6 +104,7 @@ async def prepare_store(settings: Settings, key: str) -> None:
 
 def serve(settings: Settings) -> None:
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     key, path = master_key(settings.master_key, settings.home)
@@ -130,7 +131,33 @@ def serve(settings: Settings) -> None:
         proxy_headers=False,  # no X-Forwarded-* rewriting on the hot path
     )
     if settings.workers > 1:
-        uvicorn.run("lunos.gateway.server:app_from_env", factory=True, workers=settings.workers,
-                    **common)
+        config = uvicorn.Config("lunos.gateway.server:app_from_env", factory=True,
+                                workers=settings.workers, **common)
     else:
-        uvicorn.run(create_app(settings), **common)
+        config = uvicorn.Config(create_app(settings), **common)
+    # Every worker listens on the API socket and, when set, on the metrics address.
+    sockets = [config.bind_socket()]
+    if settings.metrics_address is not None:
+        sockets.append(_bind(*settings.metrics_address))
+    if settings.workers > 1:
+        Multiprocess(config, sockets=sockets).run()
+        return
+    server = uvicorn.Server(config)
+    server.run(sockets=sockets)
+    if not server.started:
+        raise SystemExit(3)
+
+
+def _bind(host: str, port: int):
+    """A listening socket for the metrics address, shared with the workers like the API's."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        raise SystemExit(f"lunos: cannot listen on LUNOS_METRICS_ADDRESS {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
