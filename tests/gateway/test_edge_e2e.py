@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import select
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -13,7 +16,10 @@ import openai
 import orjson
 import pytest
 
+from tests.databases import database
 from tests.gateway_process import MASTER_KEY, GatewayProcess
+from tests.standins.harness import free_port
+from tests.standins.tcp_proxy import TcpProxy
 
 AUTH = {"authorization": f"Bearer {MASTER_KEY}"}
 HELLO = {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hello"}]}
@@ -209,3 +215,48 @@ def test_requests_cut_off_at_shutdown_get_an_error_and_a_row(standins, upstreams
         gw.stop()
     cut = [r for r in found if r["error"] == "gateway shutting down"]
     assert len(cut) == 2 and {r["status"] for r in cut} == {503}
+
+
+@pytest.mark.parametrize("env,name", [
+    ({"LUNOS_RETRIES": "abc"}, "LUNOS_RETRIES"),
+    ({"LUNOS_CONNECT_TIMEOUT": "soon"}, "LUNOS_CONNECT_TIMEOUT"),
+    ({"LUNOS_HEADER_READ_TIMEOUT": "-1"}, "LUNOS_HEADER_READ_TIMEOUT"),
+    ({"LUNOS_DATABASE_URL": "mysql://user:secret@db/lunos"}, "LUNOS_DATABASE_URL"),
+    ({"LUNOS_DATABASE_URL": "sqlite:/lunos.db"}, "LUNOS_DATABASE_URL"),
+])
+def test_a_bad_setting_is_one_line_naming_it(standins, tmp_path, env, name):
+    done = subprocess.run([sys.executable, "-m", "lunos.cli", "serve", "--port", str(free_port())],
+                          env={**os.environ, **standins.env(), **env, "LUNOS_HOME": str(tmp_path)},
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr + done.stdout
+    assert done.stderr.strip().count("\n") == 0 and name in done.stderr, done.stderr
+    assert "secret" not in done.stderr
+
+
+def test_database_down_at_start_up(standins, upstreams, tmp_path):
+    with database("postgresql", tmp_path) as url:
+        proxy = TcpProxy("127.0.0.1", 5432).start()
+        proxy.cut()
+        through_proxy = url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+        gw = GatewayProcess(tmp_path / "home", {**standins.env(), "LUNOS_DATABASE_URL": through_proxy})
+        try:
+            gw.start(timeout=60)  # up, and live
+            assert httpx.get(gw.url + "/healthz").status_code == 200
+            ready = httpx.get(gw.url + "/readyz")
+            assert ready.status_code == 503 and ready.json()["error"]["code"] == "store_unavailable"
+            proxy.restore()
+            deadline = time.monotonic() + 60
+            while httpx.get(gw.url + "/readyz").status_code != 200 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert httpx.get(gw.url + "/readyz").json() == {"status": "ready"}
+            created = httpx.post(gw.url + "/admin/keys", headers=AUTH, json={"name": "after"})
+            assert created.status_code == 201
+            client = openai.OpenAI(base_url=gw.url + "/v1", api_key=created.json()["key"], max_retries=0)
+            assert client.chat.completions.create(**HELLO).choices[0].message.content
+        finally:
+            gw.stop()
+            proxy.stop()
+    log = gw.log_path.read_text()
+    assert "Traceback" not in log
+    assert log.count("the database is unreachable") >= 1

@@ -61,6 +61,7 @@ class Gateway:
     limits: Limits | None = None
     metrics: Metrics = field(default_factory=Metrics)
     master_key_path: object = None
+    ready: bool = False  # the store is migrated and the key table loaded (/readyz)
     in_flight: int = 0
     background: list[asyncio.Task] = field(default_factory=list)
 
@@ -91,6 +92,7 @@ class LunosApp:
             ("POST", "/admin/keys"): RouteSpec(admin.create_key, "master"),
             ("GET", "/admin/keys"): RouteSpec(admin.list_keys, "master"),
             ("GET", "/healthz"): RouteSpec(health.healthz, "public"),
+            ("GET", "/readyz"): RouteSpec(health.readyz, "public"),
             ("GET", "/openapi.json"): RouteSpec(health.openapi, "public"),
         }
         self.metrics = RouteSpec(metrics.prometheus, "public")
@@ -117,11 +119,8 @@ class LunosApp:
         key, path = master_key(settings.master_key, settings.home)
         auth = Authenticator(key)
         store = Store.open(settings.db_url())
-        await store.migrate()
-        await store.set_master(key)
         limits = Limits(RedisLimits(settings.redis_url) if settings.redis_url else MemoryLimits())
         keysync = KeySync(store, auth, settings.key_sync_interval, on_load=limits.seed)
-        await keysync.start()
         history = self._history or (
             HistoryWriter(store, max_queue=settings.history_queue) if settings.history
             else DiscardHistory())
@@ -140,6 +139,12 @@ class LunosApp:
             master_key_path=path,
         )
         await history.start()
+        try:
+            await self._open_store(key)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("the database is unreachable (%s); retrying in the background, and "
+                        "/readyz answers 503 until it is up", describe_store_error(exc))
+            self.gw.background.append(asyncio.create_task(self._retry_store(key)))
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # garbage collector's sight, so collections stay short under load.
         gc.collect()
@@ -148,6 +153,26 @@ class LunosApp:
         gc.set_threshold(YOUNG_GC_THRESHOLD, *self._gc_threshold[1:])
         if settings.trace_retention_days:
             self.gw.background.append(asyncio.create_task(self._purge_traces()))
+
+    async def _open_store(self, key: str) -> None:
+        gw = self.gw
+        await gw.store.migrate()
+        await gw.store.set_master(key)
+        await gw.keysync.start()
+        gw.ready = True
+
+    async def _retry_store(self, key: str) -> None:
+        """Connect to a database that was down at start-up, backing off up to 10 s."""
+        delay = 0.5
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self._open_store(key)
+            except (SQLAlchemyError, OSError):
+                delay = min(delay * 2, 10.0)
+                continue
+            log.warning("the database is up; the gateway is ready")
+            return
 
     async def _purge_traces(self) -> None:
         """Drop trace payloads older than the retention period, hourly (rows stay)."""
@@ -194,8 +219,10 @@ class LunosApp:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.startup()
-                except Exception as exc:  # report, and let the server exit
-                    log.exception("startup failed")
+                except Exception as exc:  # report in one line, and let the server exit
+                    log.error("startup failed: %s", describe_store_error(exc)
+                              if isinstance(exc, SQLAlchemyError) else exc)
+                    log.debug("startup failure", exc_info=True)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})
@@ -397,6 +424,13 @@ async def _disconnected(receive) -> None:
         message = await receive()
         if message["type"] == "http.disconnect":
             return
+
+
+def describe_store_error(exc: BaseException) -> str:
+    """A store error in one line, without the SQL or the connection string."""
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    return f"{cause.__class__.__name__}: {text}" if text else cause.__class__.__name__
 
 
 def _with_request_id(send, request_id: str):

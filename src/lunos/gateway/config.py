@@ -217,6 +217,17 @@ def load_settings(
         except (TypeError, ValueError):
             raise ConfigError(f"{env_key} / {key}: cannot read {raw!r} as {cast.__name__}") from None
 
+    def nested(section: Mapping[str, Any], name: str, key: str, env_key: str | None, cast, default):
+        """A value from a file section (`timeouts.connect`), the environment winning."""
+        raw = env.get(env_key) if env_key else None
+        if raw in (None, ""):
+            raw = section.get(key)
+        try:
+            return default if raw in (None, "") else cast(raw)
+        except (TypeError, ValueError):
+            where = f"{env_key} / {name}.{key}" if env_key else f"{name}.{key}"
+            raise ConfigError(f"{where}: cannot read {raw!r} as {cast.__name__}") from None
+
     timeouts = data.get("timeouts") or {}
     fetch = data.get("fetch") or {}
     search = dict(data.get("search") or {})
@@ -243,14 +254,15 @@ def load_settings(
         max_body_bytes=pick("max_body_bytes", "LUNOS_MAX_BODY_BYTES", int, 10 * 1024 * 1024),
         header_read_timeout=pick("header_read_timeout", "LUNOS_HEADER_READ_TIMEOUT", float, 10.0),
         request_read_timeout=pick("request_read_timeout", "LUNOS_REQUEST_READ_TIMEOUT", float, 60.0),
-        connect_timeout=float(env.get("LUNOS_CONNECT_TIMEOUT") or timeouts.get("connect", 10.0)),
-        first_byte_timeout=float(env.get("LUNOS_FIRST_BYTE_TIMEOUT") or timeouts.get("first_byte", 120.0)),
-        idle_timeout=float(env.get("LUNOS_IDLE_TIMEOUT") or timeouts.get("idle", 120.0)),
-        total_timeout=float(env.get("LUNOS_TOTAL_TIMEOUT") or timeouts.get("total", 600.0)),
+        connect_timeout=nested(timeouts, "timeouts", "connect", "LUNOS_CONNECT_TIMEOUT", float, 10.0),
+        first_byte_timeout=nested(timeouts, "timeouts", "first_byte", "LUNOS_FIRST_BYTE_TIMEOUT",
+                                  float, 120.0),
+        idle_timeout=nested(timeouts, "timeouts", "idle", "LUNOS_IDLE_TIMEOUT", float, 120.0),
+        total_timeout=nested(timeouts, "timeouts", "total", "LUNOS_TOTAL_TIMEOUT", float, 600.0),
         fetch_allow_hosts=frozenset(h.strip().lower() for h in allow_hosts if h.strip()),
-        fetch_max_bytes=int(fetch.get("max_bytes", 20 * 1024 * 1024)),
-        fetch_timeout=float(fetch.get("timeout", 15.0)),
-        fetch_max_redirects=int(fetch.get("max_redirects", 5)),
+        fetch_max_bytes=nested(fetch, "fetch", "max_bytes", None, int, 20 * 1024 * 1024),
+        fetch_timeout=nested(fetch, "fetch", "timeout", None, float, 15.0),
+        fetch_max_redirects=nested(fetch, "fetch", "max_redirects", None, int, 5),
         search_backend=pick("search_backend", "LUNOS_SEARCH_BACKEND"),
         search=search,
         access_log=pick("access_log", "LUNOS_ACCESS_LOG", _bool, False),
@@ -284,6 +296,10 @@ def load_settings(
         aliases=_aliases(data.get("aliases") or {}, providers),
     )
     values.update({k: v for k, v in overrides.items() if v is not None})
+    url = values["database_url"]
+    if url and not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise ConfigError("LUNOS_DATABASE_URL / database_url must be sqlite:///PATH or "
+                          f"postgresql://USER@HOST:PORT/DB, not {url.partition('://')[0]!r}://…")
     if values["max_body_bytes"] <= 0:
         raise ConfigError("max_body_bytes must be positive")
     for name in ("header_read_timeout", "request_read_timeout"):

@@ -6,10 +6,12 @@ import asyncio
 import functools
 import logging
 import os
+import sys
 
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from .app import LunosApp, create_app
+from .app import LunosApp, create_app, describe_store_error
 from .asgi import new_request_id
 from .config import Settings, load_settings
 from .keys import master_key
@@ -111,7 +113,14 @@ def serve(settings: Settings) -> None:
     if path is not None:
         # Workers read the same file; the key itself is never printed.
         print(f"lunos: master key in {path} (mode 0600)", flush=True)
-    asyncio.run(prepare_store(settings, key))
+    try:
+        asyncio.run(prepare_store(settings, key))
+    except ArgumentError as exc:  # an unusable URL: a setting to fix, not a server to start
+        raise SystemExit(f"lunos: LUNOS_DATABASE_URL / database_url: {exc}") from None
+    except (SQLAlchemyError, OSError) as exc:
+        # Start anyway: each worker retries, and /readyz answers 503 until the store is up.
+        print(f"lunos: the database is unreachable ({describe_store_error(exc)}); "
+              "starting anyway", file=sys.stderr, flush=True)
     try:
         import uvloop  # noqa: F401
 
