@@ -51,6 +51,13 @@ PRESETS: dict[str, Preset] = {
 
 KINDS = ("openai", "anthropic", "google")
 METRICS_AUTH = ("none", "key", "master")
+# Web search settings the environment can give: (section of `search:`, key) -> variable.
+SEARCH_ENV = {
+    ("searxng", "url"): "SEARXNG_URL",
+    **{(name, key): f"{name.upper()}_{key.upper()}"
+       for name in ("tavily", "brave", "exa") for key in ("api_key", "base_url")},
+    (None, "timeout"): "LUNOS_SEARCH_TIMEOUT",
+}
 
 
 class ConfigError(Exception):
@@ -142,7 +149,8 @@ def _provider(name: str, spec: Mapping[str, Any], env: Mapping[str, str]) -> Pro
     return ProviderConfig(name, kind, base_url.rstrip("/"), api_key, key_required, headers, options)
 
 
-def _aliases(raw: Mapping[str, Any], providers: Mapping[str, ProviderConfig]) -> dict:
+def _aliases(raw: Mapping[str, Any], providers: Mapping[str, ProviderConfig],
+             env: Mapping[str, str]) -> dict:
     """`aliases:` from the file: name -> a model id, or a list of deployments."""
     if not isinstance(raw, dict):
         raise ConfigError("aliases must map names to a model id or a list of deployments")
@@ -162,6 +170,8 @@ def _aliases(raw: Mapping[str, Any], providers: Mapping[str, ProviderConfig]) ->
             weight = entry.get("weight", 1)
             if not isinstance(weight, (int, float)) or weight <= 0:
                 raise ConfigError(f"aliases.{name}[{i}].weight must be a positive number")
+            if entry.get("api_key_env"):  # read here, like every other setting
+                entry["api_key"] = env.get(entry["api_key_env"]) or entry.get("api_key")
             deployments.append(entry)
         out[str(name)] = tuple(deployments)
     return out
@@ -231,6 +241,12 @@ def load_settings(
     timeouts = data.get("timeouts") or {}
     fetch = data.get("fetch") or {}
     search = dict(data.get("search") or {})
+    for (section, key), env_key in SEARCH_ENV.items():  # the environment wins, as everywhere
+        if env.get(env_key):
+            if section is None:
+                search[key] = env[env_key]
+            else:
+                search[section] = {**(search.get(section) or {}), key: env[env_key]}
     allow = env.get("LUNOS_FETCH_ALLOW_HOSTS")
     if allow is None:
         allow_hosts = fetch.get("allow_hosts") or []
@@ -293,7 +309,7 @@ def load_settings(
         breaker_cooldown=tuned("breaker_cooldown", "LUNOS_BREAKER_COOLDOWN", float, 30.0),
         max_concurrency=tuned("max_concurrency", "LUNOS_MAX_CONCURRENCY", int, 4096),
         shutdown_grace=tuned("shutdown_grace", "LUNOS_SHUTDOWN_GRACE", float, 30.0),
-        aliases=_aliases(data.get("aliases") or {}, providers),
+        aliases=_aliases(data.get("aliases") or {}, providers, env),
     )
     values.update({k: v for k, v in overrides.items() if v is not None})
     url = values["database_url"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 import sys
 
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -20,7 +19,7 @@ from .store import Store
 
 def app_from_env() -> LunosApp:
     """The app factory each worker process calls (settings come from the environment)."""
-    settings = load_settings(os.environ.get("LUNOS_CONFIG") or None)
+    settings = load_settings()  # the file named by LUNOS_CONFIG, then the environment
     return create_app(settings)
 
 
