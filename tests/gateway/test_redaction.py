@@ -119,8 +119,8 @@ def test_rows_and_log_do_not_carry_the_key(gateway, client):
 def test_redactor_unit():
     redactor = Redactor(["exact-value-1234", None, ""])
     text = redactor.text("a exact-value-1234 b sk-ant-api03-abcdef c AIzaSyA-0123456789abcdefghij "
-                         "d Authorization: bearer tok.en-123 e skill-set f")
+                         "d Authorization: bearer tok.en-1234567890abcdef e skill-set f g Bearer token needed")
     assert text == ("a [redacted] b [redacted] c [redacted] d Authorization: bearer [redacted] "
-                    "e skill-set f")
+                    "e skill-set f g Bearer token needed")
     error = redactor.error(GatewayError(502, "x: exact-value-1234"))
     assert error.message == "x: [redacted]" and b"exact" not in error.body()

@@ -74,9 +74,9 @@ def invalid(message: str, param: str | None = None, code: str = "invalid_value")
 
 REDACTED = "[redacted]"
 # Credential shapes providers echo back: OpenAI-style `sk-...` (also `sk-proj-`, `sk-ant-`),
-# Google's `AIza...`, and whatever follows `Bearer`.
+# Google's `AIza...`, and a token after `Bearer` (long enough not to be a word).
 _KEY_SHAPES = re.compile(
-    r"\bsk-[A-Za-z0-9_\-]{6,}|\bAIza[0-9A-Za-z_\-]{20,}|(?i:\bbearer)\s+[A-Za-z0-9._~+/=\-]{4,}"
+    r"\bsk-[A-Za-z0-9_\-]{6,}|\bAIza[0-9A-Za-z_\-]{20,}|(?i:\bbearer)\s+[A-Za-z0-9._~+/=\-]{16,}"
 )
 
 

@@ -30,45 +30,44 @@ class Protocol(HttpToolsProtocol):
     connection and trickles (or never sends) its headers would hold it forever. Here every
     request must have its headers in within `header_timeout` seconds of its first byte (or
     of the connection opening), else it gets a 408 in OpenAI's error shape and the
-    connection is closed. The body has its own deadline in the app (`Request.body`).
+    connection is closed. One sweeper task checks every connection a few times a second
+    (a timer per request would cost more). The body has its own deadline (`Request.body`).
     """
+
+    TICK = 0.25
+    sweeper: asyncio.Task | None = None
 
     def __init__(self, *args, header_timeout: float | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.header_timeout = header_timeout
-        self.header_timer: asyncio.TimerHandle | None = None
-
-    def _arm(self) -> None:
-        if self.header_timeout and self.header_timer is None:
-            self.header_timer = self.loop.call_later(self.header_timeout, self._headers_late)
-
-    def _disarm(self) -> None:
-        if self.header_timer is not None:
-            self.header_timer.cancel()
-            self.header_timer = None
+        self.waiting_since: float | None = None  # when the headers being waited for were due to start
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
-        self._arm()
+        if self.header_timeout:
+            self.waiting_since = self.loop.time()
+            sweeper = Protocol.sweeper
+            if sweeper is None or sweeper.done() or sweeper.get_loop() is not self.loop:
+                Protocol.sweeper = self.loop.create_task(_sweep(self.connections, self.loop))
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._arm()
+        if self.header_timeout and self.waiting_since is None:
+            self.waiting_since = self.loop.time()
 
     def on_headers_complete(self) -> None:
-        self._disarm()
+        self.waiting_since = None
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        self._disarm()  # the keep-alive timer covers an idle connection
+        self.waiting_since = None  # the keep-alive timer covers an idle connection
 
-    def connection_lost(self, exc) -> None:
-        self._disarm()
-        super().connection_lost(exc)
+    def headers_late(self, now: float) -> bool:
+        return self.waiting_since is not None and now - self.waiting_since > self.header_timeout
 
-    def _headers_late(self) -> None:
-        self.header_timer = None
+    def refuse_late(self) -> None:
+        self.waiting_since = None
         if not self.transport.is_closing():
             self._refuse(408, f"The request headers were not received within {self.header_timeout:g} s",
                          "request_timeout", "timeout_error")
@@ -87,6 +86,16 @@ class Protocol(HttpToolsProtocol):
                                                                   new_request_id().encode())
         self.transport.write(head + body)
         self.transport.close()
+
+
+async def _sweep(connections: set, loop) -> None:
+    """Close the connections whose request headers are late (see `Protocol`)."""
+    while connections:
+        await asyncio.sleep(Protocol.TICK)
+        now = loop.time()
+        for connection in list(connections):
+            if isinstance(connection, Protocol) and connection.headers_late(now):
+                connection.refuse_late()
 
 
 def protocol(settings: Settings):
