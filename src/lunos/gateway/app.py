@@ -236,7 +236,11 @@ class LunosApp:
         request = Request(scope, receive, self.settings.request_read_timeout)
         if request.path.startswith("/dashboard") and request.path[10:11] in ("", "/"):
             # its own sign-in, with a session cookie
-            await self.dashboard(gw, request, _with_request_id(send, new_request_id()))
+            request_id = new_request_id()
+            try:
+                await self.dashboard(gw, request, _with_request_id(send, request_id))
+            except asyncio.CancelledError:
+                await self._shutting_down(send, None, request_id)
             return
         spec = self.routes.get((request.method, request.path))
         args: tuple = ()

@@ -71,8 +71,8 @@ class KeySync:
         """The principal of a key hash the table did not have: reload once if the keys
         changed since the last load (a key just created on any worker), else None."""
         now = time.monotonic()
-        if self._unknown.get(digest, 0.0) > now:
-            return None
+        if self._unknown.get(digest, 0.0) > now or self.version is None or self._store_down:
+            return None  # known bad, or no store to ask (the sync is retrying it)
         async with self._lock:
             principal = self.auth.by_hash(digest)
             if principal is not None or self._unknown.get(digest, 0.0) > now:
@@ -81,7 +81,8 @@ class KeySync:
                 if await self.store.keys_version() != self.version:
                     await self._reload()
             except (SQLAlchemyError, OSError) as exc:
-                log.warning("key lookup skipped, the store is unavailable: %s", exc.__class__.__name__)
+                self._store_down = True  # until the periodic sync reaches it again
+                log.warning("key sync paused, the store is unavailable: %s", exc.__class__.__name__)
                 return None
             principal = self.auth.by_hash(digest)
             if principal is None:
