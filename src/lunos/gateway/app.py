@@ -320,12 +320,14 @@ class LunosApp:
     async def _shutting_down(self, send, record: CallRecord | None, request_id: str | None) -> None:
         """Answer a request cut off by the end of the shutdown grace: a JSON error, or an SSE
         error event when a stream had started; its history row says why."""
+        if record is not None and record.responded:
+            return  # answered in full already; its row stands
         error = GatewayError(503, "The gateway is shutting down; the request was cut off",
                              code="gateway_shutting_down", headers={"retry-after": "1"})
         try:
-            if record is not None and record.stream and record.status == 200 and not record.responded:
+            if record is not None and record.stream and record.status == 200:
                 await send({"type": "http.response.body", "body": sse.error_event(error)})
-            elif record is None or not record.responded:
+            else:
                 await send_error(send, error, [("x-request-id", record.id if record else
                                                 request_id or new_request_id())])
         except Exception:  # the response is past repair: the connection just closes
