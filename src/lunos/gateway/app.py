@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from . import sse
 from .asgi import ClientGone, Request, new_request_id, send_error
-from .auth import Authenticator, Principal
+from .auth import Authenticator, Principal, bearer
 from .catalog import Catalog
 from .config import Settings
 from .engine import Engine
@@ -24,7 +25,7 @@ from .errors import GatewayError
 from .fetch import Fetcher, FetchPolicy
 from .history import DiscardHistory, History
 from .http_client import HttpClient, Timeouts, Transport
-from .keys import master_key
+from .keys import hash_key, master_key
 from .limits import Limits, MemoryLimits, RedisLimits
 from .metrics import Metrics
 from .records import CallRecord
@@ -62,6 +63,7 @@ class Gateway:
     limits: Limits | None = None
     metrics: Metrics = field(default_factory=Metrics)
     master_key_path: object = None
+    ready: bool = False  # the store is migrated and the key table loaded (/readyz)
     in_flight: int = 0
     background: list[asyncio.Task] = field(default_factory=list)
 
@@ -94,9 +96,15 @@ class LunosApp:
             ("POST", "/admin/keys"): RouteSpec(admin.create_key, "master"),
             ("GET", "/admin/keys"): RouteSpec(admin.list_keys, "master"),
             ("GET", "/healthz"): RouteSpec(health.healthz, "public"),
-            ("GET", "/metrics"): RouteSpec(metrics.prometheus, "public"),
+            ("GET", "/readyz"): RouteSpec(health.readyz, "public"),
             ("GET", "/openapi.json"): RouteSpec(health.openapi, "public"),
         }
+        self.metrics = RouteSpec(metrics.prometheus, "public")
+        # /metrics on its own address (served there alone), or on the API port.
+        self.metrics_port = settings.metrics_address[1] if settings.metrics_address else None
+        if self.metrics_port is None:
+            self.routes[("GET", "/metrics")] = RouteSpec(
+                metrics.prometheus, "public" if settings.metrics_auth == "none" else settings.metrics_auth)
         # Routes ending in one path parameter: (method, prefix) -> spec.
         self.prefix_routes: dict[tuple[str, str], RouteSpec] = {
             ("GET", "/v1/logs/"): RouteSpec(logs.get_log),
@@ -117,11 +125,8 @@ class LunosApp:
         key, path = master_key(settings.master_key, settings.home)
         auth = Authenticator(key)
         store = Store.open(settings.db_url())
-        await store.migrate()
-        await store.set_master(key)
         limits = Limits(RedisLimits(settings.redis_url) if settings.redis_url else MemoryLimits())
         keysync = KeySync(store, auth, settings.key_sync_interval, on_load=limits.seed)
-        await keysync.start()
         history = self._history or (
             HistoryWriter(store, max_queue=settings.history_queue) if settings.history
             else DiscardHistory())
@@ -140,6 +145,12 @@ class LunosApp:
             master_key_path=path,
         )
         await history.start()
+        try:
+            await self._open_store(key)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("the database is unreachable (%s); retrying in the background, and "
+                        "/readyz answers 503 until it is up", describe_store_error(exc))
+            self.gw.background.append(asyncio.create_task(self._retry_store(key)))
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # garbage collector's sight, so collections stay short under load.
         gc.collect()
@@ -148,6 +159,26 @@ class LunosApp:
         gc.set_threshold(YOUNG_GC_THRESHOLD, *self._gc_threshold[1:])
         if settings.trace_retention_days:
             self.gw.background.append(asyncio.create_task(self._purge_traces()))
+
+    async def _open_store(self, key: str) -> None:
+        gw = self.gw
+        await gw.store.migrate()
+        await gw.store.set_master(key)
+        await gw.keysync.start()
+        gw.ready = True
+
+    async def _retry_store(self, key: str) -> None:
+        """Connect to a database that was down at start-up, backing off up to 10 s."""
+        delay = 0.5
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self._open_store(key)
+            except (SQLAlchemyError, OSError):
+                delay = min(delay * 2, 10.0)
+                continue
+            log.warning("the database is up; the gateway is ready")
+            return
 
     async def _purge_traces(self) -> None:
         """Drop trace payloads older than the retention period, hourly (rows stay)."""
@@ -194,8 +225,10 @@ class LunosApp:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.startup()
-                except Exception as exc:  # report, and let the server exit
-                    log.exception("startup failed")
+                except Exception as exc:  # report in one line, and let the server exit
+                    log.error("startup failed: %s", describe_store_error(exc)
+                              if isinstance(exc, SQLAlchemyError) else exc)
+                    log.debug("startup failure", exc_info=True)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})
@@ -206,12 +239,25 @@ class LunosApp:
 
     async def http(self, scope, receive, send) -> None:
         gw = self.gw
-        request = Request(scope, receive)
+        request = Request(scope, receive, self.settings.request_read_timeout)
         if request.path.startswith("/dashboard") and request.path[10:11] in ("", "/"):
-            await self.dashboard(gw, request, send)  # its own sign-in, with a session cookie
+            # its own sign-in, with a session cookie
+            request_id = new_request_id()
+            try:
+                await self.dashboard(gw, request, _with_request_id(send, request_id))
+            except asyncio.CancelledError:
+                await self._shutting_down(send, None, request_id)
             return
         spec = self.routes.get((request.method, request.path))
         args: tuple = ()
+        if self.metrics_port is not None and (scope.get("server") or (None, None))[1] == self.metrics_port:
+            spec = self.metrics if (request.method, request.path) == ("GET", "/metrics") else None
+            args = ()
+            if spec is None:
+                error = GatewayError(404, f"Only GET /metrics is served on this address, not "
+                                     f"{request.method} {request.path}", code="route_not_found")
+                await send_error(send, error, [("x-request-id", new_request_id())])
+                return
         if spec is None:
             spec, args = self._prefix_route(request)
         if spec is None:
@@ -219,8 +265,9 @@ class LunosApp:
             return
         record: CallRecord | None = None
         counted = False
+        request_id = None
         try:
-            principal = self._authenticate(spec, request)
+            principal = await self._authenticate(spec, request)
             if spec.record:
                 record = CallRecord(new_request_id("chatcmpl"), principal.key_id,
                                     request.header(b"x-app-id") or "unknown", "")
@@ -238,22 +285,27 @@ class LunosApp:
                     raise
                 await self._watched(spec.handler, gw, raw, send, principal, receive, record)
             else:
+                request_id = new_request_id()
                 try:
-                    await spec.handler(gw, request, send, principal, *args)
+                    await spec.handler(gw, request, _with_request_id(send, request_id), principal, *args)
                 except (SQLAlchemyError, OSError) as exc:
                     log.warning("store error on %s %s: %s", request.method, request.path,
                                 exc.__class__.__name__)
                     raise StoreUnavailable() from None
         except GatewayError as exc:
-            await send_error(send, exc, [("x-request-id", record.id if record else new_request_id())])
+            await send_error(send, exc, [("x-request-id", record.id if record else request_id or new_request_id())])
         except ClientGone:
             if record is not None:
                 record.status, record.error = 499, "client disconnected"
+        except asyncio.CancelledError:
+            # Only the server cancels a request (a client that leaves is handled in
+            # `_watched`): the shutdown grace is over. Say so, in the API's shape.
+            await self._shutting_down(send, record, request_id)
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.path)
             error = GatewayError(500, "Internal error", code="internal_error")
             try:
-                await send_error(send, error, [("x-request-id", record.id if record else new_request_id())])
+                await send_error(send, error, [("x-request-id", record.id if record else request_id or new_request_id())])
             except Exception:  # the response had already started
                 pass
             if record is not None:
@@ -271,10 +323,38 @@ class LunosApp:
                 gw.history.put(record)
                 gw.metrics.observe(record)
 
-    def _authenticate(self, spec: RouteSpec, request: Request) -> Principal | None:
+    async def _shutting_down(self, send, record: CallRecord | None, request_id: str | None) -> None:
+        """Answer a request cut off by the end of the shutdown grace: a JSON error, or an SSE
+        error event when a stream had started; its history row says why."""
+        if record is not None and record.responded:
+            return  # answered in full already; its row stands
+        error = GatewayError(503, "The gateway is shutting down; the request was cut off",
+                             code="gateway_shutting_down", headers={"retry-after": "1"})
+        try:
+            if record is not None and record.stream and record.status == 200:
+                await send({"type": "http.response.body", "body": sse.error_event(error)})
+            else:
+                await send_error(send, error, [("x-request-id", record.id if record else
+                                                request_id or new_request_id())])
+        except Exception:  # the response is past repair: the connection just closes
+            pass
+        if record is not None:
+            record.responded = True
+            record.status, record.error = 503, "gateway shutting down"
+
+    async def _authenticate(self, spec: RouteSpec, request: Request) -> Principal | None:
         if spec.auth == "public":
             return None
-        principal = self.gw.auth.authenticate(request.headers.get(b"authorization"))
+        header = request.headers.get(b"authorization")
+        try:
+            principal = self.gw.auth.authenticate(header)
+        except GatewayError as exc:
+            # A key created a moment ago (maybe on another worker) is not in the table yet.
+            if exc.code != "invalid_api_key" or self.gw.keysync is None:
+                raise
+            principal = await self.gw.keysync.lookup(hash_key(bearer(header)))
+            if principal is None:
+                raise
         if spec.auth == "master" and not principal.is_master:
             raise GatewayError(403, "This route needs the master key", code="master_key_required")
         return principal
@@ -356,6 +436,25 @@ async def _disconnected(receive) -> None:
         message = await receive()
         if message["type"] == "http.disconnect":
             return
+
+
+def describe_store_error(exc: BaseException) -> str:
+    """A store error in one line, without the SQL or the connection string."""
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    return f"{cause.__class__.__name__}: {text}" if text else cause.__class__.__name__
+
+
+def _with_request_id(send, request_id: str):
+    """`send`, adding `x-request-id` to a response that does not carry one already."""
+    async def sending(message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers") or ())
+            if not any(name.lower() == b"x-request-id" for name, _ in headers):
+                headers.append((b"x-request-id", request_id.encode()))
+            message = {**message, "headers": headers}
+        await send(message)
+    return sending
 
 
 def create_app(settings: Settings, history: History | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import secrets
@@ -35,11 +36,12 @@ def new_request_id(prefix: str = "req") -> str:
 
 
 class Request:
-    __slots__ = ("_query", "headers", "method", "path", "receive", "scope")
+    __slots__ = ("_query", "headers", "method", "path", "read_timeout", "receive", "scope")
 
-    def __init__(self, scope: dict, receive) -> None:
+    def __init__(self, scope: dict, receive, read_timeout: float | None = None) -> None:
         self.scope = scope
         self.receive = receive
+        self.read_timeout = read_timeout  # seconds for the whole body (slow clients: 408)
         self.method: str = scope["method"]
         self.path: str = scope["path"]
         self.headers: dict[bytes, bytes] = dict(scope["headers"])  # ASGI names are lower-case
@@ -60,7 +62,25 @@ class Request:
         return values[-1] if values else None
 
     async def body(self, limit: int) -> bytes:
-        """Read the whole body, refusing (413) as soon as it is known to exceed `limit`."""
+        """Read the whole body, refusing (413) as soon as it is known to exceed `limit`, and
+        (408, closing the connection) when it has not all arrived within `read_timeout`:
+        a client trickling its body must not hold a slot for as long as it likes."""
+        if self.read_timeout is None:
+            return await self._body(limit)
+        task = asyncio.current_task()
+        _DEADLINES.watch(task, self.read_timeout)
+        try:
+            return await self._body(limit)
+        except asyncio.CancelledError:
+            if not _DEADLINES.expired(task):
+                raise
+            task.uncancel()
+            raise GatewayError(408, f"The request body was not received within {self.read_timeout:g} s",
+                               code="request_timeout", headers={"connection": "close"}) from None
+        finally:
+            _DEADLINES.forget(task)
+
+    async def _body(self, limit: int) -> bytes:
         length = self.headers.get(b"content-length")
         if length is not None:
             try:
@@ -84,6 +104,45 @@ class Request:
             if not message.get("more_body"):
                 break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class _Deadlines:
+    """Body-read deadlines, checked by one sweeper task a few times a second: a timer per
+    request would cost more than reading most bodies does. A task past its deadline is
+    cancelled; `Request.body` turns that into a 408."""
+
+    TICK = 0.25
+
+    def __init__(self) -> None:
+        self.reading: dict[asyncio.Task, float] = {}
+        self.late: set[asyncio.Task] = set()
+        self.sweeper: asyncio.Task | None = None
+
+    def watch(self, task: asyncio.Task, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        self.reading[task] = loop.time() + seconds
+        if self.sweeper is None or self.sweeper.done() or self.sweeper.get_loop() is not loop:
+            self.sweeper = loop.create_task(self._sweep())
+
+    def expired(self, task: asyncio.Task) -> bool:
+        return task in self.late
+
+    def forget(self, task: asyncio.Task) -> None:
+        self.reading.pop(task, None)
+        self.late.discard(task)
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self.reading:
+            await asyncio.sleep(self.TICK)
+            now = loop.time()
+            for task, deadline in list(self.reading.items()):
+                if deadline <= now and task not in self.late:
+                    self.late.add(task)
+                    task.cancel()
+
+
+_DEADLINES = _Deadlines()
 
 
 class ClientGone(Exception):

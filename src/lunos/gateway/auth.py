@@ -1,7 +1,8 @@
 """Who is calling: bearer key -> `Principal`, answered from memory.
 
 The table of key hashes is loaded from the store at start and refreshed when keys change
-(see `store.KeyCache`); a request never waits on the database to be authenticated.
+(see `store.KeySync`); a request with a known key never waits on the database. Only a key
+the table does not know is checked once against it (`KeySync.lookup`).
 """
 
 from __future__ import annotations

@@ -51,6 +51,14 @@ PRESETS: dict[str, Preset] = {
 }
 
 KINDS = ("openai", "anthropic", "google")
+METRICS_AUTH = ("none", "key", "master")
+# Web search settings the environment can give: (section of `search:`, key) -> variable.
+SEARCH_ENV = {
+    ("searxng", "url"): "SEARXNG_URL",
+    **{(name, key): f"{name.upper()}_{key.upper()}"
+       for name in ("tavily", "brave", "exa") for key in ("api_key", "base_url")},
+    (None, "timeout"): "LUNOS_SEARCH_TIMEOUT",
+}
 
 
 class ConfigError(Exception):
@@ -72,6 +80,9 @@ class Settings:
     # The provider of a model id that names none the gateway knows (`gpt-4o`, `llama3`).
     default_provider: str | None = None
     max_body_bytes: int = 10 * 1024 * 1024
+    # Slow clients: seconds for a request's headers, and for its whole body.
+    header_read_timeout: float = 10.0
+    request_read_timeout: float = 60.0
     # Upstream timeouts in seconds.
     connect_timeout: float = 10.0
     first_byte_timeout: float = 120.0
@@ -103,6 +114,10 @@ class Settings:
     key_sync_interval: float = 1.0
     # Upstream HTTP: "fast" (the built-in client) or "httpx".
     http_transport: str = "fast"
+    # /metrics: who may read it on the API port ("none", "key" or "master"), or a separate
+    # (host, port) that serves it alone (then the API port does not).
+    metrics_auth: str = "none"
+    metrics_address: tuple[str, int] | None = None
 
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.home / 'lunos.db').as_posix()}"
@@ -139,7 +154,8 @@ def _provider(name: str, spec: Mapping[str, Any], env: Mapping[str, str]) -> Pro
     return ProviderConfig(name, kind, (base_url or "").rstrip("/"), api_key, key_required, headers, options)
 
 
-def _aliases(raw: Mapping[str, Any], providers: Mapping[str, ProviderConfig]) -> dict:
+def _aliases(raw: Mapping[str, Any], providers: Mapping[str, ProviderConfig],
+             env: Mapping[str, str]) -> dict:
     """`aliases:` from the file: name -> a model id, or a list of deployments."""
     if not isinstance(raw, dict):
         raise ConfigError("aliases must map names to a model id or a list of deployments")
@@ -159,6 +175,8 @@ def _aliases(raw: Mapping[str, Any], providers: Mapping[str, ProviderConfig]) ->
             weight = entry.get("weight", 1)
             if not isinstance(weight, (int, float)) or weight <= 0:
                 raise ConfigError(f"aliases.{name}[{i}].weight must be a positive number")
+            if entry.get("api_key_env"):  # read here, like every other setting
+                entry["api_key"] = env.get(entry["api_key_env"]) or entry.get("api_key")
             deployments.append(entry)
         out[str(name)] = tuple(deployments)
     return out
@@ -168,6 +186,17 @@ def _bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
     return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _address(raw: Any) -> tuple[str, int]:
+    """`host:port` (`[::1]:9100` for IPv6; `:9100` means 127.0.0.1)."""
+    host, sep, port = str(raw).strip().rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(raw)
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+_address.__name__ = "host:port"
 
 
 def load_settings(
@@ -203,9 +232,26 @@ def load_settings(
         except (TypeError, ValueError):
             raise ConfigError(f"{env_key} / {key}: cannot read {raw!r} as {cast.__name__}") from None
 
+    def nested(section: Mapping[str, Any], name: str, key: str, env_key: str | None, cast, default):
+        """A value from a file section (`timeouts.connect`), the environment winning."""
+        raw = env.get(env_key) if env_key else None
+        if raw in (None, ""):
+            raw = section.get(key)
+        try:
+            return default if raw in (None, "") else cast(raw)
+        except (TypeError, ValueError):
+            where = f"{env_key} / {name}.{key}" if env_key else f"{name}.{key}"
+            raise ConfigError(f"{where}: cannot read {raw!r} as {cast.__name__}") from None
+
     timeouts = data.get("timeouts") or {}
     fetch = data.get("fetch") or {}
     search = dict(data.get("search") or {})
+    for (section, key), env_key in SEARCH_ENV.items():  # the environment wins, as everywhere
+        if env.get(env_key):
+            if section is None:
+                search[key] = env[env_key]
+            else:
+                search[section] = {**(search.get(section) or {}), key: env[env_key]}
     allow = env.get("LUNOS_FETCH_ALLOW_HOSTS")
     if allow is None:
         allow_hosts = fetch.get("allow_hosts") or []
@@ -228,14 +274,17 @@ def load_settings(
         drop_params=pick("drop_params", "LUNOS_DROP_PARAMS", _bool, False),
         default_provider=pick("default_provider", "LUNOS_DEFAULT_PROVIDER"),
         max_body_bytes=pick("max_body_bytes", "LUNOS_MAX_BODY_BYTES", int, 10 * 1024 * 1024),
-        connect_timeout=float(env.get("LUNOS_CONNECT_TIMEOUT") or timeouts.get("connect", 10.0)),
-        first_byte_timeout=float(env.get("LUNOS_FIRST_BYTE_TIMEOUT") or timeouts.get("first_byte", 120.0)),
-        idle_timeout=float(env.get("LUNOS_IDLE_TIMEOUT") or timeouts.get("idle", 120.0)),
-        total_timeout=float(env.get("LUNOS_TOTAL_TIMEOUT") or timeouts.get("total", 600.0)),
+        header_read_timeout=pick("header_read_timeout", "LUNOS_HEADER_READ_TIMEOUT", float, 10.0),
+        request_read_timeout=pick("request_read_timeout", "LUNOS_REQUEST_READ_TIMEOUT", float, 60.0),
+        connect_timeout=nested(timeouts, "timeouts", "connect", "LUNOS_CONNECT_TIMEOUT", float, 10.0),
+        first_byte_timeout=nested(timeouts, "timeouts", "first_byte", "LUNOS_FIRST_BYTE_TIMEOUT",
+                                  float, 120.0),
+        idle_timeout=nested(timeouts, "timeouts", "idle", "LUNOS_IDLE_TIMEOUT", float, 120.0),
+        total_timeout=nested(timeouts, "timeouts", "total", "LUNOS_TOTAL_TIMEOUT", float, 600.0),
         fetch_allow_hosts=frozenset(h.strip().lower() for h in allow_hosts if h.strip()),
-        fetch_max_bytes=int(fetch.get("max_bytes", 20 * 1024 * 1024)),
-        fetch_timeout=float(fetch.get("timeout", 15.0)),
-        fetch_max_redirects=int(fetch.get("max_redirects", 5)),
+        fetch_max_bytes=nested(fetch, "fetch", "max_bytes", None, int, 20 * 1024 * 1024),
+        fetch_timeout=nested(fetch, "fetch", "timeout", None, float, 15.0),
+        fetch_max_redirects=nested(fetch, "fetch", "max_redirects", None, int, 5),
         search_backend=pick("search_backend", "LUNOS_SEARCH_BACKEND"),
         search=search,
         access_log=pick("access_log", "LUNOS_ACCESS_LOG", _bool, False),
@@ -243,7 +292,12 @@ def load_settings(
         history_queue=pick("history_queue", "LUNOS_HISTORY_QUEUE", int, 100_000),
         trace_retention_days=pick("trace_retention_days", "LUNOS_TRACE_RETENTION_DAYS", float),
         key_sync_interval=pick("key_sync_interval", "LUNOS_KEY_SYNC_INTERVAL", float, 1.0),
+        metrics_auth=pick("metrics_auth", "LUNOS_METRICS_AUTH", str, "none").strip().lower(),
+        metrics_address=pick("metrics_address", "LUNOS_METRICS_ADDRESS", _address),
     )
+    if values["metrics_auth"] not in METRICS_AUTH:
+        raise ConfigError(f"LUNOS_METRICS_AUTH / metrics_auth must be one of {', '.join(METRICS_AUTH)}, "
+                          f"not {values['metrics_auth']!r}")
     reliability = data.get("reliability") or {}
 
     def tuned(key: str, env_key: str, cast, default):
@@ -261,7 +315,7 @@ def load_settings(
         breaker_cooldown=tuned("breaker_cooldown", "LUNOS_BREAKER_COOLDOWN", float, 30.0),
         max_concurrency=tuned("max_concurrency", "LUNOS_MAX_CONCURRENCY", int, 4096),
         shutdown_grace=tuned("shutdown_grace", "LUNOS_SHUTDOWN_GRACE", float, 30.0),
-        aliases=_aliases(data.get("aliases") or {}, providers),
+        aliases=_aliases(data.get("aliases") or {}, providers, env),
     )
     values["http_transport"] = pick("http_transport", "LUNOS_HTTP_TRANSPORT", str, "fast").lower()
     if values["http_transport"] not in ("fast", "httpx"):
@@ -271,6 +325,13 @@ def load_settings(
     if values["default_provider"] and values["default_provider"] not in providers:
         raise ConfigError(f"LUNOS_DEFAULT_PROVIDER / default_provider: {values['default_provider']!r} "
                           f"is not a provider (known: {', '.join(sorted(providers))})")
+    url = values["database_url"]
+    if url and not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise ConfigError("LUNOS_DATABASE_URL / database_url must be sqlite:///PATH or "
+                          f"postgresql://USER@HOST:PORT/DB, not {url.partition('://')[0]!r}://…")
     if values["max_body_bytes"] <= 0:
         raise ConfigError("max_body_bytes must be positive")
+    for name in ("header_read_timeout", "request_read_timeout"):
+        if values[name] <= 0:
+            raise ConfigError(f"LUNOS_{name.upper()} / {name} must be a positive number of seconds")
     return Settings(**values)

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 
 from .._sse import SSEDecoder
 from .config import Settings
-from .errors import GatewayError
+from .errors import GatewayError, Redactor
 from .fetch import Fetcher
 from .health import Health, is_health_failure
 from .http_client import (
@@ -51,6 +51,7 @@ class Engine:
         self.retry_after_cap = settings.retry_after_cap
         self.timeouts = Timeouts(settings.connect_timeout, settings.first_byte_timeout,
                                  settings.idle_timeout)
+        self.redactor = Redactor(credentials(router))
 
     # ------------------------------------------------------------------ planning
     async def prepare(self, route: Route, body: dict, options: ChatOptions, record: CallRecord,
@@ -113,12 +114,13 @@ class Engine:
             response = await self.client.request(up.method, up.url, up.headers, up.body,
                                                  timeouts=self.timeouts)
         except UpstreamConnectError as exc:
-            raise GatewayError(502, f"{provider}: {exc}", code="upstream_connect_error",
-                               retryable=True) from None
+            raise self.redactor.error(GatewayError(502, f"{provider}: {exc}", code="upstream_connect_error",
+                                                   retryable=True)) from None
         except UpstreamTimeout as exc:
             raise self.timeout_error(provider, exc.phase) from None
         except UpstreamProtocolError as exc:
-            raise GatewayError(502, f"{provider}: {exc}", code="upstream_error", retryable=True) from None
+            raise self.redactor.error(GatewayError(502, f"{provider}: {exc}", code="upstream_error",
+                                                   retryable=True)) from None
         finally:
             attempt.latency_ms = round((time.perf_counter() - started) * 1000, 3)
         attempt.status = response.status
@@ -127,7 +129,7 @@ class Engine:
                 raw = await response.read(limit=MAX_ERROR_BYTES)
             except (UpstreamProtocolError, UpstreamTimeout):
                 raw = b""
-            raise route.adapter.parse_error(response.status, raw, response.headers)
+            raise self.redactor.error(route.adapter.parse_error(response.status, raw, response.headers))
         return response
 
     def timeout_error(self, provider: str, phase: str) -> GatewayError:
@@ -222,7 +224,8 @@ class Engine:
                                        retryable=True) from None
                 completion = route.adapter.parse_response(req, response.status, raw)
             except GatewayError as exc:
-                step = await plan.asend(exc)  # raises the final error when nothing is left
+                # raises the final error when nothing is left
+                step = await plan.asend(self.redactor.error(exc))
                 continue
             except BaseException:  # cancelled: the client went away
                 self.health.end(route.deployment, None)
@@ -272,7 +275,7 @@ class Engine:
             except GatewayError as exc:
                 if chunks is not None:
                     await chunks.aclose()
-                step = await plan.asend(exc)
+                step = await plan.asend(self.redactor.error(exc))
                 continue
             except BaseException:
                 self.health.end(route.deployment, None)
@@ -300,12 +303,12 @@ class Engine:
             ok = False
             raise error from None
         except UpstreamProtocolError as exc:
-            error = GatewayError(502, f"{route.provider}: {exc}", code="upstream_error")
+            error = self.redactor.error(GatewayError(502, f"{route.provider}: {exc}", code="upstream_error"))
             pump.fail(error)
             ok = False
             raise error from None
         except GatewayError as exc:
-            pump.fail(exc)
+            pump.fail(self.redactor.error(exc))  # an error event from the provider, mid-stream
             ok = False if is_health_failure(exc) else None
             raise
         finally:
@@ -328,6 +331,18 @@ class Engine:
         except UpstreamProtocolError as exc:
             raise GatewayError(502, f"{pump.route.provider}: {exc}", code="upstream_error",
                                retryable=True) from None
+
+
+def credentials(router: Router) -> list[str | None]:
+    """Every secret the gateway sends upstream: provider keys and credential-like headers."""
+    configs = [a.config for a in router.adapters.values()]
+    configs += [r.adapter.config for routes in router.aliases.values() for r in routes]
+    found: list[str | None] = []
+    for config in configs:
+        found.append(config.api_key)
+        found.extend(v for k, v in config.headers
+                     if any(w in k for w in ("auth", "key", "token", "secret")))
+    return found
 
 
 class _Pump:

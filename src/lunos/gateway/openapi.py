@@ -156,6 +156,8 @@ def document() -> dict:
                 "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "responses": {"200": _json({"type": "object"}), **_errors(401, 403, 404, 503)}}},
             "/healthz": {"get": {"operationId": "health", "responses": {"200": _json({"type": "object"})}}},
+            "/readyz": {"get": {"operationId": "ready", "responses": {"200": _json({"type": "object"}),
+                                                                      **_errors(503)}}},
             "/metrics": {"get": {"operationId": "metrics", "responses": {"200": {"description": "Prometheus"}}}},
         },
     }

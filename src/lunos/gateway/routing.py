@@ -11,7 +11,6 @@ with optional credentials, base URL and weight of its own.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from importlib import import_module
 
@@ -70,7 +69,7 @@ class Router:
         if not _OVERRIDES & set(spec):
             return replace(route, weight=float(spec.get("weight", 1)))
         config = route.adapter.config
-        api_key = os.environ.get(spec["api_key_env"]) if spec.get("api_key_env") else spec.get("api_key")
+        api_key = spec.get("api_key")  # config.py read `api_key_env`
         config = replace(
             config,
             api_key=api_key or config.api_key,

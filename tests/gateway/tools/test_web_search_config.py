@@ -90,8 +90,7 @@ def test_unreadable_numbers_fall_back_to_defaults():
 
 
 def test_settings_are_read_once(monkeypatch):
-    settings = load_settings(None, env={})
-    monkeypatch.setenv("SEARXNG_URL", "http://first")
+    settings = load_settings(None, env={"SEARXNG_URL": "http://first"})
+    monkeypatch.setenv("SEARXNG_URL", "http://second")  # the environment is read by load_settings only
     first = search_config(settings)
-    monkeypatch.setenv("SEARXNG_URL", "http://second")
     assert search_config(settings) is first and first.backends["searxng"].url == "http://first/search"

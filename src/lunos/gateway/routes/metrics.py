@@ -1,4 +1,4 @@
-"""GET /metrics: Prometheus text format (public, like /healthz; bind the port privately)."""
+"""GET /metrics: Prometheus text format (who may read it: `metrics_auth`, `metrics_address`)."""
 
 from __future__ import annotations
 

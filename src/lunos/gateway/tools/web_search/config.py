@@ -23,7 +23,6 @@ default. Settings are read once per `Settings` object.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,7 +77,7 @@ class SearchConfig:
 
 
 def load_search_config(settings, env: Mapping[str, str] | None = None) -> SearchConfig:
-    env = os.environ if env is None else env
+    env = {} if env is None else env  # config.py folds the search variables into `search`
     section: Mapping[str, Any] = settings.search or {}
 
     def sub(name: str) -> Mapping[str, Any]:
@@ -139,7 +138,7 @@ _cache: dict[int, tuple[object, SearchConfig]] = {}
 
 
 def search_config(settings) -> SearchConfig:
-    """The search configuration of these settings (read from the environment once)."""
+    """The search configuration of these settings (built once per settings)."""
     hit = _cache.get(id(settings))
     if hit is None or hit[0] is not settings:
         hit = (settings, load_search_config(settings))
