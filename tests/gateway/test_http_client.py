@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import ssl
 from urllib.parse import quote
 
@@ -95,7 +96,9 @@ def transport_name(request) -> str:
 
 
 def client_with(name: str, timeouts: Timeouts | None = None) -> HttpClient:
-    return HttpClient(timeouts or Timeouts(connect=2, first_byte=5, idle=5), make_transport(name))
+    # The proxy variables as the settings would read them from this (patched) environment.
+    return HttpClient(timeouts or Timeouts(connect=2, first_byte=5, idle=5),
+                      make_transport(name, dict(os.environ)))
 
 
 @pytest.fixture

@@ -118,7 +118,8 @@ class LunosApp:
         catalog = Catalog.load(settings.models)
         client = HttpClient(Timeouts(settings.connect_timeout, settings.first_byte_timeout,
                                      settings.idle_timeout),
-                            self._transport or make_transport(settings.http_transport))
+                            self._transport or make_transport(settings.http_transport,
+                                                                 settings.proxy_env))
         fetcher = Fetcher(client, FetchPolicy(settings.fetch_allow_hosts, settings.fetch_max_bytes,
                                               settings.fetch_timeout, settings.fetch_max_redirects))
         router = Router(settings, catalog)

@@ -61,6 +61,10 @@ SEARCH_ENV = {
 }
 
 
+# Egress proxy variables, in either case (read by proxies.py through Settings.proxy_env).
+PROXY_VARIABLES = frozenset(f"{scheme}_proxy" for scheme in ("http", "https", "all", "no"))
+
+
 class ConfigError(Exception):
     """The configuration cannot be used; the message says which setting and why."""
 
@@ -114,6 +118,8 @@ class Settings:
     key_sync_interval: float = 1.0
     # Upstream HTTP: "fast" (the built-in client) or "httpx".
     http_transport: str = "fast"
+    # The egress proxy variables (HTTPS_PROXY, NO_PROXY, ...) as the environment had them.
+    proxy_env: Mapping[str, str] = field(default_factory=dict)
     # /metrics: who may read it on the API port ("none", "key" or "master"), or a separate
     # (host, port) that serves it alone (then the API port does not).
     metrics_auth: str = "none"
@@ -321,6 +327,7 @@ def load_settings(
     if values["http_transport"] not in ("fast", "httpx"):
         raise ConfigError(f"LUNOS_HTTP_TRANSPORT / http_transport must be fast or httpx, "
                           f"not {values['http_transport']!r}")
+    values["proxy_env"] = {k: v for k, v in env.items() if k.lower() in PROXY_VARIABLES}
     values.update({k: v for k, v in overrides.items() if v is not None})
     if values["default_provider"] and values["default_provider"] not in providers:
         raise ConfigError(f"LUNOS_DEFAULT_PROVIDER / default_provider: {values['default_provider']!r} "

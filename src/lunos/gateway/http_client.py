@@ -389,7 +389,6 @@ class FastTransport:
         self._idle: dict[object, list[_Connection]] = {}
         self._max_idle = max_idle_per_origin
         self._ssl: ssl.SSLContext | None = None
-        proxies = proxies if proxies is not None else Proxies.from_env()
         self.proxies = proxies if proxies else None  # None: every call goes direct
 
     def _ssl_context(self) -> ssl.SSLContext:

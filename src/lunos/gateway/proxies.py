@@ -1,7 +1,7 @@
 """Which upstream calls go through an egress proxy: `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`
 and `NO_PROXY` (lower-case names win, as in curl and Python's urllib).
 
-Read once when the HTTP client is built. `NO_PROXY` takes host names (a name also matches
+Read once, with the other settings (`Settings.proxy_env`). `NO_PROXY` takes host names (a name also matches
 its subdomains; a leading dot is ignored), IP addresses, CIDR ranges, an optional `:port`,
 or `*` for everything. Loopback is not exempt unless it is listed. A proxy's credentials
 (`http://user:pass@proxy:3128`) become a `Proxy-Authorization` header and never appear in
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
@@ -67,9 +66,9 @@ class Proxies:
     no_proxy: tuple[str, ...] = ()
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, any_scheme: bool = False) -> Proxies:
+    def from_env(cls, env: Mapping[str, str], any_scheme: bool = False) -> Proxies:
         """`any_scheme`: accept proxy URLs other than http:// (the httpx transport takes them)."""
-        found = _environment(os.environ if env is None else env)
+        found = _environment(env)
         fallback = found.get("all")
         picked = {}
         for scheme in ("http", "https"):

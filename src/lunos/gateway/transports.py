@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -73,12 +73,13 @@ def _describe(exc: Exception) -> str:
 class HttpxTransport:
     """Upstream calls through httpx, honouring the environment's proxies and certificates."""
 
-    def __init__(self, max_idle_per_origin: int = 256) -> None:
+    def __init__(self, proxy_env: Mapping[str, str] | None = None,
+                 max_idle_per_origin: int = 256) -> None:
         self.client = httpx.AsyncClient(
             trust_env=True, follow_redirects=False,
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=max_idle_per_origin),
         )
-        self.proxies = Proxies.from_env(any_scheme=True)  # to know when `connect_to` applies
+        self.proxies = Proxies.from_env(proxy_env or {}, any_scheme=True)  # to know when `connect_to` applies
         # httpx logs every request's URL at INFO: fetched URLs are the users', and the fast
         # transport logs no request either.
         logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -122,6 +123,9 @@ class HttpxTransport:
         await self.client.aclose()
 
 
-def make_transport(name: str) -> Transport:
-    """The transport a setting names: `fast` (the default) or `httpx`."""
-    return HttpxTransport() if name == "httpx" else FastTransport()
+def make_transport(name: str, proxy_env: Mapping[str, str] | None = None) -> Transport:
+    """The transport a setting names: `fast` (the default) or `httpx`; `proxy_env` holds the
+    proxy variables the settings read (`Settings.proxy_env`)."""
+    if name == "httpx":
+        return HttpxTransport(proxy_env)
+    return FastTransport(proxies=Proxies.from_env(proxy_env or {}))
