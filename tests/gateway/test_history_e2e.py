@@ -223,6 +223,34 @@ def test_revocation_reaches_another_gateway_within_two_seconds(standins, tmp_pat
             two.stop()
 
 
+# ---------------------------------------------------------------- one bad row
+def test_a_nul_in_a_model_id_stops_no_history_on_postgresql(standins, tmp_path):
+    """PostgreSQL refuses a NUL in text: the row is cleaned, and every later row is written."""
+    standins.reset()
+    with database("postgresql", tmp_path) as url:
+        g = GatewayProcess(tmp_path / "gw", {**standins.env(), "LUNOS_DATABASE_URL": url}).start()
+        try:
+            bad = httpx.post(f"{g.url}/v1/chat/completions", headers=MASTER, timeout=10,
+                             json={**ask("hi"), "model": "openai/gpt-4o\u0000"})
+            ids = [bad.headers["x-request-id"]]
+            for i in range(20):
+                r = httpx.post(f"{g.url}/v1/chat/completions", headers=MASTER, json=ask(f"after {i}"),
+                               timeout=10)
+                assert r.status_code == 200, r.text
+                ids.append(r.headers["x-request-id"])
+            wait_for_row(g.url, ids[-1], within=5)
+            rows = {r["id"]: r for r in all_rows(g.url)}
+            metrics = httpx.get(f"{g.url}/metrics", timeout=5).text
+        finally:
+            g.stop()
+    assert set(ids) <= set(rows) and len(rows) == 21
+    assert "\x00" not in rows[ids[0]]["model"] and rows[ids[0]]["status"] == bad.status_code
+    assert "lunos_history_rows_failed_total{" in metrics and "lunos_history_store_up{" in metrics
+    failed = [line for line in metrics.splitlines()
+              if line.startswith(("lunos_history_rows_failed_total{", "lunos_history_store_up{"))]
+    assert [line.rsplit(" ", 1)[1] for line in failed] == ["0", "1"]
+
+
 # ---------------------------------------------------------------- under load
 async def _mixed_load(base: str, n: int) -> dict[str, int]:
     """n concurrent requests: JSON, streams, upstream failures and client disconnects."""
