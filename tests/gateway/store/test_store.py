@@ -95,6 +95,45 @@ async def test_master_key_only_hash_and_not_listed(store):
     assert await store.active_keys() == []
 
 
+async def prefixes(store) -> dict[str, str]:
+    async with store.engine.connect() as conn:
+        return dict((await conn.execute(text("SELECT id, prefix FROM lunos_keys"))).all())
+
+
+async def test_a_short_master_key_is_never_stored_whole(store):
+    short = "sk-lunos-abcdef"  # 15 characters: kept whole as the prefix before
+    await store.set_master(short)
+    assert (await prefixes(store))["master"] == short[:7]
+    await store.set_master("sk-lunos-test-master-key-0123456789")
+    assert (await prefixes(store))["master"] == "sk-lunos-test-m"
+
+
+async def test_migration_4_shortens_a_prefix_that_is_the_whole_key(store):
+    row, raw = await store.create_key("generated")
+    short = "my-master-key-15"
+    async with store.engine.begin() as conn:
+        await conn.execute(text(
+            "INSERT INTO lunos_keys (id, name, key_hash, prefix, is_master, created_at, spend_usd) "
+            f"VALUES ('master', 'master', '{hash_key(short)}', '{short}', true, 0, 0)"))
+    await rerun_migration(store, 4, "SELECT 1")
+    assert await prefixes(store) == {"master": short[:7], row["id"]: row["prefix"]}
+
+
+async def test_a_new_sqlite_database_is_private(tmp_path):
+    """Its directory 0700; the database, its -wal and -shm files and trace files 0600."""
+    home = tmp_path / "home"
+    store = Store.open(f"sqlite:///{home}/lunos.db")
+    try:
+        await store.migrate()
+        await store.insert_rows([row_values(record(1, trace=True))])
+        made = list(home.rglob("*"))
+        assert {p.name for p in made} >= {"lunos.db", "lunos.db-wal", "lunos.db-shm", "lunos.db-traces"}
+        for p in [home, *made]:
+            assert p.stat().st_mode & 0o777 == (0o700 if p.is_dir() else 0o600), p.name
+    finally:
+        await store.close()
+
+
 async def test_rows_round_trip_and_spend(store):
     row, _ = await store.create_key("a")
     await store.insert_rows([row_values(record(1, row["id"], cost=0.25)),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime
+import os
 import secrets
 import time
 from pathlib import Path
@@ -166,6 +167,16 @@ def _decode_cursor(cursor: str) -> tuple[float, str]:
         raise GatewayError(400, "Invalid cursor", param="cursor") from None
 
 
+def _create_private(path: Path) -> None:
+    """Create a new SQLite file (and its directory) readable by its owner only: SQLite gives
+    its -wal and -shm files the database file's mode. An existing file keeps its own."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
 class Store:
     def __init__(self, engine: AsyncEngine, url: str, sqlite_path: str | None = None) -> None:
         self.engine = engine
@@ -183,7 +194,7 @@ class Store:
         if engine_url.startswith("sqlite"):
             path = engine_url.split(":///", 1)[1]
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                _create_private(Path(path))
                 sqlite_path = path  # history rows get their own connection and thread
             engine = create_async_engine(engine_url, connect_args={"timeout": 30})
             from sqlalchemy import event
@@ -286,13 +297,13 @@ class Store:
         """Keep only the master key's hash (and display prefix) in the database."""
         digest, prefix = hash_key(key), display_prefix(key)
         async with self.engine.begin() as conn:
-            row = (await conn.execute(select(schema.keys.c.key_hash).where(
+            row = (await conn.execute(select(schema.keys.c.key_hash, schema.keys.c.prefix).where(
                 schema.keys.c.id == "master"))).first()
             if row is None:
                 await conn.execute(insert(schema.keys).values(
                     id="master", name="master", key_hash=digest, prefix=prefix, is_master=True,
                     created_at=time.time(), spend_usd=0.0))
-            elif row[0] != digest:
+            elif tuple(row) != (digest, prefix):
                 await conn.execute(update(schema.keys).where(schema.keys.c.id == "master")
                                    .values(key_hash=digest, prefix=prefix))
 
