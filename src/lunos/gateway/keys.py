@@ -8,7 +8,6 @@ prefix are stored; the raw key is shown once.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 import secrets
 from pathlib import Path
@@ -32,10 +31,6 @@ def display_prefix(key: str) -> str:
     """What lists show of a key: at most `DISPLAY_CHARS`, and always fewer than half its
     characters, so a short (master) key is never stored whole."""
     return key[:min(DISPLAY_CHARS, (len(key) - 1) // 2)]
-
-
-def same(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
 
 
 def master_key(configured: str | None, home: Path) -> tuple[str, Path | None]:

@@ -3,7 +3,7 @@ the key table sync."""
 
 from .keysync import KeySync
 from .rows import HistoryRow, row_values
-from .sql import Store, StoreUnavailable, row_to_public
+from .sql import Store, StoreUnavailable
 from .writer import HistoryWriter
 
-__all__ = ["HistoryRow", "HistoryWriter", "KeySync", "Store", "StoreUnavailable", "row_to_public", "row_values"]
+__all__ = ["HistoryRow", "HistoryWriter", "KeySync", "Store", "StoreUnavailable", "row_values"]
