@@ -6,6 +6,7 @@ import asyncio
 import json
 import signal
 import sqlite3
+import subprocess
 import time
 
 import httpx
@@ -115,6 +116,40 @@ def test_traced_stream_keeps_the_streamed_output(gateway, upstreams):
     assert call["function"]["name"] == "get_weather"
     assert json.loads(call["function"]["arguments"]) == {"location": "Paris"}
     assert row["response"]["finish_reason"] == "tool_calls"
+
+
+def test_a_sqlite_home_backed_up_while_running_restores_with_its_traces(standins, tmp_path):
+    """docs/configuration.md, *Backup and restore*: the database by SQLite's online backup,
+    then the trace files; a gateway started on the copy reads every trace back."""
+    standins.reset()
+    g = GatewayProcess(tmp_path / "home", standins.env()).start()
+    backup = tmp_path / "backup"
+    try:
+        ids = []
+        for i in range(30):
+            body = ask(f"traced {i}", observability=True, stream=i % 2 == 1)
+            r = httpx.post(f"{g.url}/v1/chat/completions", headers=MASTER, json=body, timeout=10)
+            ids.append(r.headers["x-request-id"])
+        wait_for_row(g.url, ids[-1])
+        before = {r["id"]: r for r in all_rows(g.url)}
+        backup.mkdir(mode=0o700)
+        subprocess.run(["sqlite3", str(g.home / "lunos.db"), f".backup '{backup / 'lunos.db'}'"],
+                       check=True)
+        subprocess.run(["cp", "-a", str(g.home / "lunos.db-traces"), str(backup)], check=True)
+        httpx.post(f"{g.url}/v1/chat/completions", headers=MASTER, timeout=10,
+                   json=ask("after the backup", observability=True))
+    finally:
+        g.stop()
+    restored = GatewayProcess(backup, standins.env()).start()
+    try:
+        after = {r["id"]: r for r in all_rows(restored.url)}
+    finally:
+        restored.stop()
+    assert set(ids) <= set(after) and set(after) == set(before)
+    for row_id in ids:
+        assert after[row_id]["request"] == before[row_id]["request"] is not None
+        assert after[row_id]["response"] == before[row_id]["response"] is not None
+    assert after[ids[3]]["request"]["messages"][0]["content"] == "traced 3"
 
 
 # ---------------------------------------------------------------- tenants
