@@ -13,8 +13,7 @@ from lunos.gateway.auth import Authenticator
 from lunos.gateway.errors import GatewayError
 from lunos.gateway.keys import hash_key
 from lunos.gateway.records import CallRecord
-from lunos.gateway.store import HistoryWriter, KeySync, Store
-from lunos.gateway.store import row_values
+from lunos.gateway.store import HistoryWriter, KeySync, Store, row_values
 from lunos.gateway.store.rows import COUNT_MAX
 from lunos.gateway.store.sqlite_rows import PAGE_SIZE
 from lunos.gateway.usage import TokenCounts
@@ -109,7 +108,7 @@ async def test_a_short_master_key_is_never_stored_whole(store):
 
 
 async def test_migration_4_shortens_a_prefix_that_is_the_whole_key(store):
-    row, raw = await store.create_key("generated")
+    row, _ = await store.create_key("generated")
     short = "my-master-key-15"
     async with store.engine.begin() as conn:
         await conn.execute(text(

@@ -57,10 +57,6 @@ def _text(value: str | None) -> str | None:
     return value.replace("\0", "") if value else value
 
 
-def _count(value: int) -> int:
-    return value if 0 <= value <= COUNT_MAX else (0 if value < 0 else COUNT_MAX)
-
-
 def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
@@ -74,33 +70,34 @@ def _payload(value: bytes | dict | None) -> bytes | None:
 
 
 def row_values(record: CallRecord) -> HistoryRow:
+    """The record's row, cleaned. Positional, in field order: a call with 24 keywords took
+    three times as long, on every request."""
     t = record.tokens
-    trace = record.trace
+    counts = t.prompt, t.completion, t.cached, t.cache_write, t.reasoning
+    if min(counts) < 0 or max(counts) > COUNT_MAX:  # an upstream's invalid usage
+        counts = tuple(min(max(count, 0), COUNT_MAX) for count in counts)
+    trace = bool(record.trace)
     return HistoryRow(
-        id=record.id,
-        key_id=record.key_id,
-        app_id=_text(record.app_id[:200]),
-        model=_text((record.model or "")[:300]),
-        provider=_text(record.provider),
-        status=record.status,
-        error=_text(record.error),
-        prompt_tokens=_count(t.prompt),
-        completion_tokens=_count(t.completion),
-        cached_tokens=_count(t.cached),
-        cache_write_tokens=_count(t.cache_write),
-        reasoning_tokens=_count(t.reasoning),
-        cost=record.cost,
-        latency_ms=record.latency_ms,
-        ttft_ms=record.ttft_ms,
-        tokens_per_second=record.tokens_per_second,
-        stream=bool(record.stream),
-        created_at=record.created_at,
-        day=utc_day(record.created_at),
-        attempts=_json(record.attempts) if record.attempts else None,  # as orjson writes a dataclass
-        dropped_params=_json(record.dropped_params) if record.dropped_params else None,
-        trace=bool(trace),
-        extra=_json(record.extra) if record.extra else None,
-        payload=(_payload(record.request) or b"null", _payload(record.response)) if trace else None,
+        record.id,
+        record.key_id,
+        _text(record.app_id[:200]),
+        _text((record.model or "")[:300]),
+        record.provider,
+        record.status,
+        _text(record.error),
+        *counts,
+        record.cost,
+        record.latency_ms,
+        record.ttft_ms,
+        record.tokens_per_second,
+        bool(record.stream),
+        record.created_at,
+        utc_day(record.created_at),
+        _json(record.attempts) if record.attempts else None,  # as orjson writes a dataclass
+        _json(record.dropped_params) if record.dropped_params else None,
+        trace,
+        _json(record.extra) if record.extra else None,
+        (_payload(record.request) or b"null", _payload(record.response)) if trace else None,
     )
 
 
