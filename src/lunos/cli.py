@@ -24,11 +24,10 @@ def _serve(args: argparse.Namespace) -> int:
         if value is not None:
             os.environ[env] = str(value)
     try:
-        settings = load_settings(args.config)
+        serve(load_settings(args.config))
     except ConfigError as exc:
         print(f"lunos: {exc}", file=sys.stderr)
         return 2
-    serve(settings)
     return 0
 
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 import signal
 import sqlite3
+import subprocess
 import time
 
 import httpx
@@ -117,6 +118,40 @@ def test_traced_stream_keeps_the_streamed_output(gateway, upstreams):
     assert row["response"]["finish_reason"] == "tool_calls"
 
 
+def test_a_sqlite_home_backed_up_while_running_restores_with_its_traces(standins, tmp_path):
+    """docs/configuration.md, *Backup and restore*: the database by SQLite's online backup,
+    then the trace files; a gateway started on the copy reads every trace back."""
+    standins.reset()
+    g = GatewayProcess(tmp_path / "home", standins.env()).start()
+    backup = tmp_path / "backup"
+    try:
+        ids = []
+        for i in range(30):
+            body = ask(f"traced {i}", observability=True, stream=i % 2 == 1)
+            r = httpx.post(f"{g.url}/v1/chat/completions", headers=MASTER, json=body, timeout=10)
+            ids.append(r.headers["x-request-id"])
+        wait_for_row(g.url, ids[-1])
+        before = {r["id"]: r for r in all_rows(g.url)}
+        backup.mkdir(mode=0o700)
+        subprocess.run(["sqlite3", str(g.home / "lunos.db"), f".backup '{backup / 'lunos.db'}'"],
+                       check=True)
+        subprocess.run(["cp", "-a", str(g.home / "lunos.db-traces"), str(backup)], check=True)
+        httpx.post(f"{g.url}/v1/chat/completions", headers=MASTER, timeout=10,
+                   json=ask("after the backup", observability=True))
+    finally:
+        g.stop()
+    restored = GatewayProcess(backup, standins.env()).start()
+    try:
+        after = {r["id"]: r for r in all_rows(restored.url)}
+    finally:
+        restored.stop()
+    assert set(ids) <= set(after) and set(after) == set(before)
+    for row_id in ids:
+        assert after[row_id]["request"] == before[row_id]["request"] is not None
+        assert after[row_id]["response"] == before[row_id]["response"] is not None
+    assert after[ids[3]]["request"]["messages"][0]["content"] == "traced 3"
+
+
 # ---------------------------------------------------------------- tenants
 def test_a_key_sees_only_its_own_rows(gateway, upstreams):
     base = gateway.url
@@ -221,6 +256,34 @@ def test_revocation_reaches_another_gateway_within_two_seconds(standins, tmp_pat
         finally:
             one.stop()
             two.stop()
+
+
+# ---------------------------------------------------------------- one bad row
+def test_a_nul_in_a_model_id_stops_no_history_on_postgresql(standins, tmp_path):
+    """PostgreSQL refuses a NUL in text: the row is cleaned, and every later row is written."""
+    standins.reset()
+    with database("postgresql", tmp_path) as url:
+        g = GatewayProcess(tmp_path / "gw", {**standins.env(), "LUNOS_DATABASE_URL": url}).start()
+        try:
+            bad = httpx.post(f"{g.url}/v1/chat/completions", headers=MASTER, timeout=10,
+                             json={**ask("hi"), "model": "openai/gpt-4o\u0000"})
+            ids = [bad.headers["x-request-id"]]
+            for i in range(20):
+                r = httpx.post(f"{g.url}/v1/chat/completions", headers=MASTER, json=ask(f"after {i}"),
+                               timeout=10)
+                assert r.status_code == 200, r.text
+                ids.append(r.headers["x-request-id"])
+            wait_for_row(g.url, ids[-1], within=5)
+            rows = {r["id"]: r for r in all_rows(g.url)}
+            metrics = httpx.get(f"{g.url}/metrics", timeout=5).text
+        finally:
+            g.stop()
+    assert set(ids) <= set(rows) and len(rows) == 21
+    assert "\x00" not in rows[ids[0]]["model"] and rows[ids[0]]["status"] == bad.status_code
+    assert "lunos_history_rows_failed_total{" in metrics and "lunos_history_store_up{" in metrics
+    failed = [line for line in metrics.splitlines()
+              if line.startswith(("lunos_history_rows_failed_total{", "lunos_history_store_up{"))]
+    assert [line.rsplit(" ", 1)[1] for line in failed] == ["0", "1"]
 
 
 # ---------------------------------------------------------------- under load

@@ -129,7 +129,8 @@ class LunosApp:
         limits = Limits(RedisLimits(settings.redis_url) if settings.redis_url else MemoryLimits())
         keysync = KeySync(store, auth, settings.key_sync_interval, on_load=limits.seed)
         history = self._history or (
-            HistoryWriter(store, max_queue=settings.history_queue) if settings.history
+            HistoryWriter(store, max_queue=settings.history_queue,
+                          failed_rows=settings.home / "history-failed.jsonl") if settings.history
             else DiscardHistory())
         self.gw = Gateway(
             settings=settings,

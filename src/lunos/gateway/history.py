@@ -17,25 +17,6 @@ class History(Protocol):
         """Flush what is queued."""
 
 
-class NullHistory:
-    """Keeps the last rows in memory only (tests, and a gateway with no store)."""
-
-    def __init__(self, keep: int = 1000) -> None:
-        self.rows: list[CallRecord] = []
-        self._keep = keep
-
-    async def start(self) -> None:
-        return None
-
-    def put(self, record: CallRecord) -> None:
-        self.rows.append(record)
-        if len(self.rows) > self._keep:
-            del self.rows[: len(self.rows) - self._keep]
-
-    async def close(self) -> None:
-        return None
-
-
 class DiscardHistory:
     """History switched off (`LUNOS_HISTORY=off`): rows are dropped. For benchmarks that
     measure what history costs; a production gateway keeps its history."""

@@ -31,6 +31,8 @@ HELP = {
     "lunos_history_queue_depth": ("gauge", "History rows waiting to be written"),
     "lunos_history_dropped_total": ("counter", "History rows dropped because the queue was full"),
     "lunos_history_written_total": ("counter", "History rows written"),
+    "lunos_history_rows_failed_total": ("counter", "History rows the database refused, set aside "
+                                        "in $LUNOS_HOME/history-failed.jsonl"),
     "lunos_history_store_up": ("gauge", "1 when the last history write succeeded"),
 }
 

@@ -55,18 +55,6 @@ class CallRecord:
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. web searches made
     responded: bool = False  # the response's last part is being sent: no longer cancellable
 
-    def usage_dict(self) -> dict:
-        t = self.tokens
-        return {
-            "prompt_tokens": t.prompt,
-            "completion_tokens": t.completion,
-            "total_tokens": t.prompt + t.completion,
-            "cached_tokens": t.cached,
-            "cache_write_tokens": t.cache_write,
-            "reasoning_tokens": t.reasoning,
-            "cost": self.cost,
-        }
-
     def finish(self, first_token_at: float | None = None) -> None:
         """Set latency, time to first token and output speed from the clock."""
         now = time.perf_counter()

@@ -13,7 +13,7 @@ from lunos.gateway.app import create_app
 from lunos.gateway.asgi import Request
 from lunos.gateway.config import Settings
 from lunos.gateway.records import CallRecord
-from lunos.gateway.store.sql import row_values
+from lunos.gateway.store import row_values
 from lunos.gateway.usage import TokenCounts
 
 MASTER = "sk-lunos-dashboard-tests-master-key"

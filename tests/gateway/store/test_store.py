@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 
@@ -12,8 +13,8 @@ from lunos.gateway.auth import Authenticator
 from lunos.gateway.errors import GatewayError
 from lunos.gateway.keys import hash_key
 from lunos.gateway.records import CallRecord
-from lunos.gateway.store import HistoryWriter, KeySync, Store
-from lunos.gateway.store.sql import _ROW_COLUMNS, row_values
+from lunos.gateway.store import HistoryWriter, KeySync, Store, row_values
+from lunos.gateway.store.rows import COUNT_MAX
 from lunos.gateway.store.sqlite_rows import PAGE_SIZE
 from lunos.gateway.usage import TokenCounts
 from tests.databases import database
@@ -93,6 +94,45 @@ async def test_master_key_only_hash_and_not_listed(store):
     assert await store.active_keys() == []
 
 
+async def prefixes(store) -> dict[str, str]:
+    async with store.engine.connect() as conn:
+        return dict((await conn.execute(text("SELECT id, prefix FROM lunos_keys"))).all())
+
+
+async def test_a_short_master_key_is_never_stored_whole(store):
+    short = "sk-lunos-abcdef"  # 15 characters: kept whole as the prefix before
+    await store.set_master(short)
+    assert (await prefixes(store))["master"] == short[:7]
+    await store.set_master("sk-lunos-test-master-key-0123456789")
+    assert (await prefixes(store))["master"] == "sk-lunos-test-m"
+
+
+async def test_migration_4_shortens_a_prefix_that_is_the_whole_key(store):
+    row, _ = await store.create_key("generated")
+    short = "my-master-key-15"
+    async with store.engine.begin() as conn:
+        await conn.execute(text(
+            "INSERT INTO lunos_keys (id, name, key_hash, prefix, is_master, created_at, spend_usd) "
+            f"VALUES ('master', 'master', '{hash_key(short)}', '{short}', true, 0, 0)"))
+    await rerun_migration(store, 4, "SELECT 1")
+    assert await prefixes(store) == {"master": short[:7], row["id"]: row["prefix"]}
+
+
+async def test_a_new_sqlite_database_is_private(tmp_path):
+    """Its directory 0700; the database, its -wal and -shm files and trace files 0600."""
+    home = tmp_path / "home"
+    store = Store.open(f"sqlite:///{home}/lunos.db")
+    try:
+        await store.migrate()
+        await store.insert_rows([row_values(record(1, trace=True))])
+        made = list(home.rglob("*"))
+        assert {p.name for p in made} >= {"lunos.db", "lunos.db-wal", "lunos.db-shm", "lunos.db-traces"}
+        for p in [home, *made]:
+            assert p.stat().st_mode & 0o777 == (0o700 if p.is_dir() else 0o600), p.name
+    finally:
+        await store.close()
+
+
 async def test_rows_round_trip_and_spend(store):
     row, _ = await store.create_key("a")
     await store.insert_rows([row_values(record(1, row["id"], cost=0.25)),
@@ -144,6 +184,60 @@ async def test_a_string_that_is_not_utf8_does_not_block_the_batch(store):
     assert (await store.get_log("chatcmpl-0002", None))["status"] == 200
 
 
+async def test_nul_and_absurd_counts_are_cleaned_before_they_reach_the_database(store):
+    """PostgreSQL refuses a NUL in text; SQLite an integer past 2**63, PostgreSQL past 2**31."""
+    r = record(1, model="openai/gpt\x00-4o", app_id="a\x00pp", error="bad \x00 model")
+    r.tokens = TokenCounts(prompt=2**70, completion=-5, cached=2**63, reasoning=7)
+    await store.insert_rows([row_values(r), row_values(record(2, model="other"))])
+    got = await store.get_log("chatcmpl-0001", None)
+    assert (got["model"], got["app_id"], got["error"]) == ("openai/gpt-4o", "app", "bad  model")
+    assert got["usage"]["prompt_tokens"] == COUNT_MAX and got["usage"]["completion_tokens"] == 0
+    assert got["usage"]["cached_tokens"] == COUNT_MAX and got["usage"]["reasoning_tokens"] == 7
+    rows, _ = await store.list_logs(key_id=None, model="openai/gpt\x00-4o")  # no 500 either
+    assert [row["id"] for row in rows] == ["chatcmpl-0001"]
+
+
+def refused_row(store, i: int, cost: float = 0.001):
+    """A row with a value cleaning would have caught, as if one slipped through."""
+    row = row_values(record(i, cost=cost))
+    if store.is_sqlite:
+        return row._replace(prompt_tokens=2**64)
+    return row._replace(model="nul \x00 model")
+
+
+async def test_a_row_the_database_refuses_is_set_aside_and_the_rest_written(store, tmp_path):
+    key, _ = await store.create_key("k")
+    failed = tmp_path / "history-failed.jsonl"
+    writer = HistoryWriter(store, interval=0.05, failed_rows=failed)
+    rows = [row_values(record(i, key["id"], cost=0.5)) for i in range(40)]
+    rows[17] = refused_row(store, 17, cost=0.5)._replace(key_id=key["id"])
+    writer.queue.extend(rows)
+    await writer.start()
+    writer.put(record(40, key["id"], cost=0.5))
+    await writer.close()
+    stored, _ = await store.list_logs(key_id=None, limit=100)
+    assert sorted(r["id"] for r in stored) == sorted(f"chatcmpl-{i:04d}" for i in range(41) if i != 17)
+    assert (writer.written, writer.failed, writer.depth, writer.store_ok) == (40, 1, 0, True)
+    lines = failed.read_text().splitlines()
+    assert len(lines) == 1 and failed.stat().st_mode & 0o777 == 0o600
+    entry = json.loads(lines[0])
+    assert entry["row"]["id"] == "chatcmpl-0017" and entry["error"] and entry["failed_at"]
+    assert (await store.get_key(key["id"]))["spend_usd"] == pytest.approx(41 * 0.5)  # served
+
+
+async def test_a_store_that_is_down_keeps_the_rows_queued_not_set_aside(store, tmp_path):
+    async def down(rows):
+        raise OSError("connection refused")
+
+    store.insert_rows = down
+    writer = HistoryWriter(store, interval=0.05, failed_rows=tmp_path / "failed.jsonl")
+    for i in range(5):
+        writer.put(record(i))
+    assert not await writer._drain()
+    assert (writer.depth, writer.failed, writer.store_ok) == (5, 0, False)
+    assert not (tmp_path / "failed.jsonl").exists()
+
+
 async def test_a_key_sees_only_its_own_rows(store):
     await store.insert_rows([row_values(record(i, "key_a" if i % 2 else "key_b")) for i in range(10)])
     assert await store.get_log("chatcmpl-0002", "key_a") is None
@@ -154,8 +248,7 @@ async def test_a_key_sees_only_its_own_rows(store):
 
 async def test_cursor_pagination_walks_every_row_once(store):
     rows = [row_values(record(i)) for i in range(23)]
-    created = _ROW_COLUMNS.index("created_at")  # equal timestamps still page correctly:
-    rows[5] = (*rows[5][:created], rows[6][created], *rows[5][created + 1:])
+    rows[5] = rows[5]._replace(created_at=rows[6].created_at)  # equal timestamps page too
     await store.insert_rows(rows)
     seen, cursor = [], None
     while True:

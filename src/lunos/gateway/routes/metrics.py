@@ -16,6 +16,7 @@ async def prometheus(gw, request, send, principal) -> None:
         "lunos_history_queue_depth": {(): getattr(history, "depth", 0)},
         "lunos_history_dropped_total": {(): getattr(history, "dropped", 0)},
         "lunos_history_written_total": {(): getattr(history, "written", 0)},
+        "lunos_history_rows_failed_total": {(): getattr(history, "failed", 0)},
         "lunos_history_store_up": {(): 1 if getattr(history, "store_ok", True) else 0},
     }
     await send_bytes(send, 200, gw.metrics.render(gauges).encode(), CONTENT_TYPE)

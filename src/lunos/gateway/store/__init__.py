@@ -2,7 +2,8 @@
 the key table sync."""
 
 from .keysync import KeySync
-from .sql import Store, StoreUnavailable, row_to_public, row_values
+from .rows import HistoryRow, row_values
+from .sql import Store, StoreUnavailable
 from .writer import HistoryWriter
 
-__all__ = ["HistoryWriter", "KeySync", "Store", "StoreUnavailable", "row_to_public", "row_values"]
+__all__ = ["HistoryRow", "HistoryWriter", "KeySync", "Store", "StoreUnavailable", "row_values"]

@@ -8,9 +8,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import insert, inspect, select, text
+from sqlalchemy import insert, inspect, select, text, update
 from sqlalchemy.engine import Connection
 
+from ..keys import display_prefix, hash_key
 from . import schema
 
 
@@ -32,10 +33,20 @@ def _v3_trace_ref(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE lunos_requests ADD COLUMN trace_ref TEXT"))
 
 
+def _v4_no_whole_key_prefix(conn: Connection) -> None:
+    """A key of 15 characters or fewer (a set master key) was kept whole as its display
+    prefix; a prefix whose hash is the key's hash is the whole key: shorten it."""
+    keys = schema.keys
+    for key_id, key_hash, prefix in conn.execute(select(keys.c.id, keys.c.key_hash, keys.c.prefix)):
+        if hash_key(prefix) == key_hash:
+            conn.execute(update(keys).where(keys.c.id == key_id).values(prefix=display_prefix(prefix)))
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_initial),
     (2, _v2_drop_day_index),
     (3, _v3_trace_ref),
+    (4, _v4_no_whole_key_prefix),
 ]
 
 

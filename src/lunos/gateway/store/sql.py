@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime
+import os
 import secrets
 import time
 from pathlib import Path
@@ -15,31 +16,23 @@ from typing import Any
 
 import orjson
 from sqlalchemy import and_, case, func, insert, or_, select, text, update
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ..errors import GatewayError
 from ..keys import display_prefix, hash_key, new_key
-from ..records import CallRecord, utc_day
 from ..traces import public_request
 from . import schema
 from .migrations import migrate
+from .rows import COLUMNS, HistoryRow, as_text
 from .sqlite_rows import SqliteRowWriter, insert_rows_sql
 from .sqlite_rows import configure as configure_sqlite
 from .trace_files import TraceFiles
 
 KEYS_VERSION = "keys_version"
-# A history row as queued: every column but the trace's, then the trace's payloads as one
-# value, (request bytes, response bytes or None) or None. The SQLite history thread turns
-# that value into `trace_ref` (trace_files.py); other databases store the payloads as text.
-_PAYLOAD_COLUMNS = ("request", "response", "trace_ref")
-_ROW_COLUMNS = tuple(c.name for c in schema.requests.columns if c.name not in _PAYLOAD_COLUMNS)
-_FILE_COLUMNS = (*_ROW_COLUMNS, "trace_ref")
-_TEXT_COLUMNS = (*_ROW_COLUMNS, "request", "response")
+_TEXT_COLUMNS = (*COLUMNS, "request", "response")  # PostgreSQL, in-memory SQLite
+_FILE_COLUMNS = (*COLUMNS, "trace_ref")  # a SQLite file (trace_files.py)
 _INSERT_PG = (f"INSERT INTO lunos_requests ({', '.join(_TEXT_COLUMNS)}) "
               f"VALUES ({', '.join(f'${i}' for i in range(1, len(_TEXT_COLUMNS) + 1))})")
-_KEY_ID, _COST = _ROW_COLUMNS.index("key_id"), _ROW_COLUMNS.index("cost")
-_BOOLEANS = (_ROW_COLUMNS.index("stream"), _ROW_COLUMNS.index("trace"))  # queued as 0/1
 _SPEND_SQLITE = "UPDATE lunos_keys SET spend_usd = spend_usd + ? WHERE id = ?"
 _SPEND_PG = "UPDATE lunos_keys SET spend_usd = spend_usd + $1 WHERE id = $2"
 
@@ -69,57 +62,15 @@ def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
-def _payload(value: bytes | dict | None) -> bytes | None:
-    """A trace payload as JSON bytes: the request body as it came, or a dict serialized.
-    Bytes, not text: on SQLite they go to a trace file without a decode."""
-    if value is None or isinstance(value, bytes):
-        return value
-    return orjson.dumps(value)
-
-
 def _unjson(value: str | bytes | None) -> Any:
     return None if value is None else orjson.loads(value)
 
 
-def row_values(record: CallRecord) -> tuple:
-    """A history row as the tuple `insert_rows` takes: `_ROW_COLUMNS`, then the payloads.
-    Booleans go as 0/1: the sqlite3 module binds an exact int at once, a bool through its
-    adapter lookup."""
-    t = record.tokens
-    trace = record.trace
-    return (
-        record.id,
-        record.key_id,
-        record.app_id[:200],
-        (record.model or "")[:300],
-        record.provider,
-        record.status,
-        record.error,
-        t.prompt,
-        t.completion,
-        t.cached,
-        t.cache_write,
-        t.reasoning,
-        record.cost,
-        record.latency_ms,
-        record.ttft_ms,
-        record.tokens_per_second,
-        1 if record.stream else 0,
-        record.created_at,
-        utc_day(record.created_at),
-        _json(record.attempts) if record.attempts else None,  # as orjson writes a dataclass
-        _json(record.dropped_params) if record.dropped_params else None,
-        1 if trace else 0,
-        _json(record.extra) if record.extra else None,
-        (_payload(record.request) or b"null", _payload(record.response)) if trace else None,
-    )
-
-
-async def _insert_aiosqlite(driver, rows: list[tuple], updates: list[tuple]) -> None:
+async def _insert_aiosqlite(driver, rows: list[HistoryRow], updates: list[tuple]) -> None:
     """An in-memory database (tests): its one connection is the engine's."""
     await driver.execute("BEGIN")
     try:
-        await driver.executemany(insert_rows_sql(_TEXT_COLUMNS, 1), [_as_text(r) for r in rows])
+        await driver.executemany(insert_rows_sql(_TEXT_COLUMNS, 1), [as_text(r) for r in rows])
         await driver.executemany(_SPEND_SQLITE, updates)
     except BaseException:
         await driver.rollback()
@@ -127,31 +78,20 @@ async def _insert_aiosqlite(driver, rows: list[tuple], updates: list[tuple]) -> 
     await driver.commit()
 
 
-async def _insert_pg(driver, rows: list[tuple], updates: list[tuple]) -> None:
-    rows = [_pg_row(r) for r in rows]
+async def _insert_pg(driver, rows: list[HistoryRow], updates: list[tuple]) -> None:
+    rows = [as_text(r) for r in rows]
     async with driver.transaction():
         await driver.executemany(_INSERT_PG, rows)
         await driver.executemany(_SPEND_PG, updates)
 
 
-def _payload_texts(payload: tuple[bytes, bytes | None] | None) -> tuple[str | None, str | None]:
-    if payload is None:
-        return None, None
-    request, response = payload
-    return request.decode(), response and response.decode()
-
-
-def _as_text(row: tuple) -> tuple:
-    """A queued row in `_TEXT_COLUMNS` order: the payloads as text columns."""
-    return (*row[:-1], *_payload_texts(row[-1]))
-
-
-def _pg_row(row: tuple) -> list:
-    """A queued row as PostgreSQL takes it: payloads as text, booleans as booleans."""
-    values = [*row[:-1], *_payload_texts(row[-1])]
-    for i in _BOOLEANS:
-        values[i] = bool(values[i])
-    return values
+def _spend(rows: list[HistoryRow]) -> list[tuple[float, str]]:
+    """(amount, key id) for each key with a cost in `rows`."""
+    spend: dict[str, float] = {}
+    for row in rows:
+        if row.key_id and row.cost:
+            spend[row.key_id] = spend.get(row.key_id, 0.0) + row.cost
+    return [(amount, key_id) for key_id, amount in spend.items()]
 
 
 def _valid_utf8(value: Any) -> Any:
@@ -227,6 +167,16 @@ def _decode_cursor(cursor: str) -> tuple[float, str]:
         raise GatewayError(400, "Invalid cursor", param="cursor") from None
 
 
+def _create_private(path: Path) -> None:
+    """Create a new SQLite file (and its directory) readable by its owner only: SQLite gives
+    its -wal and -shm files the database file's mode. An existing file keeps its own."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
 class Store:
     def __init__(self, engine: AsyncEngine, url: str, sqlite_path: str | None = None) -> None:
         self.engine = engine
@@ -244,7 +194,7 @@ class Store:
         if engine_url.startswith("sqlite"):
             path = engine_url.split(":///", 1)[1]
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                _create_private(Path(path))
                 sqlite_path = path  # history rows get their own connection and thread
             engine = create_async_engine(engine_url, connect_args={"timeout": 30})
             from sqlalchemy import event
@@ -268,14 +218,6 @@ class Store:
         if self._rows is not None:
             await self._rows.close()
         await self.engine.dispose()
-
-    async def ping(self) -> bool:
-        try:
-            async with self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-            return True
-        except (SQLAlchemyError, OSError):
-            return False
 
     # ------------------------------------------------------------------ keys
     async def create_key(
@@ -355,13 +297,13 @@ class Store:
         """Keep only the master key's hash (and display prefix) in the database."""
         digest, prefix = hash_key(key), display_prefix(key)
         async with self.engine.begin() as conn:
-            row = (await conn.execute(select(schema.keys.c.key_hash).where(
+            row = (await conn.execute(select(schema.keys.c.key_hash, schema.keys.c.prefix).where(
                 schema.keys.c.id == "master"))).first()
             if row is None:
                 await conn.execute(insert(schema.keys).values(
                     id="master", name="master", key_hash=digest, prefix=prefix, is_master=True,
                     created_at=time.time(), spend_usd=0.0))
-            elif row[0] != digest:
+            elif tuple(row) != (digest, prefix):
                 await conn.execute(update(schema.keys).where(schema.keys.c.id == "master")
                                    .values(key_hash=digest, prefix=prefix))
 
@@ -379,30 +321,31 @@ class Store:
             await conn.execute(insert(schema.meta).values(name=KEYS_VERSION, value=version))
 
     # ------------------------------------------------------------------ history
-    async def insert_rows(self, rows: list[tuple]) -> None:
-        """Insert a batch of history rows (`row_values` tuples) and add their cost to each
-        key's spend, atomically.
+    async def insert_rows(self, rows: list[HistoryRow]) -> None:
+        """Insert a batch of history rows and add their cost to each key's spend, atomically.
 
         The history writer's hot loop: the SQL is fixed and runs through the driver itself
         (sqlite3 / asyncpg), without per-row SQL compilation.
         """
         if not rows:
             return
-        spend: dict[str, float] = {}
-        for row in rows:
-            key_id, cost = row[_KEY_ID], row[_COST]
-            if key_id and cost:
-                spend[key_id] = spend.get(key_id, 0.0) + cost
-        updates = [(amount, key_id) for key_id, amount in spend.items()]
+        updates = _spend(rows)
         try:
             await self._insert_batch(rows, updates)
         except Exception as exc:  # a string the driver cannot encode (asyncpg wraps it)
             if not isinstance(exc, UnicodeEncodeError) and not isinstance(exc.__cause__, UnicodeEncodeError):
                 raise
             # Rolled back: write the batch again with valid strings.
-            await self._insert_batch([tuple(map(_valid_utf8, r)) for r in rows], updates)
+            await self._insert_batch([r._make(map(_valid_utf8, r)) for r in rows], updates)
 
-    async def _insert_batch(self, rows: list[tuple], updates: list[tuple]) -> None:
+    async def add_spend(self, rows: list[HistoryRow]) -> None:
+        """Add the rows' cost to their keys' spend without the rows (rows set aside)."""
+        async with self.engine.begin() as conn:
+            for amount, key_id in _spend(rows):
+                await conn.execute(update(schema.keys).where(schema.keys.c.id == key_id)
+                                   .values(spend_usd=schema.keys.c.spend_usd + amount))
+
+    async def _insert_batch(self, rows: list[HistoryRow], updates: list[tuple]) -> None:
         """One transaction: the SQLite history thread, or the engine's driver connection."""
         if self._rows is not None:
             await self._rows.write(rows, updates)
@@ -424,10 +367,10 @@ class Store:
         where = []
         if key_id is not None:
             where.append(c.key_id == key_id)
-        if model:
-            where.append(c.model == model)
+        if model:  # as rows store them (rows.py): a NUL would make PostgreSQL refuse the query
+            where.append(c.model == model.replace("\0", ""))
         if app_id:
-            where.append(c.app_id == app_id)
+            where.append(c.app_id == app_id.replace("\0", ""))
         if status:
             if status == "success":
                 where.append(c.status < 400)

@@ -21,16 +21,6 @@ PAGE_SIZE = 16384  # of a new database file
 ROWS_PER_STATEMENT = 256  # x 24 columns: well under SQLite's 32,766 bound parameters
 
 
-# The sqlite3 module binds int, float and str directly, but sends every other value (None,
-# bool) through its adapter protocol, whose failed lookups cost several times a plain bind;
-# a history row holds several NULLs (rows queue their booleans as 0/1 already). With these
-# two registered adapters the lookup succeeds at once; the values bound are the same
-# (NULL, 0/1). Both adapters are C functions, cheaper to call than a Python one:
-# `{}.get(None)` returns None.
-sqlite3.register_adapter(type(None), {}.get)
-sqlite3.register_adapter(bool, int)
-
-
 def statement_sizes(n: int) -> list[int]:
     """Rows per statement for a batch of `n`: full statements, then powers of two, so at
     most nine statement shapes are ever prepared (each is cached, and a large one holds

@@ -35,8 +35,8 @@ class TraceFiles:
 
     def move_out(self, rows: list[tuple]) -> list[tuple]:
         """Write the payloads of the traced rows to today's file and return the rows with
-        each payload (the last value: request and response bytes, or None when untraced)
-        replaced by its reference. Runs in the history thread."""
+        each payload (the last value, as in a `HistoryRow`: request and response bytes, or
+        None when untraced) replaced by its reference. Runs in the history thread."""
         out = []
         chunks: list[bytes] = []
         name = ""

@@ -8,41 +8,62 @@ rewrites the last page of each index once); `interval` keeps SPEC §7's bound: a
 readable within a second of its response.
 When the database is down the rows stay queued and the task retries with backoff, so
 nothing is lost until the queue is full; past `max_queue` new rows are counted as dropped
-(visible in /metrics), never blocking.
+(visible in /metrics), never blocking. When the database refuses a row (a value it cannot
+store), that row alone is set aside in a file and counted; the rest are written.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime
+import json
 import logging
+import os
 import sqlite3
 from collections import deque
+from pathlib import Path
 
+import asyncpg
 from sqlalchemy.exc import IntegrityError
 
-try:  # the driver's own error, now that batches go through the drivers directly
-    from asyncpg import UniqueViolationError as _PgUnique
-except ImportError:  # pragma: no cover
-    _PgUnique = IntegrityError
-
 from ..records import CallRecord
-from .sql import Store, row_values
+from .rows import HistoryRow, as_json, row_values
+from .sql import Store
 
 log = logging.getLogger("lunos.history")
 
+# What a database answers when it refuses the values of a batch (not when it is down): one
+# of the rows holds them, and the batch is split until that row stands alone.
+_REFUSED = (ValueError, TypeError, OverflowError, sqlite3.DataError, sqlite3.IntegrityError,
+            asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, IntegrityError)
+_DUPLICATE = (sqlite3.IntegrityError, asyncpg.UniqueViolationError, IntegrityError)
+
+
+class _StoreDown(Exception):
+    def __init__(self, cause: Exception, unwritten: list[HistoryRow]) -> None:
+        super().__init__(cause)
+        self.cause = cause
+        self.unwritten = unwritten
+
 
 class HistoryWriter:
+    """`failed_rows`: a JSON Lines file that receives each row the database refuses (one
+    object per line: when, the error, the row), so a bad row is set aside and inspectable,
+    never retried forever in front of the others."""
+
     def __init__(self, store: Store, *, max_queue: int = 100_000, batch: int = 2048,
-                 max_batch: int = 8192, interval: float = 0.5) -> None:
+                 max_batch: int = 8192, interval: float = 0.5,
+                 failed_rows: Path | None = None) -> None:
         self.store = store
         self.max_queue = max_queue
         self.batch = batch
         self.max_batch = max(batch, max_batch)
         self.interval = interval
-        self.queue: deque[tuple] = deque()  # row_values tuples
+        self.failed_rows = failed_rows
+        self.queue: deque[HistoryRow] = deque()
         self.dropped = 0
         self.written = 0
-        self.failures = 0
+        self.failed = 0  # rows the database refused, set aside in `failed_rows`
         self.store_ok = True
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -92,30 +113,73 @@ class HistoryWriter:
             rows = [self.queue.popleft() for _ in range(min(self.max_batch, left))]
             left -= len(rows)
             try:
-                await self._insert(rows)
-            except Exception as exc:  # the store is down or refused: keep the rows, retry later
-                self.queue.extendleft(reversed(rows))
-                self.failures += 1
+                await self._write(rows)
+            except _StoreDown as down:  # keep the rows not written, retry later
+                self.queue.extendleft(reversed(down.unwritten))
                 if self.store_ok:
                     log.warning("history store unavailable (%s); %d rows kept queued",
-                                exc.__class__.__name__, len(self.queue))
+                                down.cause.__class__.__name__, len(self.queue))
                 self.store_ok = False
                 return False
-            self.written += len(rows)
             if not self.store_ok:
                 log.warning("history store is back; writing queued rows")
             self.store_ok = True
         return True
 
-    async def _insert(self, rows: list[tuple]) -> None:
+    async def _write(self, rows: list[HistoryRow]) -> None:
+        """Write `rows`. A batch the database refuses is split in halves until the row it
+        refuses stands alone; that row is set aside and the others are written. Raises
+        `_StoreDown` with the rows not written yet when the store fails."""
+        parts = [rows]
+        while parts:
+            part = parts.pop()
+            try:
+                await self.store.insert_rows(part)
+                self.written += len(part)
+                continue
+            except _DUPLICATE as exc:
+                try:  # a batch whose commit succeeded but whose answer was lost?
+                    present = await self.store.existing_ids([r.id for r in part])
+                except Exception as down:
+                    raise _StoreDown(down, [r for p in (*parts, part) for r in p]) from down
+                if present:
+                    parts.append([r for r in part if r.id not in present])
+                    continue
+                refused = exc  # no: a value the database refuses
+            except _REFUSED as exc:
+                refused = exc
+            except Exception as down:
+                raise _StoreDown(down, [r for p in (*parts, part) for r in p]) from down
+            if len(part) > 1:
+                half = len(part) // 2
+                parts += [part[half:], part[:half]]  # the first half is written first
+            else:
+                await self._set_aside(part[0], refused)
+
+    async def _set_aside(self, row: HistoryRow, error: Exception) -> None:
+        """Keep a refused row in `failed_rows`, count it, and still add its cost to the
+        key's spend (the request was served)."""
+        self.failed += 1
+        log.error("history row %s refused by the database (%s); set aside in %s",
+                  row.id, error.__class__.__name__, self.failed_rows or "nowhere (no file set)")
+        if self.failed_rows is not None:
+            line = json.dumps({"failed_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+                               "error": f"{error.__class__.__name__}: {error}",
+                               "row": as_json(row)}, default=repr)
+            try:
+                self.failed_rows.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                fd = os.open(self.failed_rows, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                try:
+                    os.write(fd, (line + "\n").encode("utf-8", "backslashreplace"))
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                log.error("history row %s could not be set aside: %s", row.id, exc)
         try:
-            await self.store.insert_rows(rows)
-        except (IntegrityError, sqlite3.IntegrityError, _PgUnique):
-            # A batch whose commit succeeded but whose answer was lost: write the rest only.
-            present = await self.store.existing_ids([r[0] for r in rows])
-            missing = [r for r in rows if r[0] not in present]
-            if missing:
-                await self.store.insert_rows(missing)
+            await self.store.add_spend([row])
+        except Exception as exc:
+            log.error("the cost of history row %s was not added to its key's spend (%s)",
+                      row.id, exc.__class__.__name__)
 
     async def close(self, timeout: float = 30.0) -> None:
         """Flush what is queued (waiting up to `timeout` for the store), then stop."""
