@@ -155,32 +155,35 @@ class Engine:
             "provider_not_configured",
         )
 
-    def circuit_open(self, model: str) -> GatewayError:
-        return GatewayError(503, f"Every deployment of {model!r} is failing; the gateway is "
-                            "not sending it traffic for now (circuit open)", code="circuit_open",
-                            headers={"retry-after": str(max(int(self.health.cooldown), 1))})
-
     async def _attempts(self, body: dict, options: ChatOptions, record: CallRecord, stream: bool):
         """Yield (route, req, attempt) for each try: the requested model's deployments, then
         each fallback model's. The caller sends back the error of a failed try (`asend`),
-        or closes the generator on success and then ends the route's health claim itself."""
+        or closes the generator on success and then ends the route's health claim itself.
+
+        Open breakers move traffic, they never leave a request with nothing to try: a retry
+        goes through whatever its breaker says, and when the last model's deployments are
+        all open, the skipped deployment that failed longest ago is tried anyway (Envoy's
+        panic threshold)."""
         error: GatewayError | None = None
-        for name in [body["model"], *options.models]:
+        names = [body["model"], *options.models]
+        skipped: list[Route] = []  # deployments left out because their breaker is open
+        for index, name in enumerate(names):
             try:
-                order = self.health.order(self.router.resolve(name))
+                routes = self.router.resolve(name)
             except GatewayError as exc:
-                order, error = [], exc
+                if not self.falls_back(exc):
+                    raise
+                routes, error = [], exc
+            order = self.health.order(routes)
             if not order:
-                error = error if error is not None and not error.retryable else self.circuit_open(name)
-                if not self.falls_back(error):
-                    raise error
-                continue
+                skipped += routes
+                if not skipped or index < len(names) - 1:
+                    continue
+                order = [self.health.longest_failed(skipped)]  # the last resort
             prepared: dict[str, ChatRequest] = {}
             for retry in range(self.retries + 1):
                 route = order[retry % len(order)]
-                if not self.health.begin(route.deployment):
-                    error = self.circuit_open(name)
-                    continue
+                self.health.begin(route.deployment)
                 try:
                     req = prepared.get(route.deployment)
                     if req is None:
