@@ -98,9 +98,11 @@ async def _stream(runner, body: dict, options, record: CallRecord, send) -> None
                              _lunos_headers(record, _overhead_ms(record))]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     try:
-        last = await sse.relay(first, batches, include_usage, send)
+        last, error = await sse.relay(first, batches, include_usage, send)
     finally:
         await batches.aclose()
+    if error is not None:  # the row says how the stream ended
+        record.status, record.error = error.status, error.message
     record.responded = True
     await send({"type": "http.response.body", "body": last})
 
