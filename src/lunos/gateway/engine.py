@@ -302,12 +302,21 @@ class Engine:
         try:
             yield first
             if not pump.ended:
-                while (data := await pump.read(chunks)) is not None:
+                next_bytes = chunks.__anext__
+                while True:
+                    started = time.monotonic()
+                    try:
+                        data = await next_bytes()
+                    except StopAsyncIteration:
+                        break
+                    finally:
+                        now = time.monotonic()
+                        attempt.latency_ms += (now - started) * 1000  # upstream time
+                    if now > deadline:
+                        raise self.timeout_error(route.provider, "total")
                     batch = pump.feed(data)
                     if batch:
                         yield batch
-                    if time.monotonic() > deadline:
-                        raise self.timeout_error(route.provider, "total")
                 yield pump.finish()
             ok = True
         except UpstreamTimeout as exc:
@@ -332,32 +341,44 @@ class Engine:
             raise error from None
         finally:
             self.health.end(route.deployment, ok)
+            attempt.latency_ms = round(attempt.latency_ms, 3)
             pump.settle()
             await chunks.aclose()
 
     async def _first_batch(self, pump: _Pump, chunks: AsyncIterator[bytes], deadline: float) -> list[dict]:
-        """Read until the translator has something to send (retries stay possible until then)."""
+        """Read until the translator has something to send (retries stay possible until then).
+        The wait for each piece is upstream time: it counts in the attempt's latency, so the
+        gateway's own time (`x-lunos-overhead-ms`) leaves it out; the stream loop does the same."""
+        attempt = pump.attempt
+        next_bytes = chunks.__anext__
         try:
-            while (data := await pump.read(chunks)) is not None:
+            while True:
+                started = time.monotonic()
+                try:
+                    data = await next_bytes()
+                except StopAsyncIteration:
+                    return pump.finish()
+                finally:
+                    now = time.monotonic()
+                    attempt.latency_ms += (now - started) * 1000
+                if now > deadline:
+                    raise self.timeout_error(pump.route.provider, "total")
                 batch = pump.feed(data)
                 if batch:
                     return batch
-                if time.monotonic() > deadline:
-                    raise self.timeout_error(pump.route.provider, "total")
-            return pump.finish()
         except UpstreamTimeout as exc:
             raise self.timeout_error(pump.route.provider, exc.phase) from None
         except UpstreamProtocolError as exc:
             raise GatewayError(502, f"{pump.route.provider}: {exc}", code="upstream_error",
                                retryable=True) from None
+        finally:
+            attempt.latency_ms = round(attempt.latency_ms, 3)
 
 
 class _Pump:
     """Per-stream state: decode SSE, translate, stamp; fold usage, output and timing.
 
-    Time spent waiting for the upstream's bytes counts in the attempt's `latency_ms`, so
-    what the gateway reports as its own time (`x-lunos-overhead-ms`) never includes it. A
-    tool call that got no arguments by the time its choice finishes gets `"{}"`, as a
+    A tool call that got no arguments by the time its choice finishes gets `"{}"`, as a
     non-streamed one does, whichever provider sent it.
     """
 
@@ -379,15 +400,6 @@ class _Pump:
         self.ended = False
         self.calls: dict[tuple[int, int], bool] = {}  # (choice, tool call) -> got arguments
 
-    async def read(self, chunks: AsyncIterator[bytes]) -> bytes | None:
-        """The upstream's next bytes (None at the end), timed as upstream time."""
-        started = time.perf_counter()
-        try:
-            return await anext(chunks, None)
-        finally:
-            waited = (time.perf_counter() - started) * 1000
-            self.attempt.latency_ms = round(self.attempt.latency_ms + waited, 3)
-
     def feed(self, data: bytes) -> list[dict]:
         out: list[dict] = []
         try:
@@ -408,6 +420,8 @@ class _Pump:
                     self._stamp(chunk, out)
             for chunk in self.translator.finish():
                 self._stamp(chunk, out)
+            for choice in sorted({c for (c, _), seen in self.calls.items() if not seen}):
+                self._fill_arguments({"index": choice}, out)  # choices that never said finish
         except GatewayError:
             raise
         except Exception as exc:
