@@ -52,7 +52,7 @@ def _keys(args: argparse.Namespace) -> int:
     import asyncio
     import json
 
-    from .gateway.routes.logs import parse_time
+    from .gateway.params import parse_time
 
     if args.keys_command == "create":
         async def action(store):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import random
 import time
 from collections.abc import AsyncIterator
@@ -33,6 +34,8 @@ from .records import Attempt, CallRecord
 from .routing import Route, Router, check_credentials
 from .usage import Output, TokenCounts, cost_of
 from .validation import ChatOptions
+
+log = logging.getLogger("lunos")
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 MAX_ERROR_BYTES = 1024 * 1024
@@ -157,32 +160,35 @@ class Engine:
             "provider_not_configured",
         )
 
-    def circuit_open(self, model: str) -> GatewayError:
-        return GatewayError(503, f"Every deployment of {model!r} is failing; the gateway is "
-                            "not sending it traffic for now (circuit open)", code="circuit_open",
-                            headers={"retry-after": str(max(int(self.health.cooldown), 1))})
-
     async def _attempts(self, body: dict, options: ChatOptions, record: CallRecord, stream: bool):
         """Yield (route, req, attempt) for each try: the requested model's deployments, then
         each fallback model's. The caller sends back the error of a failed try (`asend`),
-        or closes the generator on success and then ends the route's health claim itself."""
+        or closes the generator on success and then ends the route's health claim itself.
+
+        Open breakers move traffic, they never leave a request with nothing to try: a retry
+        goes through whatever its breaker says, and when the last model's deployments are
+        all open, the skipped deployment that failed longest ago is tried anyway (Envoy's
+        panic threshold)."""
         error: GatewayError | None = None
-        for name in [body["model"], *options.models]:
+        names = [body["model"], *options.models]
+        skipped: list[Route] = []  # deployments left out because their breaker is open
+        for index, name in enumerate(names):
             try:
-                order = self.health.order(self.router.resolve(name))
+                routes = self.router.resolve(name)
             except GatewayError as exc:
-                order, error = [], exc
+                if not self.falls_back(exc):
+                    raise
+                routes, error = [], exc
+            order = self.health.order(routes)
             if not order:
-                error = error if error is not None and not error.retryable else self.circuit_open(name)
-                if not self.falls_back(error):
-                    raise error
-                continue
+                skipped += routes
+                if not skipped or index < len(names) - 1:
+                    continue
+                order = [self.health.longest_failed(skipped)]  # the last resort
             prepared: dict[str, ChatRequest] = {}
             for retry in range(self.retries + 1):
                 route = order[retry % len(order)]
-                if not self.health.begin(route.deployment):
-                    error = self.circuit_open(name)
-                    continue
+                self.health.begin(route.deployment)
                 try:
                     req = prepared.get(route.deployment)
                     if req is None:
@@ -215,6 +221,7 @@ class Engine:
             route, req, attempt = step
             try:
                 response = await self.send(route, req, attempt)
+                started = time.perf_counter()
                 try:
                     raw = await response.read(limit=MAX_RESPONSE_BYTES)
                 except UpstreamTimeout as exc:
@@ -222,6 +229,9 @@ class Engine:
                 except UpstreamProtocolError as exc:
                     raise GatewayError(502, f"{route.provider}: {exc}", code="upstream_error",
                                        retryable=True) from None
+                finally:  # reading the body is upstream time too
+                    waited = (time.perf_counter() - started) * 1000
+                    attempt.latency_ms = round(attempt.latency_ms + waited, 3)
                 completion = route.adapter.parse_response(req, response.status, raw)
             except GatewayError as exc:
                 # raises the final error when nothing is left
@@ -253,20 +263,26 @@ class Engine:
         for key, value in completion.items():
             if key not in out:
                 out[key] = value
+        for choice in out.get("choices") or ():  # a tool call without arguments: "{}"
+            for call in (choice.get("message") or {}).get("tool_calls") or ():
+                function = call.get("function")
+                if isinstance(function, dict) and not function.get("arguments"):
+                    function["arguments"] = "{}"
         return out
 
     # ------------------------------------------------------------------ streaming
     async def stream(self, body: dict, options: ChatOptions, record: CallRecord) -> AsyncIterator[list[dict]]:
         """Yield batches of stamped chunk dicts as the upstream sends them (usage-only chunks
         included, whatever the client asked: `sse.relay` hides them). Errors raise
-        GatewayError; before the first batch the request may still have been retried or
-        sent to a fallback, after it the stream is the client's and only ends."""
+        GatewayError, whatever went wrong (an undecodable event, a translator's surprise);
+        before the first batch the request may still have been retried or sent to a
+        fallback, after it the stream is the client's and only ends."""
         plan = self._attempts(body, options, record, stream=True)
         step = await plan.__anext__()
         deadline = time.monotonic() + self.settings.total_timeout
         while True:
             route, req, attempt = step
-            pump = _Pump(route, req, record)
+            pump = _Pump(route, req, record, attempt)
             chunks = None
             try:
                 response = await self.send(route, req, attempt)
@@ -289,12 +305,21 @@ class Engine:
         try:
             yield first
             if not pump.ended:
-                async for data in chunks:
+                next_bytes = chunks.__anext__
+                while True:
+                    started = time.monotonic()
+                    try:
+                        data = await next_bytes()
+                    except StopAsyncIteration:
+                        break
+                    finally:
+                        now = time.monotonic()
+                        attempt.latency_ms += (now - started) * 1000  # upstream time
+                    if now > deadline:
+                        raise self.timeout_error(route.provider, "total")
                     batch = pump.feed(data)
                     if batch:
                         yield batch
-                    if time.monotonic() > deadline:
-                        raise self.timeout_error(route.provider, "total")
                 yield pump.finish()
             ok = True
         except UpstreamTimeout as exc:
@@ -311,26 +336,46 @@ class Engine:
             pump.fail(self.redactor.error(exc))  # an error event from the provider, mid-stream
             ok = False if is_health_failure(exc) else None
             raise
+        except Exception:
+            log.exception("stream from %s failed", route.provider)
+            error = GatewayError(500, f"The gateway failed while relaying {route.provider}'s stream",
+                                 code="internal_error")
+            pump.fail(error)
+            raise error from None
         finally:
             self.health.end(route.deployment, ok)
+            attempt.latency_ms = round(attempt.latency_ms, 3)
             pump.settle()
             await chunks.aclose()
 
     async def _first_batch(self, pump: _Pump, chunks: AsyncIterator[bytes], deadline: float) -> list[dict]:
-        """Read until the translator has something to send (retries stay possible until then)."""
+        """Read until the translator has something to send (retries stay possible until then).
+        The wait for each piece is upstream time: it counts in the attempt's latency, so the
+        gateway's own time (`x-lunos-overhead-ms`) leaves it out; the stream loop does the same."""
+        attempt = pump.attempt
+        next_bytes = chunks.__anext__
         try:
-            async for data in chunks:
+            while True:
+                started = time.monotonic()
+                try:
+                    data = await next_bytes()
+                except StopAsyncIteration:
+                    return pump.finish()
+                finally:
+                    now = time.monotonic()
+                    attempt.latency_ms += (now - started) * 1000
+                if now > deadline:
+                    raise self.timeout_error(pump.route.provider, "total")
                 batch = pump.feed(data)
                 if batch:
                     return batch
-                if time.monotonic() > deadline:
-                    raise self.timeout_error(pump.route.provider, "total")
-            return pump.finish()
         except UpstreamTimeout as exc:
             raise self.timeout_error(pump.route.provider, exc.phase) from None
         except UpstreamProtocolError as exc:
             raise GatewayError(502, f"{pump.route.provider}: {exc}", code="upstream_error",
                                retryable=True) from None
+        finally:
+            attempt.latency_ms = round(attempt.latency_ms, 3)
 
 
 def credentials(router: Router) -> list[str | None]:
@@ -346,14 +391,19 @@ def credentials(router: Router) -> list[str | None]:
 
 
 class _Pump:
-    """Per-stream state: decode SSE, translate, stamp; fold usage, output and timing."""
+    """Per-stream state: decode SSE, translate, stamp; fold usage, output and timing.
 
-    __slots__ = ("decoder", "ended", "first_token_at", "output", "record", "route", "stamp",
-                 "translator", "usage")
+    A tool call that got no arguments by the time its choice finishes gets `"{}"`, as a
+    non-streamed one does, whichever provider sent it.
+    """
 
-    def __init__(self, route: Route, req: ChatRequest, record: CallRecord) -> None:
+    __slots__ = ("attempt", "calls", "decoder", "ended", "first_token_at", "output", "record",
+                 "route", "stamp", "translator", "usage")
+
+    def __init__(self, route: Route, req: ChatRequest, record: CallRecord, attempt: Attempt) -> None:
         self.route = route
         self.record = record
+        self.attempt = attempt
         self.decoder = SSEDecoder()
         self.translator = route.adapter.stream_translator(req)
         self.stamp = {"id": record.id, "object": "chat.completion.chunk",
@@ -363,23 +413,47 @@ class _Pump:
         self.output = Output() if record.trace else None
         self.first_token_at: float | None = None
         self.ended = False
+        self.calls: dict[tuple[int, int], bool] = {}  # (choice, tool call) -> got arguments
 
     def feed(self, data: bytes) -> list[dict]:
         out: list[dict] = []
-        for event in self.decoder.feed(data):
-            for chunk in self.translator.feed(event):
-                self._stamp(chunk, out)
+        try:
+            for event in self.decoder.feed(data):
+                for chunk in self.translator.feed(event):
+                    self._stamp(chunk, out)
+        except GatewayError:
+            raise
+        except Exception as exc:
+            raise self._unreadable(exc) from None
         return out
 
     def finish(self) -> list[dict]:
         out: list[dict] = []
-        for event in self.decoder.flush():
-            for chunk in self.translator.feed(event):
+        try:
+            for event in self.decoder.flush():
+                for chunk in self.translator.feed(event):
+                    self._stamp(chunk, out)
+            for chunk in self.translator.finish():
                 self._stamp(chunk, out)
-        for chunk in self.translator.finish():
-            self._stamp(chunk, out)
+            for choice in sorted({c for (c, _), seen in self.calls.items() if not seen}):
+                self._fill_arguments({"index": choice}, out)  # choices that never said finish
+        except GatewayError:
+            raise
+        except Exception as exc:
+            raise self._unreadable(exc) from None
         self.ended = True
         return out
+
+    def _unreadable(self, exc: Exception) -> GatewayError:
+        """An event the translator could not take: a 502 when it does not decode (the
+        upstream's fault), else a 500 (the gateway's), logged with its traceback."""
+        provider = self.route.provider
+        if isinstance(exc, ValueError):  # JSON and Unicode decode errors included
+            return GatewayError(502, f"{provider} sent a stream event that could not be decoded",
+                                code="upstream_bad_response")
+        log.error("translating %s's stream failed", provider, exc_info=exc)
+        return GatewayError(500, f"The gateway could not translate {provider}'s stream",
+                            code="internal_error")
 
     def _stamp(self, chunk: dict, out: list[dict]) -> None:
         usage = chunk.get("usage")
@@ -392,6 +466,12 @@ class _Pump:
         elif not choices:
             return  # neither output nor usage: nothing to say
         if choices:
+            for choice in choices:
+                delta = choice.get("delta")
+                if delta and delta.get("tool_calls"):
+                    self._note_calls(choice.get("index", 0), delta["tool_calls"])
+                if choice.get("finish_reason") and self.calls:
+                    self._fill_arguments(choice, out)
             delta = choices[0].get("delta") or {}
             if self.first_token_at is None and (
                 delta.get("content") or delta.get("tool_calls") or delta.get("reasoning_content")
@@ -405,6 +485,37 @@ class _Pump:
                             self.output.finish_reason = choice["finish_reason"]
         chunk.update(self.stamp)
         out.append(chunk)
+
+    def _note_calls(self, choice: int, calls: list) -> None:
+        for call in calls:
+            key = (choice, call.get("index", 0))
+            function = call.get("function") or {}
+            self.calls[key] = self.calls.get(key, False) or bool(function.get("arguments"))
+
+    def _fill_arguments(self, choice: dict, out: list[dict]) -> None:
+        """Give `"{}"` to this finishing choice's tool calls that got no arguments: in the
+        finishing chunk itself when the call is there, else in a chunk just before it."""
+        index = choice.get("index", 0)
+        bare = [call for (c, call), seen in self.calls.items() if c == index and not seen]
+        if not bare:
+            return
+        here = {call.get("index", 0): call for call in (choice.get("delta") or {}).get("tool_calls") or ()}
+        missing = []
+        for call in bare:
+            self.calls[(index, call)] = True
+            if call in here:
+                function = here[call].get("function")
+                if not isinstance(function, dict):
+                    function = here[call]["function"] = {}
+                function["arguments"] = "{}"
+            else:
+                missing.append({"index": call, "function": {"arguments": "{}"}})
+        if missing:
+            fill = {"choices": [{"index": index, "delta": {"tool_calls": missing}, "finish_reason": None}]}
+            if self.output is not None and index == 0:
+                self.output.fold_delta(fill["choices"][0]["delta"])
+            fill.update(self.stamp)
+            out.append(fill)
 
     def fail(self, error: GatewayError) -> None:
         self.record.status = error.status

@@ -1,8 +1,13 @@
 """Provider health and load: a circuit breaker and an in-flight count per deployment.
 
-Breaker: `threshold` consecutive failures (connect errors, timeouts, 5xx) open it; while open
-the deployment gets no traffic; after `cooldown` seconds one request is let through
-(half-open); its success closes the breaker, its failure opens it again.
+Breaker: `threshold` consecutive failures that say the upstream is unwell (connect errors,
+timeouts, 5xx; not a 4xx the request caused, not a client that left) open it; while open the
+deployment gets no new requests; after `cooldown` seconds one request is let through
+(half-open); its success closes the breaker, its failure opens it again. The breaker moves
+traffic, it never leaves a model with nothing to try: a retry of a request already under way
+goes through, and when a request's last candidate model has every deployment open, the
+engine still tries the one that failed longest ago (Envoy's "panic threshold"); any success
+closes it.
 
 Balancing inside a group of deployments (an alias, or one model served by several keys):
 "power of two choices" — draw two by weight, keep the less busy one relative to its weight
@@ -34,9 +39,10 @@ class Breaker:
 
 
 def is_health_failure(error: BaseException) -> bool:
-    """Failures that say the deployment is unwell (not that the request was bad)."""
-    return isinstance(error, GatewayError) and (error.status >= 500 or error.code in (
-        "upstream_connect_error", "upstream_timeout"))
+    """Failures that say the deployment is unwell (not that the request was bad, nor that
+    the gateway itself failed)."""
+    return isinstance(error, GatewayError) and error.code != "internal_error" and (
+        error.status >= 500 or error.code in ("upstream_connect_error", "upstream_timeout"))
 
 
 class Health:
@@ -55,15 +61,14 @@ class Health:
             return time.monotonic() - breaker.opened_at >= self.cooldown
         return not breaker.probing
 
-    def begin(self, name: str) -> bool:
-        """Claim the deployment for one request; False when its breaker says no."""
+    def begin(self, name: str) -> None:
+        """Claim the deployment for one request. `order` said whether it may get new ones;
+        a request claims it anyway for a retry, or when nothing else is left. An open
+        breaker whose cooldown is over makes this request its probe."""
         breaker = self.breakers.get(name)
-        if breaker is not None and breaker.state is not State.CLOSED:
-            if not self.allows(name):
-                return False
+        if breaker is not None and breaker.state is not State.CLOSED and self.allows(name):
             breaker.state, breaker.probing = State.HALF_OPEN, True  # the probe
         self.in_flight[name] = self.in_flight.get(name, 0) + 1
-        return True
 
     def end(self, name: str, ok: bool | None) -> None:
         """Release the claim: ok=True a success, False a health failure, None neither
@@ -97,6 +102,10 @@ class Health:
             ordered.append(pick)
             candidates.remove(pick)
         return ordered
+
+    def longest_failed(self, routes: list):
+        """The route whose breaker opened (or last failed while open) longest ago."""
+        return min(routes, key=lambda r: self.breakers[r.deployment].opened_at)
 
     def states(self) -> dict[str, int]:
         return {name: int(b.state) for name, b in self.breakers.items()}

@@ -7,11 +7,14 @@ event (never `[DONE]` after it).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 import orjson
 
 from .errors import GatewayError
+
+log = logging.getLogger("lunos")
 
 DONE = b"data: [DONE]\n\n"
 
@@ -31,17 +34,24 @@ def encode_batch(batch: list[dict], include_usage: bool) -> bytes:
     return b"".join(out)
 
 
-async def relay(first: list[dict], rest: AsyncIterator[list[dict]], include_usage: bool, send) -> bytes:
+async def relay(first: list[dict], rest: AsyncIterator[list[dict]], include_usage: bool,
+                send) -> tuple[bytes, GatewayError | None]:
     """Send `first` (the batch already in hand) and every later batch as SSE body parts;
     return the last part for the caller to send with the end of the body (one write, not
-    two): `[DONE]`, or an error event if `rest` fails."""
-    await send({"type": "http.response.body", "body": encode_batch(first, include_usage),
-                "more_body": True})
+    two) and the failure if there was one: `[DONE]`, or an error event in OpenAI's error
+    shape, whatever went wrong (an unexpected exception becomes a 500 `internal_error`),
+    so a stream never just stops."""
     try:
+        await send({"type": "http.response.body", "body": encode_batch(first, include_usage),
+                    "more_body": True})
         async for batch in rest:
             block = encode_batch(batch, include_usage)
             if block:
                 await send({"type": "http.response.body", "body": block, "more_body": True})
     except GatewayError as exc:
-        return error_event(exc)
-    return DONE
+        return error_event(exc), exc
+    except Exception:
+        log.exception("a stream failed after it started")
+        error = GatewayError(500, "The gateway failed while sending the stream", code="internal_error")
+        return error_event(error), error
+    return DONE, None

@@ -347,3 +347,19 @@ async def test_unknown_pages_and_methods(site):
         token = csrf_of((await client.get("/dashboard/logs")).text)
         assert (await client.post("/dashboard/logs", data={"csrf": token})).status_code == 405
         assert (await client.delete("/dashboard/logs")).status_code == 405
+
+
+async def test_odd_query_values_are_a_400_page_naming_the_parameter(site):
+    async with site.client() as client:
+        await site.sign_in(client, MASTER)
+        for query, param in [("status=%C2%B2", "status"), ("status=99999999999999999999", "status"),
+                             ("since=1e999", "since"), ("until=garbage", "until"),
+                             ("cursor=garbage", "cursor"), ("model=a%00b", "model"),
+                             ("app=%00", "app"), ("key=%00", "key")]:
+            page = await client.get(f"/dashboard/logs?{query}")
+            assert page.status_code == 400, (query, page.status_code)
+            assert f"&#39;{param}&#39;" in page.text, query
+        for days in ("%C2%B2", "99999999999999999999", "2", "x"):
+            page = await client.get(f"/dashboard/usage?days={days}")
+            assert page.status_code == 400 and "&#39;days&#39;" in page.text, days
+        assert (await client.get("/dashboard/logs/chatcmpl-%00")).status_code == 404

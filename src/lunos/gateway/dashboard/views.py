@@ -19,8 +19,7 @@ from ..asgi import Request
 from ..auth import Principal
 from ..errors import GatewayError
 from ..keys import hash_key
-from ..routes.admin import validate_key_request
-from ..routes.logs import parse_time
+from ..params import cursor_filter, parse_time, status_filter, text_filter, validate_key_request
 from . import charts, trace
 from .csrf import Csrf
 from .session import COOKIE, Session, Sessions, cookie_header, read_cookie
@@ -169,14 +168,14 @@ async def logs(ctx: Context) -> Response:
     error = ""
     try:
         rows, next_cursor = await ctx.gw.store.list_logs(
-            key_id=filters["key"] or ctx.own_key,
-            model=filters["model"] or None,
-            app_id=filters["app"] or None,
-            status=filters["status"] or None,
+            key_id=text_filter(filters["key"], "key") or ctx.own_key,
+            model=text_filter(filters["model"], "model"),
+            app_id=text_filter(filters["app"], "app"),
+            status=status_filter(filters["status"]),
             since=parse_time(filters["since"], "since"),
             until=parse_time(filters["until"], "until"),
             limit=PAGE_SIZE,
-            cursor=cursor,
+            cursor=cursor_filter(cursor),
         )
     except GatewayError as exc:
         if exc.status != 400:
@@ -202,7 +201,7 @@ async def _filter_choices(ctx: Context) -> dict[str, list[str]]:
 
 
 async def detail(ctx: Context, row_id: str) -> Response:
-    row = await ctx.gw.store.get_log(row_id, ctx.own_key)
+    row = None if "\x00" in row_id else await ctx.gw.store.get_log(row_id, ctx.own_key)
     if row is None:  # another key's row looks exactly like a missing one
         return error_page(404, "No such log entry.", ctx)
     return render("detail.html", ctx, title=f"Log {row_id}", nav="logs", row=row,
@@ -214,7 +213,9 @@ async def detail(ctx: Context, row_id: str) -> Response:
 # ---------------------------------------------------------------------- usage
 async def usage(ctx: Context) -> Response:
     raw = ctx.request.arg("days") or "30"
-    days = int(raw) if raw.isdigit() and int(raw) in USAGE_PERIODS else 30
+    if raw not in {str(d) for d in USAGE_PERIODS}:
+        return error_page(400, f"'days' must be one of {', '.join(map(str, USAGE_PERIODS))}.", ctx)
+    days = int(raw)
     today = datetime.datetime.now(datetime.timezone.utc).date()
     first = today - datetime.timedelta(days=days - 1)
     since = datetime.datetime(first.year, first.month, first.day,

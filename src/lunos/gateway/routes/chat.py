@@ -33,7 +33,9 @@ def _lunos_headers(record: CallRecord, overhead_ms: float | None = None) -> list
 
 
 def _overhead_ms(record: CallRecord) -> float:
-    """The gateway's own time: everything but waiting for upstream answers."""
+    """The gateway's own time so far: everything but waiting for upstream answers (the
+    attempts' latency counts every wait for upstream bytes, a stream's first event included)
+    and for web searches."""
     total = (time.perf_counter() - record.started) * 1000
     upstream = sum(a.latency_ms for a in record.attempts)
     searching = sum(s.get("ms") or 0 for s in record.extra.get("searches", ()))
@@ -56,8 +58,7 @@ async def chat_completions(gw, raw: bytes, send, principal, record: CallRecord) 
                 await _stream(runner, body, options, record, send)
             else:
                 completion = await runner.complete(body, options, record)
-                headers = _lunos_headers(record)
-                headers.append(("x-lunos-overhead-ms", f"{_overhead_ms(record):.3f}"))
+                headers = _lunos_headers(record, _overhead_ms(record))
                 if record.trace:
                     record.response = completion_output(completion)
                 record.responded = True
@@ -98,9 +99,11 @@ async def _stream(runner, body: dict, options, record: CallRecord, send) -> None
                              _lunos_headers(record, _overhead_ms(record))]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     try:
-        last = await sse.relay(first, batches, include_usage, send)
+        last, error = await sse.relay(first, batches, include_usage, send)
     finally:
         await batches.aclose()
+    if error is not None:  # the row says how the stream ended
+        record.status, record.error = error.status, error.message
     record.responded = True
     await send({"type": "http.response.body", "body": last})
 

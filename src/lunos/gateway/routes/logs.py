@@ -2,61 +2,34 @@
 
 from __future__ import annotations
 
-import datetime
-
 from ..asgi import Request, send_json
 from ..errors import GatewayError
-
-
-def parse_time(value: str | None, param: str) -> float | None:
-    """Unix seconds or ISO 8601 (a date alone means its midnight UTC)."""
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise GatewayError(400, f"'{param}' must be unix seconds or an ISO 8601 time",
-                           param=param) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
-    return parsed.timestamp()
-
-
-def limit_arg(request: Request, default: int = 50, maximum: int = 500) -> int:
-    raw = request.arg("limit")
-    if raw is None:
-        return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
-        raise GatewayError(400, f"'limit' must be an integer from 1 to {maximum}", param="limit")
-    return int(raw)
+from ..params import cursor_filter, parse_time, status_filter, text_filter, whole_number
 
 
 def scope_key(request: Request, principal) -> str | None:
     """Whose rows: a key sees its own; the master sees all, or one key with `key_id`."""
     if principal.is_master:
-        return request.arg("key_id")
+        return text_filter(request.arg("key_id"), "key_id")
     return principal.key_id
 
 
 async def list_logs(gw, request: Request, send, principal) -> None:
     rows, cursor = await gw.store.list_logs(
         key_id=scope_key(request, principal),
-        model=request.arg("model"),
-        app_id=request.arg("app_id"),
-        status=request.arg("status"),
+        model=text_filter(request.arg("model"), "model"),
+        app_id=text_filter(request.arg("app_id"), "app_id"),
+        status=status_filter(request.arg("status")),
         since=parse_time(request.arg("since"), "since"),
         until=parse_time(request.arg("until"), "until"),
-        limit=limit_arg(request),
-        cursor=request.arg("cursor"),
+        limit=whole_number(request.arg("limit"), "limit", default=50, maximum=500),
+        cursor=cursor_filter(request.arg("cursor")),
     )
     await send_json(send, 200, {"object": "list", "data": rows, "next_cursor": cursor})
 
 
 async def get_log(gw, request: Request, send, principal, row_id: str) -> None:
+    row_id = text_filter(row_id, "id") or ""
     row = await gw.store.get_log(row_id, None if principal.is_master else principal.key_id)
     if row is None:  # another key's row looks exactly like a missing one
         raise GatewayError(404, f"No log entry {row_id!r}", param="id", code="log_not_found")
@@ -77,8 +50,8 @@ async def usage(gw, request: Request, send, principal) -> None:
         since=parse_time(request.arg("since"), "since"),
         until=parse_time(request.arg("until"), "until"),
         group_by=fields,
-        model=request.arg("model"),
-        app_id=request.arg("app_id"),
+        model=text_filter(request.arg("model"), "model"),
+        app_id=text_filter(request.arg("app_id"), "app_id"),
     )
     totals = {k: sum(r[k] for r in rows) for k in
               ("requests", "prompt_tokens", "completion_tokens", "total_tokens", "cost", "errors")}
