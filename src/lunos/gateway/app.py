@@ -25,7 +25,7 @@ from .fetch import Fetcher, FetchPolicy
 from .history import DiscardHistory, History
 from .http_client import HttpClient, Timeouts
 from .keys import master_key
-from .limits import Limits, MemoryLimits, RedisLimits
+from .limits import Limits, backend_for
 from .metrics import Metrics
 from .records import CallRecord
 from .routing import Router
@@ -113,7 +113,7 @@ class LunosApp:
         store = Store.open(settings.db_url())
         await store.migrate()
         await store.set_master(key)
-        limits = Limits(RedisLimits(settings.redis_url) if settings.redis_url else MemoryLimits())
+        limits = Limits(backend_for(settings.redis_url))
         keysync = KeySync(store, auth, settings.key_sync_interval, on_load=limits.seed)
         await keysync.start()
         history = self._history or (
@@ -226,6 +226,7 @@ class LunosApp:
                 gw.in_flight += 1
                 counted = True
                 try:
+                    await gw.limits.arrive(principal)  # rpm counts arrivals, not bodies
                     raw = await request.body(self.settings.max_body_bytes)
                 except GatewayError as exc:
                     record.status, record.error = exc.status, exc.message

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import shutil
+import tempfile
 
 from .app import LunosApp, create_app
 from .config import Settings, load_settings
 from .keys import master_key
+from .limits import SHARED_LIMITS_ENV, create_shared_file
 from .store import Store
 
 
@@ -26,6 +30,24 @@ async def prepare_store(settings: Settings, key: str) -> None:
         await store.set_master(key)
     finally:
         await store.close()
+
+
+@contextlib.contextmanager
+def _shared_limits(settings: Settings):
+    """Without Redis, the workers share rate-limit and budget counters through one SQLite
+    file made for this run (in a private temporary directory, removed at exit)."""
+    if settings.redis_url:
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="lunos-limits-")  # mode 0700
+    path = os.path.join(folder, "limits.db")
+    create_shared_file(path)
+    os.environ[SHARED_LIMITS_ENV] = path  # the workers inherit it
+    try:
+        yield
+    finally:
+        os.environ.pop(SHARED_LIMITS_ENV, None)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def serve(settings: Settings) -> None:
@@ -56,7 +78,8 @@ def serve(settings: Settings) -> None:
         proxy_headers=False,  # no X-Forwarded-* rewriting on the hot path
     )
     if settings.workers > 1:
-        uvicorn.run("lunos.gateway.server:app_from_env", factory=True, workers=settings.workers,
-                    **common)
+        with _shared_limits(settings):
+            uvicorn.run("lunos.gateway.server:app_from_env", factory=True,
+                        workers=settings.workers, **common)
     else:
         uvicorn.run(create_app(settings), **common)
