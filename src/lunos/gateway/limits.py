@@ -386,7 +386,8 @@ class RedisLimits:
         self._arrive = self._redis.register_script(_ARRIVE)
         self._admit = self._redis.register_script(_ADMIT)
         self._settle = self._redis.register_script(_SETTLE)
-        self.pending: set[asyncio.Future] = set()  # settlements waiting for Redis to answer
+        # Settlements waiting for Redis to answer: task -> (ticket, tokens, cost).
+        self.pending: dict[asyncio.Future, tuple[Ticket, int, float]] = {}
         self.unsettled = 0  # settlements given up on (each logged as an error)
 
     @staticmethod
@@ -443,8 +444,8 @@ class RedisLimits:
         log.warning("settling the spend of key %s in Redis failed; retrying in the background",
                     ticket.key_id)
         task = asyncio.ensure_future(self._settle_later(ticket, tokens, cost))
-        self.pending.add(task)
-        task.add_done_callback(self.pending.discard)
+        self.pending[task] = (ticket, tokens, cost)
+        task.add_done_callback(lambda done: self.pending.pop(done, None))
 
     async def _settle_once(self, ticket: Ticket, tokens: int, cost: float) -> bool:
         from redis.exceptions import RedisError
@@ -462,16 +463,12 @@ class RedisLimits:
     async def _settle_later(self, ticket: Ticket, tokens: int, cost: float) -> None:
         deadline = time.monotonic() + RESERVATION_TTL - SETTLE_RETRY_MAX_DELAY
         delay = SETTLE_RETRY_FIRST_DELAY
-        try:
-            while time.monotonic() < deadline:
-                await asyncio.sleep(delay)
-                if await self._settle_once(ticket, tokens, cost):
-                    log.info("settled the spend of key %s in Redis after a retry", ticket.key_id)
-                    return
-                delay = min(delay * 2, SETTLE_RETRY_MAX_DELAY)
-        except asyncio.CancelledError:  # shutting down: one last try
+        while time.monotonic() < deadline:
+            await asyncio.sleep(delay)
             if await self._settle_once(ticket, tokens, cost):
+                log.info("settled the spend of key %s in Redis after a retry", ticket.key_id)
                 return
+            delay = min(delay * 2, SETTLE_RETRY_MAX_DELAY)
         self._lost(ticket, cost)
 
     def _lost(self, ticket: Ticket, cost: float) -> None:
@@ -481,10 +478,13 @@ class RedisLimits:
                   "seeded again (the history row has it)", cost, ticket.key_id, RESERVATION_TTL)
 
     async def close(self) -> None:
-        pending = list(self.pending)  # each tries once more, then counts as lost
+        pending = dict(self.pending)  # shutting down: one last try each, else lost
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        for ticket, tokens, cost in pending.values():
+            if not await self._settle_once(ticket, tokens, cost):
+                self._lost(ticket, cost)
         await self._redis.aclose()
 
 
