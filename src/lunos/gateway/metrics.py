@@ -32,6 +32,8 @@ HELP = {
     "lunos_history_dropped_total": ("counter", "History rows dropped because the queue was full"),
     "lunos_history_written_total": ("counter", "History rows written"),
     "lunos_history_store_up": ("gauge", "1 when the last history write succeeded"),
+    "lunos_spend_settle_pending": ("gauge", "Spend settlements waiting for Redis (retried)"),
+    "lunos_spend_unsettled_total": ("counter", "Spend settlements Redis never took (logged)"),
 }
 
 
