@@ -162,3 +162,34 @@ def test_upstream_429_without_a_hint_still_carries_retry_after(limits_gateway, u
     assert r.status_code == 429, r.text
     assert int(r.headers["retry-after"]) >= 1
     assert json.loads(r.text)["error"]["type"] == "rate_limit_error"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_one_hour_cache_writes_are_priced_at_their_own_rate(limits_gateway, upstreams, stream):
+    from lunos.gateway.catalog import Catalog
+    from lunos.gateway.usage import TokenCounts, cost_of
+
+    words = " ".join(["context"] * 300)
+    body = {"model": "anthropic/claude-opus-5-5", "max_tokens": 50, "stream": stream,
+            "stream_options": {"include_usage": True} if stream else None,
+            "messages": [{"role": "system", "content": [
+                {"type": "text", "text": words, "cache_control": {"type": "ephemeral", "ttl": "1h"}}]},
+                {"role": "user", "content": f"hi {stream}"}]}
+    body = {k: v for k, v in body.items() if v is not None}
+    if stream:
+        with httpx.stream("POST", f"{limits_gateway.url}/v1/chat/completions", headers=MASTER,
+                          json=body, timeout=30) as r:
+            events = [line.removeprefix("data: ") for line in r.iter_lines() if line.startswith("data: {")]
+        usage = next(json.loads(e)["usage"] for e in reversed(events) if json.loads(e).get("usage"))
+    else:
+        r = httpx.post(f"{limits_gateway.url}/v1/chat/completions", headers=MASTER, json=body, timeout=30)
+        assert r.status_code == 200, r.text
+        usage = r.json()["usage"]
+    details = usage["prompt_tokens_details"]
+    assert details["cache_write_tokens"] == details["cache_write_1h_tokens"] >= 300
+    written = details["cache_write_tokens"]
+    opus = Catalog.load().get("anthropic/claude-opus-5-5")
+    uncached = usage["prompt_tokens"] - written
+    assert usage["cost"] == pytest.approx(
+        (uncached * 4.0 + written * 8.0 + usage["completion_tokens"] * 20.0) / 1e6)
+    assert usage["cost"] == pytest.approx(cost_of(TokenCounts.of(usage), opus))
