@@ -27,6 +27,7 @@ import math
 import os
 import secrets
 import sqlite3
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -111,9 +112,10 @@ def worst_case(body: dict, infos: list[ModelInfo | None], runner=None) -> tuple[
     return tokens, round(cost, 10)
 
 
-def _limited(message: str, code: str, retry_after: float | None) -> GatewayError:
-    headers = {"retry-after": str(max(1, math.ceil(retry_after)))} if retry_after is not None else {}
-    return GatewayError(429, message, code=code, headers=headers)
+def _limited(message: str, code: str, retry_after: float) -> GatewayError:
+    """A 429 that always says, in whole seconds, when trying again can help."""
+    return GatewayError(429, message, code=code,
+                        headers={"retry-after": str(max(1, math.ceil(retry_after)))})
 
 
 def rpm_error(principal: Principal, retry_after: float) -> GatewayError:
@@ -126,10 +128,11 @@ def tpm_error(principal: Principal, ticket: Ticket, retry_after: float) -> Gatew
                     f"(this request may use up to {ticket.tokens})", "tpm_exceeded", retry_after)
 
 
-def budget_error(principal: Principal, pending: bool) -> GatewayError:
+def budget_error(principal: Principal, ticket: Ticket, pending: bool) -> GatewayError:
     # Nothing in flight: the budget is spent until an admin raises it; a long Retry-After
     # tells SDKs not to retry. Reservations in flight may still release room.
-    return _limited(f"This key's budget of ${principal.budget_usd:g} is used up",
+    return _limited(f"This key's budget of ${principal.budget_usd:g} cannot cover this request "
+                    f"(it may cost up to ${ticket.cost:.6g}; lower max_tokens or n to need less)",
                     "budget_exceeded", 1 if pending else 3600)
 
 
@@ -165,7 +168,7 @@ class MemoryLimits:
             spent = self._spent.setdefault(key, seed_spent)
             reserved = self._reserved.setdefault(key, {})
             if spent + sum(reserved.values()) + ticket.cost > principal.budget_usd:
-                raise budget_error(principal, bool(reserved))
+                raise budget_error(principal, ticket, bool(reserved))
             reserved[ticket.id] = ticket.cost
             ticket.counted_budget = True
         if principal.tpm is not None:
@@ -215,17 +218,24 @@ class SharedLimits:
         self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None,
                                    check_same_thread=False)
         self._db.execute("PRAGMA synchronous=OFF")
+        self._lock = threading.Lock()  # one transaction at a time on the one connection
 
-    def _write(self, work):
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            result = work(db, time.time())
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-        return result
+    async def _write(self, work):
+        """Run `work(db, now)` in one write transaction, off the event loop: waiting for
+        another worker's lock must not stall this worker's other requests."""
+        return await asyncio.to_thread(self._transaction, work)
+
+    def _transaction(self, work):
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(db, time.time())
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return result
 
     async def arrive(self, principal: Principal) -> None:
         def work(db, now):
@@ -239,7 +249,7 @@ class SharedLimits:
             db.execute("INSERT INTO hits VALUES (?, 'rpm', ?, '', 1)", (key, now))
             return None
 
-        wait = self._write(work)
+        wait = await self._write(work)
         if wait is not None:
             raise rpm_error(principal, wait)
 
@@ -262,7 +272,7 @@ class SharedLimits:
                 reserved, count = db.execute("SELECT total(amount), count(*) FROM hits WHERE "
                                              "key = ? AND kind = 'budget'", (key,)).fetchone()
                 if spent + reserved + ticket.cost > principal.budget_usd:
-                    return budget_error(principal, count > 0)
+                    return budget_error(principal, ticket, count > 0)
                 db.execute("INSERT INTO hits VALUES (?, 'budget', ?, ?, ?)",
                            (key, now + RESERVATION_TTL, ticket.id, ticket.cost))
                 ticket.counted_budget = True
@@ -272,7 +282,7 @@ class SharedLimits:
                 ticket.counted_tpm = True
             return None
 
-        refusal = self._write(work)
+        refusal = await self._write(work)
         if refusal is not None:
             raise refusal
 
@@ -285,7 +295,7 @@ class SharedLimits:
                 db.execute("DELETE FROM hits WHERE id = ? AND kind = 'budget'", (ticket.id,))
                 db.execute("UPDATE spent SET usd = usd + ? WHERE key = ?", (cost, ticket.key_id))
 
-        self._write(work)
+        await self._write(work)
 
     async def close(self) -> None:
         self._db.close()
@@ -430,7 +440,7 @@ class RedisLimits:
         if verdict == 2:
             raise tpm_error(principal, ticket, detail)
         if verdict == 3:
-            raise budget_error(principal, detail > 0)
+            raise budget_error(principal, ticket, detail > 0)
         ticket.counted_tpm = principal.tpm is not None
         ticket.counted_budget = principal.budget_usd is not None
 
