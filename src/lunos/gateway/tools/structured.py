@@ -38,6 +38,7 @@ import orjson
 from jsonschema import validators
 
 from ..errors import GatewayError
+from ..limits import call_plan
 from ..providers.json_output import instruction, requested
 
 MAX_ERRORS = 8
@@ -259,8 +260,6 @@ class StructuredRunner:
     def call_plan(self, body: dict, output: int) -> list[int]:
         """The calls below, and as many again for the retry (which adds the answer and the
         feedback); a stream is not retried. Emulation adds the schema to every call."""
-        from ..limits import call_plan
-
         inner = call_plan(self.inner, body, output)
         if self.emulate:
             note = len(instruction("json_schema", self.spec.schema).encode())

@@ -42,6 +42,7 @@ from typing import Any
 
 import orjson
 
+from ...limits import call_plan
 from ...providers.common import make_usage, new_tool_call_id, text_of
 from ...records import CallRecord
 from ...usage import Output, TokenCounts
@@ -75,24 +76,24 @@ class SearchLoop:
     def call_plan(self, body: dict, output: int) -> list[int]:
         """What the loop may call upstream (reserved against tpm and budgets). Context mode:
         the calls below, each with one search's results added. Tool mode: up to
-        `max_searches + 2` rounds of the calls below; round r re-sends the r assistant turns
-        before it (each at most `output`), a note per round, and at most all the searches'
-        results."""
-        from ...limits import call_plan
-
+        `max_searches + 2` rounds of the calls below, each offered the search tool; round r
+        re-sends the r assistant turns before it (each at most `output`), a note per round,
+        and at most all the searches' results. Sizes are bytes, a bound on tokens."""
         inner = call_plan(self.inner, body, output)
         results = self.results_bound()
         if not self.offer_tool:
             return [extra + results for extra in inner]
         all_results = self.config.max_searches * results
+        offered = len(str(self.tool).encode())  # the web_search tool itself, on every call
         plan = []
         for r in range(self.max_rounds + 1):
-            grown = r * (output + ROUND_NOTE_TOKENS) + (all_results if r else 0)
+            grown = offered + r * (output + ROUND_NOTE_TOKENS) + (all_results if r else 0)
             plan.extend(extra + grown for extra in inner)
         return plan
 
     def results_bound(self) -> int:
-        """Tokens one search's tool message can hold (a token is at least a byte)."""
+        """Bytes one search's tool message can hold (snippets are cut to characters, at
+        most 4 bytes each)."""
         per_result = 4 * CONTEXT_CHARS.get(self.options.search_context_size, 800) + RESULT_FRAME_BYTES
         pages = self.config.pages_per_search * 4 * self.config.page_chars if self.config.fetch_pages else 0
         return 1024 + self.options.max_results * per_result + pages
