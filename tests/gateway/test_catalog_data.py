@@ -23,7 +23,7 @@ ENTRY_KEYS = {
     "output_modalities", "supported_parameters", "unsupported_parameters", "constraints",
     "features", "note",
 }
-PRICE_KEYS = {"input", "output", "cached_input", "cache_write", "reasoning"}
+PRICE_KEYS = {"input", "output", "cached_input", "cache_write", "cache_write_1h", "reasoning"}
 MODALITIES = {"text", "image", "audio", "video", "file"}
 THINKING_KINDS = {"budget", "adaptive", "level", "toggle"}
 EFFORTS = {"none", "minimal", "low", "medium", "high", "xhigh", "max"}
@@ -88,8 +88,16 @@ def test_entry_shape(entry):
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=_ids(ENTRIES))
 def test_prices_are_non_negative_numbers_or_null(entry):
-    pricing = entry.get("pricing", {})
+    pricing = dict(entry.get("pricing", {}))
+    tiers = pricing.pop("tiers", [])
     assert set(pricing) <= PRICE_KEYS
+    thresholds = [tier["above_input_tokens"] for tier in tiers]
+    assert thresholds == sorted(set(thresholds)) and all(isinstance(t, int) for t in thresholds)
+    for tier in tiers:  # a long-context tier never bills less than the base
+        assert set(tier) - {"above_input_tokens"} <= PRICE_KEYS
+        for key, value in tier.items():
+            if key != "above_input_tokens":
+                assert value >= pricing[key], (key, tier)
     for key, value in pricing.items():
         if value is not None:
             assert isinstance(value, numbers.Real) and not isinstance(value, bool), key

@@ -12,7 +12,8 @@ Beyond the fake model:
   assistant turn must start with one, so tests prove the round trip carries them.
 - Prompt caching: the words of everything up to the last block marked `cache_control`
   count as `cache_creation_input_tokens` the first time that exact prefix is seen and as
-  `cache_read_input_tokens` afterwards (no 1024-token minimum here).
+  `cache_read_input_tokens` afterwards (no 1024-token minimum here); `cache_creation`
+  splits the writes by each breakpoint's `ttl` (`5m` or `1h`), as the real API does.
 - URL image sources are not fetched; the fake model reports their URL.
 - The `web_search` server tool (`web_search_20250305`): a user text asking for a search gets
   a `server_tool_use` block, its `web_search_tool_result`, and text whose last sentence
@@ -145,6 +146,7 @@ RULES = {
     "tool_choice_tools": "tool_choice: tool_choice may only be specified while providing tools",
     "cache_limit": "A maximum of 4 blocks with cache_control may be provided. Found {n}.",
     "cache_type": "{path}.cache_control.type: Input should be 'ephemeral'",
+    "cache_ttl": "{path}.cache_control.ttl: Input should be '5m' or '1h'",
     "format_model": "output_config.format: structured outputs are not supported on model '{model}'",
     "format_closed": "output_config.format.schema: For 'object' type, 'additionalProperties' must be "
                      "explicitly set to false (at {path})",
@@ -492,6 +494,8 @@ class AnthropicStandIn(StandInApp):
         for path, block in marked:
             if (block["cache_control"] or {}).get("type") != "ephemeral":
                 raise bad("cache_type", path=path)
+            if (block["cache_control"] or {}).get("ttl", "5m") not in ("5m", "1h"):
+                raise bad("cache_ttl", path=path)
         if len(marked) > 4:
             raise bad("cache_limit", n=len(marked))
 
@@ -501,13 +505,25 @@ class AnthropicStandIn(StandInApp):
         units = _units(body)
         last = max((k for k, (_, b, _) in enumerate(units) if "cache_control" in b), default=-1)
         usage = {"input_tokens": prompt_tokens, "cache_creation_input_tokens": 0,
-                 "cache_read_input_tokens": 0}
+                 "cache_read_input_tokens": 0,
+                 "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0}}
         if last < 0:
             return usage
         prefix = [b for _, b, _ in units[: last + 1]]
         words = min(sum(w for _, _, w in units[: last + 1]), prompt_tokens)
         key = hashlib.sha256(orjson.dumps([body["model"], prefix], option=orjson.OPT_SORT_KEYS)).hexdigest()
-        usage["cache_read_input_tokens" if key in self._cached else "cache_creation_input_tokens"] = words
+        if key in self._cached:
+            usage["cache_read_input_tokens"] = words
+        else:
+            usage["cache_creation_input_tokens"] = words
+            # Each breakpoint writes the words since the one before it, for its own ttl.
+            since = 0
+            for _, block, w in units[: last + 1]:
+                since += w
+                if "cache_control" in block:
+                    ttl = (block["cache_control"] or {}).get("ttl") or "5m"
+                    usage["cache_creation"][f"ephemeral_{ttl}_input_tokens"] += since
+                    since = 0
         self._cached.add(key)
         usage["input_tokens"] = prompt_tokens - words
         return usage

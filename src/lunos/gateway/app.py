@@ -26,7 +26,7 @@ from .fetch import Fetcher, FetchPolicy
 from .history import DiscardHistory, History
 from .http_client import HttpClient, Timeouts, Transport
 from .keys import hash_key, master_key
-from .limits import Limits, MemoryLimits, RedisLimits
+from .limits import Limits, backend_for
 from .metrics import Metrics
 from .records import CallRecord
 from .routing import Router
@@ -126,7 +126,7 @@ class LunosApp:
         key, path = master_key(settings.master_key, settings.home)
         auth = Authenticator(key)
         store = Store.open(settings.db_url())
-        limits = Limits(RedisLimits(settings.redis_url) if settings.redis_url else MemoryLimits())
+        limits = Limits(backend_for(settings.redis_url, settings.shared_limits_file))
         keysync = KeySync(store, auth, settings.key_sync_interval, on_load=limits.seed)
         history = self._history or (
             HistoryWriter(store, max_queue=settings.history_queue,
@@ -281,6 +281,7 @@ class LunosApp:
                 gw.in_flight += 1
                 counted = True
                 try:
+                    await gw.limits.arrive(principal)  # rpm counts arrivals, not bodies
                     raw = await request.body(self.settings.max_body_bytes)
                 except GatewayError as exc:
                     record.status, record.error = exc.status, exc.message

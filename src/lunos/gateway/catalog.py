@@ -52,6 +52,42 @@ COMMON_PARAMETERS = frozenset(
 )
 
 
+PRICE_KINDS = ("input", "output", "cached_input", "cache_write", "cache_write_1h", "reasoning")
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """USD per million tokens of each kind, as one request is billed (defaults resolved)."""
+
+    input: float
+    output: float
+    cached_input: float
+    cache_write: float  # the provider's default cache write (Anthropic: 5 minutes)
+    cache_write_1h: float  # Anthropic's 1-hour cache writes
+    reasoning: float
+
+    @property
+    def most_per_input(self) -> float:
+        """The dearest way an input token can be billed (for worst-case reservations)."""
+        return max(self.input, self.cached_input, self.cache_write, self.cache_write_1h)
+
+    @property
+    def most_per_output(self) -> float:
+        return max(self.output, self.reasoning)
+
+
+@dataclass(frozen=True, slots=True)
+class PriceTier:
+    """Long-context pricing: a request whose prompt has more than `above_input_tokens`
+    tokens is billed, whole, at these prices; kinds left out keep the base price."""
+
+    above_input_tokens: int
+    prices: Mapping[str, float]
+
+    def public(self) -> dict:
+        return {"above_input_tokens": self.above_input_tokens, **self.prices}
+
+
 @dataclass(frozen=True, slots=True)
 class Features:
     """Per-model switches the adapters read. A catalog entry (or a config override) naming a
@@ -122,6 +158,8 @@ class ModelInfo:
     cached_input_price: float | None = None
     cache_write_price: float | None = None
     reasoning_price: float | None = None  # defaults to output_price
+    cache_write_1h_price: float | None = None  # defaults to cache_write_price
+    price_tiers: tuple[PriceTier, ...] = ()  # ascending thresholds
     input_modalities: tuple[str, ...] = ("text",)
     output_modalities: tuple[str, ...] = ("text",)
     supported_parameters: frozenset[str] = COMMON_PARAMETERS
@@ -135,6 +173,26 @@ class ModelInfo:
     @property
     def priced(self) -> bool:
         return self.input_price is not None and self.output_price is not None
+
+    def prices(self, prompt_tokens: int = 0) -> Prices | None:
+        """The prices a request with this many prompt tokens pays; None when unknown."""
+        if not self.priced:
+            return None
+        given = {"input": self.input_price, "output": self.output_price,
+                 "cached_input": self.cached_input_price, "cache_write": self.cache_write_price,
+                 "cache_write_1h": self.cache_write_1h_price, "reasoning": self.reasoning_price}
+        for tier in self.price_tiers:
+            if prompt_tokens > tier.above_input_tokens:
+                given.update(tier.prices)
+        write = given["cache_write"] if given["cache_write"] is not None else given["input"]
+        return Prices(
+            input=given["input"],
+            output=given["output"],
+            cached_input=given["cached_input"] if given["cached_input"] is not None else given["input"],
+            cache_write=write,
+            cache_write_1h=given["cache_write_1h"] if given["cache_write_1h"] is not None else write,
+            reasoning=given["reasoning"] if given["reasoning"] is not None else given["output"],
+        )
 
     def public(self) -> dict:
         """The `/v1/models` entry."""
@@ -151,6 +209,8 @@ class ModelInfo:
                 "output": self.output_price,
                 "cached_input": self.cached_input_price,
                 "cache_write": self.cache_write_price,
+                "cache_write_1h": self.cache_write_1h_price,
+                "tiers": [tier.public() for tier in self.price_tiers],
                 "unit": "USD per million tokens",
             },
             "input_modalities": list(self.input_modalities),
@@ -176,9 +236,12 @@ def _model_from_entry(entry: Mapping[str, Any], base: ModelInfo | None = None) -
         ("cached_input", "cached_input_price"),
         ("cache_write", "cache_write_price"),
         ("reasoning", "reasoning_price"),
+        ("cache_write_1h", "cache_write_1h_price"),
     ):
         if key in pricing:
             values[attr] = pricing[key]
+    if "tiers" in pricing:
+        values["price_tiers"] = _price_tiers(model_id, pricing["tiers"])
     if "input_modalities" in entry:
         values["input_modalities"] = tuple(entry["input_modalities"])
     if "output_modalities" in entry:
@@ -194,6 +257,28 @@ def _model_from_entry(entry: Mapping[str, Any], base: ModelInfo | None = None) -
         values["features"] = Features.parse(entry["features"], f"models[{model_id}]",
                                             values.get("features"))
     return ModelInfo(**values)
+
+
+def _price_tiers(model_id: str, entries: Any) -> tuple[PriceTier, ...]:
+    """`pricing.tiers`: [{"above_input_tokens": N, "input": ..., "output": ..., ...}]."""
+    tiers = []
+    for entry in entries if isinstance(entries, list) else [entries]:
+        where = f"model {model_id!r}: pricing.tiers"
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"{where}: each tier is an object")
+        threshold = entry.get("above_input_tokens")
+        if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 0:
+            raise ValueError(f"{where}: 'above_input_tokens' must be a whole number of tokens")
+        unknown = set(entry) - {"above_input_tokens", *PRICE_KINDS}
+        if unknown:
+            raise ValueError(f"{where}: unknown key {sorted(unknown)[0]!r} (prices are "
+                             + ", ".join(PRICE_KINDS) + ")")
+        prices = {k: v for k, v in entry.items() if k != "above_input_tokens"}
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+                   for v in prices.values()):
+            raise ValueError(f"{where}: prices are numbers of USD per million tokens")
+        tiers.append(PriceTier(threshold, {k: float(v) for k, v in prices.items()}))
+    return tuple(sorted(tiers, key=lambda tier: tier.above_input_tokens))
 
 
 class Catalog:

@@ -120,6 +120,8 @@ class Settings:
     http_transport: str = "fast"
     # The egress proxy variables (HTTPS_PROXY, NO_PROXY, ...) as the environment had them.
     proxy_env: Mapping[str, str] = field(default_factory=dict)
+    # Set by `lunos serve --workers N` without Redis: the file its workers share counters in.
+    shared_limits_file: str | None = None
     # /metrics: who may read it on the API port ("none", "key" or "master"), or a separate
     # (host, port) that serves it alone (then the API port does not).
     metrics_auth: str = "none"
@@ -327,6 +329,7 @@ def load_settings(
     if values["http_transport"] not in ("fast", "httpx"):
         raise ConfigError(f"LUNOS_HTTP_TRANSPORT / http_transport must be fast or httpx, "
                           f"not {values['http_transport']!r}")
+    values["shared_limits_file"] = env.get("LUNOS_SHARED_LIMITS_FILE") or None
     values["proxy_env"] = {k: v for k, v in env.items() if k.lower() in PROXY_VARIABLES}
     values.update({k: v for k, v in overrides.items() if v is not None})
     if values["default_provider"] and values["default_provider"] not in providers:
@@ -342,3 +345,11 @@ def load_settings(
         if values[name] <= 0:
             raise ConfigError(f"LUNOS_{name.upper()} / {name} must be a positive number of seconds")
     return Settings(**values)
+
+
+def share_with_workers(variable: str, value: str | None) -> None:
+    """Hand a setting to worker processes, which read theirs from the environment."""
+    if value is None:
+        os.environ.pop(variable, None)
+    else:
+        os.environ[variable] = value

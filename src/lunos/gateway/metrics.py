@@ -34,6 +34,8 @@ HELP = {
     "lunos_history_rows_failed_total": ("counter", "History rows the database refused, set aside "
                                         "in $LUNOS_HOME/history-failed.jsonl"),
     "lunos_history_store_up": ("gauge", "1 when the last history write succeeded"),
+    "lunos_spend_settle_pending": ("gauge", "Spend settlements waiting for Redis (retried)"),
+    "lunos_spend_unsettled_total": ("counter", "Spend settlements Redis never took (logged)"),
 }
 
 

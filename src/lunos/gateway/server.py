@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import os
+import shutil
 import sys
+import tempfile
 
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .app import LunosApp, create_app, describe_store_error
 from .asgi import new_request_id
-from .config import Settings, load_settings
+from .config import Settings, load_settings, share_with_workers
 from .keys import master_key
+from .limits import SHARED_LIMITS_ENV, create_shared_file
 from .store import Store
 
 
@@ -112,6 +117,24 @@ async def prepare_store(settings: Settings, key: str) -> None:
         await store.close()
 
 
+@contextlib.contextmanager
+def _shared_limits(settings: Settings):
+    """Without Redis, the workers share rate-limit and budget counters through one SQLite
+    file made for this run (in a private temporary directory, removed at exit)."""
+    if settings.redis_url:
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="lunos-limits-")  # mode 0700
+    path = os.path.join(folder, "limits.db")
+    create_shared_file(path)
+    share_with_workers(SHARED_LIMITS_ENV, path)
+    try:
+        yield
+    finally:
+        share_with_workers(SHARED_LIMITS_ENV, None)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def serve(settings: Settings) -> None:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
@@ -157,7 +180,8 @@ def serve(settings: Settings) -> None:
     if settings.metrics_address is not None:
         sockets.append(_bind(*settings.metrics_address))
     if settings.workers > 1:
-        Multiprocess(config, sockets=sockets).run()
+        with _shared_limits(settings):
+            Multiprocess(config, sockets=sockets).run()
         return
     server = uvicorn.Server(config)
     server.run(sockets=sockets)

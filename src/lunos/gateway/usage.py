@@ -1,8 +1,9 @@
 """Pure folds: from a response or a stream of chunks to usage, cost and the answer's output.
 
 Cost counts each kind of token at its own price: uncached input, cached input (read),
-cache writes, output, and reasoning (inside output; priced as output unless the catalog
-gives a reasoning price).
+cache writes (Anthropic's 1-hour writes at their own rate), output, and reasoning (inside
+output; priced as output unless the catalog gives a reasoning price). A model with
+long-context tiers bills the whole request at the tier its prompt reaches.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ class TokenCounts:
     completion: int = 0
     cached: int = 0
     cache_write: int = 0
+    cache_write_1h: int = 0  # the part of cache_write written for one hour
     reasoning: int = 0
 
     @classmethod
@@ -33,6 +35,7 @@ class TokenCounts:
             completion=int(usage.get("completion_tokens") or 0),
             cached=int(prompt_details.get("cached_tokens") or 0),
             cache_write=int(prompt_details.get("cache_write_tokens") or 0),
+            cache_write_1h=int(prompt_details.get("cache_write_1h_tokens") or 0),
             reasoning=int(completion_details.get("reasoning_tokens") or 0),
         )
 
@@ -41,24 +44,25 @@ class TokenCounts:
         self.completion += other.completion
         self.cached += other.cached
         self.cache_write += other.cache_write
+        self.cache_write_1h += other.cache_write_1h
         self.reasoning += other.reasoning
 
 
 def cost_of(tokens: TokenCounts, info: ModelInfo | None) -> float | None:
     """USD for these tokens at the model's catalog prices; None when the price is unknown."""
-    if info is None or not info.priced:
+    prices = info.prices(tokens.prompt) if info is not None else None
+    if prices is None:
         return None
     uncached = max(tokens.prompt - tokens.cached - tokens.cache_write, 0)
-    cached_price = info.cached_input_price if info.cached_input_price is not None else info.input_price
-    write_price = info.cache_write_price if info.cache_write_price is not None else info.input_price
-    reasoning_price = info.reasoning_price if info.reasoning_price is not None else info.output_price
+    hour = min(tokens.cache_write_1h, tokens.cache_write)
     visible_output = max(tokens.completion - tokens.reasoning, 0)
     total = (
-        uncached * info.input_price
-        + tokens.cached * cached_price
-        + tokens.cache_write * write_price
-        + visible_output * info.output_price
-        + tokens.reasoning * reasoning_price
+        uncached * prices.input
+        + tokens.cached * prices.cached_input
+        + (tokens.cache_write - hour) * prices.cache_write
+        + hour * prices.cache_write_1h
+        + visible_output * prices.output
+        + tokens.reasoning * prices.reasoning
     )
     return round(total / MILLION, 10)
 

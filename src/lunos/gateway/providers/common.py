@@ -80,6 +80,7 @@ def make_usage(
     *,
     cached: int = 0,
     cache_write: int = 0,
+    cache_write_1h: int = 0,
     reasoning: int = 0,
 ) -> dict:
     """OpenAI-shaped usage. `prompt` already includes cached and cache-write tokens and
@@ -87,6 +88,8 @@ def make_usage(
     details: dict[str, int] = {"cached_tokens": cached}
     if cache_write:
         details["cache_write_tokens"] = cache_write
+    if cache_write_1h:  # the part of cache_write_tokens kept for one hour (priced apart)
+        details["cache_write_1h_tokens"] = cache_write_1h
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,

@@ -17,6 +17,9 @@ SSE_HEADERS = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
+# Seconds a client is told to wait after an upstream 429 that named no time of its own
+# (the gateway has already retried it).
+UPSTREAM_RETRY_AFTER = "1"
 
 
 def _lunos_headers(record: CallRecord, overhead_ms: float | None = None) -> list[tuple[str, str]]:
@@ -51,9 +54,9 @@ async def chat_completions(gw, raw: bytes, send, principal, record: CallRecord) 
             record.trace = True
             record.request = raw  # read back as messages and params (traces.py)
         principal.check_model(body["model"], options.models)
-        ticket = await gw.limits.admit(principal, body, _candidate_infos(gw, body, options))
+        runner = runner_for(gw, body, options)
+        ticket = await gw.limits.admit(principal, body, _candidate_infos(gw, body, options), runner)
         try:
-            runner = runner_for(gw, body, options)
             if record.stream:
                 await _stream(runner, body, options, record, send)
             else:
@@ -70,6 +73,8 @@ async def chat_completions(gw, raw: bytes, send, principal, record: CallRecord) 
         headers = _lunos_headers(record)
         if record.attempts:
             headers.append(("x-should-retry", "false"))
+        if exc.status == 429 and "retry-after" not in exc.headers:
+            headers.append(("retry-after", UPSTREAM_RETRY_AFTER))  # the upstream gave none
         record.responded = True
         await send_error(send, exc, headers)
     finally:

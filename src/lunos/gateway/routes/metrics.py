@@ -18,5 +18,7 @@ async def prometheus(gw, request, send, principal) -> None:
         "lunos_history_written_total": {(): getattr(history, "written", 0)},
         "lunos_history_rows_failed_total": {(): getattr(history, "failed", 0)},
         "lunos_history_store_up": {(): 1 if getattr(history, "store_ok", True) else 0},
+        "lunos_spend_settle_pending": {(): len(getattr(gw.limits.backend, "pending", ()))},
+        "lunos_spend_unsettled_total": {(): getattr(gw.limits.backend, "unsettled", 0)},
     }
     await send_bytes(send, 200, gw.metrics.render(gauges).encode(), CONTENT_TYPE)

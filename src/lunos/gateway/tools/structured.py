@@ -38,10 +38,14 @@ import orjson
 from jsonschema import validators
 
 from ..errors import GatewayError
+from ..limits import call_plan
 from ..providers.json_output import instruction, requested
 
 MAX_ERRORS = 8
 MAX_ERROR_CHARS = 300
+# What the retry's feedback text may add to the prompt, besides the bad answer (reserved
+# against tpm and budgets; each error line is a JSON path and a clipped message).
+FEEDBACK_TOKENS = 512 + MAX_ERRORS * (MAX_ERROR_CHARS + 200)
 
 # Keywords OpenAI's strict mode does not implement (its documented list).
 STRICT_UNSUPPORTED = frozenset({
@@ -252,6 +256,17 @@ class StructuredRunner:
         self.inner = inner
         self.spec = spec
         self.emulate = emulate
+
+    def call_plan(self, body: dict, output: int) -> list[int]:
+        """The calls below, and as many again for the retry (which adds the answer and the
+        feedback); a stream is not retried. Emulation adds the schema to every call."""
+        inner = call_plan(self.inner, body, output)
+        if self.emulate:
+            note = len(instruction("json_schema", self.spec.schema).encode())
+            inner = [extra + note for extra in inner]
+        if body.get("stream"):
+            return inner
+        return [*inner, *(extra + output + FEEDBACK_TOKENS for extra in inner)]
 
     def outgoing(self, body: dict) -> dict:
         """For a model without `json_schema`: `json_object` plus the schema in words."""

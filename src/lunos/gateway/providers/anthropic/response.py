@@ -37,11 +37,14 @@ def usage_from(usage: dict) -> dict:
     cached = usage.get("cache_read_input_tokens") or 0
     written = usage.get("cache_creation_input_tokens") or 0
     details = usage.get("output_tokens_details") or {}
+    by_ttl = usage.get("cache_creation")
+    hour = (by_ttl.get("ephemeral_1h_input_tokens") or 0) if isinstance(by_ttl, dict) else 0
     return make_usage(
         (usage.get("input_tokens") or 0) + cached + written,
         usage.get("output_tokens") or 0,
         cached=cached,
         cache_write=written,
+        cache_write_1h=min(hour, written),
         reasoning=details.get("thinking_tokens") or 0,
     )
 

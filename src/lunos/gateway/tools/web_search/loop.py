@@ -42,16 +42,21 @@ from typing import Any
 
 import orjson
 
+from ...limits import call_plan
 from ...providers.common import make_usage, new_tool_call_id, text_of
 from ...records import CallRecord
 from ...usage import Output, TokenCounts
 from ...validation import ChatOptions, WebSearchOptions
 from .citations import annotations
-from .config import SearchConfig
+from .config import CONTEXT_CHARS, SearchConfig
 from .service import Outcome, Searcher
 from .sources import TOOL_DESCRIPTION, TOOL_PARAMETERS, Sources, limit_text
 
 MAX_QUERY_CHARS = 400
+# Reservation allowances (tokens): the title, URL and numbering around each result's
+# snippet; the short tool messages of one round (failed, refused or surplus calls).
+RESULT_FRAME_BYTES = 1024
+ROUND_NOTE_TOKENS = 2048
 STAMP_KEYS = ("id", "object", "created", "model", "provider", "system_fingerprint")
 
 
@@ -67,6 +72,31 @@ class SearchLoop:
         self.tool = {"type": "function", "function": {
             "name": tool_name, "description": TOOL_DESCRIPTION, "parameters": TOOL_PARAMETERS}}
         self.max_rounds = config.max_searches + 1
+
+    def call_plan(self, body: dict, output: int) -> list[int]:
+        """What the loop may call upstream (reserved against tpm and budgets). Context mode:
+        the calls below, each with one search's results added. Tool mode: up to
+        `max_searches + 2` rounds of the calls below, each offered the search tool; round r
+        re-sends the r assistant turns before it (each at most `output`), a note per round,
+        and at most all the searches' results. Sizes are bytes, a bound on tokens."""
+        inner = call_plan(self.inner, body, output)
+        results = self.results_bound()
+        if not self.offer_tool:
+            return [extra + results for extra in inner]
+        all_results = self.config.max_searches * results
+        offered = len(str(self.tool).encode())  # the web_search tool itself, on every call
+        plan = []
+        for r in range(self.max_rounds + 1):
+            grown = offered + r * (output + ROUND_NOTE_TOKENS) + (all_results if r else 0)
+            plan.extend(extra + grown for extra in inner)
+        return plan
+
+    def results_bound(self) -> int:
+        """Bytes one search's tool message can hold (snippets are cut to characters, at
+        most 4 bytes each)."""
+        per_result = 4 * CONTEXT_CHARS.get(self.options.search_context_size, 800) + RESULT_FRAME_BYTES
+        pages = self.config.pages_per_search * 4 * self.config.page_chars if self.config.fetch_pages else 0
+        return 1024 + self.options.max_results * per_result + pages
 
     # ------------------------------------------------------------------ shared steps
     async def begin(self, body: dict, session: _Session, record: CallRecord) -> list[dict]:
@@ -255,7 +285,8 @@ class _Session:
         for usage in known:
             total.add(TokenCounts.of(usage))
         out = make_usage(total.prompt, total.completion, cached=total.cached,
-                         cache_write=total.cache_write, reasoning=total.reasoning)
+                         cache_write=total.cache_write, cache_write_1h=total.cache_write_1h,
+                         reasoning=total.reasoning)
         if record.cost is not None:
             out["cost"] = record.cost
         return out
