@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from lunos._sse import ServerSentEvent, SSEDecoder
@@ -87,3 +89,42 @@ def test_byte_order_mark_is_skipped():
 
 def test_event_without_data_is_not_dispatched():
     assert SSEDecoder().feed(b"event: ping\n\ndata: y\n\n") == [ServerSentEvent("y")]
+
+
+def _bytes_scanned(feed, pieces) -> tuple[int, list[ServerSentEvent]]:
+    """Feed `pieces`; count the bytes that bytes/str methods (split, replace, decode...) were
+    called on: a deterministic measure of the decoder's work, free of the clock."""
+    scanned = 0
+
+    def hook(frame, event, arg):
+        nonlocal scanned
+        if event == "c_call" and isinstance(getattr(arg, "__self__", None), bytes | str):
+            scanned += len(arg.__self__)
+
+    events: list[ServerSentEvent] = []
+    sys.setprofile(hook)
+    try:
+        for piece in pieces:
+            events += feed(piece)
+    finally:
+        sys.setprofile(None)
+    return scanned, events
+
+
+def test_a_long_line_in_small_reads_costs_linear_work():
+    line = b"data: " + b"x" * (4 << 20) + b"\n\n"  # 4 MiB in 4096 reads of 1 KiB
+    pieces = [line[i : i + 1024] for i in range(0, len(line), 1024)]
+    scanned, events = _bytes_scanned(SSEDecoder().feed, pieces)
+    assert events == [ServerSentEvent("x" * (4 << 20))]
+    # Rescanning what is held at each read (the old way) touched ~2000x the line.
+    times_the_line = scanned / len(line)
+    assert times_the_line < 4
+
+
+def test_a_long_crlf_event_in_small_reads():
+    stream = b"event: big\r\n" + b"data: " + b"y" * 100_000 + b"\r\ndata: z\r\n\r\n"
+    decoder = SSEDecoder()
+    events = []
+    for i in range(0, len(stream), 7):
+        events += decoder.feed(stream[i : i + 7])
+    assert events == [ServerSentEvent("y" * 100_000 + "\nz", "big")]

@@ -13,7 +13,8 @@
      │    │    ├── RateLimitError             429
      │    │    └── InternalServerError        >= 500
      │    ├── APIConnectionError    no answer at all (DNS, refused, reset...)
-     │    │    └── APITimeoutError  the request timed out
+     │    │    ├── APITimeoutError  the request timed out
+     │    │    └── IncompleteStreamError  a stream ended with neither `[DONE]` nor an error
      │    └── APIResponseValidationError  an answer the SDK cannot read (bad JSON, wrong shape)
      └── StructuredOutputError      `parse()` got no valid object (refusal, truncation, bad JSON)
 
@@ -35,6 +36,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConflictError",
+    "IncompleteStreamError",
     "InternalServerError",
     "LunosError",
     "NotFoundError",
@@ -132,6 +134,18 @@ class APIConnectionError(APIError):
 class APITimeoutError(APIConnectionError):
     def __init__(self, request: httpx.Request) -> None:
         super().__init__(request, "Request timed out.")
+
+
+class IncompleteStreamError(APIConnectionError):
+    """The connection closed mid-stream, cleanly at the HTTP level: the answer is cut short.
+    A complete stream ends with `data: [DONE]`, a failed one with an error event."""
+
+    def __init__(self, request: httpx.Request) -> None:
+        super().__init__(
+            request,
+            "The stream ended before `data: [DONE]` and without an error event: "
+            "the connection was cut and the answer is incomplete.",
+        )
 
 
 class APIResponseValidationError(APIError):

@@ -21,10 +21,12 @@ class ServerSentEvent:
 
 
 class SSEDecoder:
-    __slots__ = ("_buffer", "_data", "_event", "_id", "_pending_cr", "_retry", "_started")
+    __slots__ = ("_data", "_event", "_id", "_partial", "_pending_cr", "_retry", "_started")
 
     def __init__(self) -> None:
-        self._buffer = b""
+        # The unfinished last line, as the reads that hold it: joined once, when its end
+        # arrives, so a long line fed in small reads costs linear time, not quadratic.
+        self._partial: list[bytes] = []
         self._data: list[str] = []
         self._event: str | None = None
         self._id: str | None = None
@@ -40,7 +42,7 @@ class SSEDecoder:
             self._started = True
             if chunk.startswith(b"\xef\xbb\xbf"):  # a byte-order mark opens the stream
                 chunk = chunk[3:]
-        if (not self._buffer and not self._data and self._event is None and not self._pending_cr
+        if (not self._partial and not self._data and self._event is None and not self._pending_cr
                 and chunk.endswith(b"\n\n") and b"\r" not in chunk):
             fast = _data_only(chunk, self._id)
             if fast is not None:
@@ -48,13 +50,22 @@ class SSEDecoder:
         if self._pending_cr and chunk.startswith(b"\n"):
             chunk = chunk[1:]  # the \n of a \r\n split across two reads
         self._pending_cr = False
-        buffer = self._buffer + chunk if self._buffer else chunk
-        if b"\r" in buffer:
-            if buffer.endswith(b"\r"):
-                self._pending_cr = True
-            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        lines = buffer.split(b"\n")
-        self._buffer = lines.pop()
+        # Only the new bytes are scanned: the unfinished line held so far has no line end.
+        if b"\r" in chunk:
+            self._pending_cr = chunk.endswith(b"\r")
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = chunk.split(b"\n")
+        last = lines.pop()
+        if not lines:  # no line end yet
+            if last:
+                self._partial.append(last)
+            return []
+        if self._partial:
+            self._partial.append(lines[0])
+            lines[0] = b"".join(self._partial)
+            self._partial = [last] if last else []
+        elif last:
+            self._partial = [last]
         events: list[ServerSentEvent] = []
         for raw in lines:
             event = self._line(raw.decode("utf-8", errors="replace"))
@@ -64,8 +75,8 @@ class SSEDecoder:
 
     def flush(self) -> list[ServerSentEvent]:
         """End of stream: dispatch what an unterminated last event holds."""
-        events = self.feed(b"\n\n") if self._buffer or self._data or self._event else []
-        self._buffer = b""
+        events = self.feed(b"\n\n") if self._partial or self._data or self._event else []
+        self._partial = []
         return events
 
     def _line(self, line: str) -> ServerSentEvent | None:

@@ -2,7 +2,8 @@
 
 Bytes go through the shared `SSEDecoder`; each event's JSON becomes one item. `data: [DONE]`
 ends the stream; an event carrying an `error` object raises the typed error (the server
-sends one when a stream fails after it started). The response is closed when iteration
+sends one when a stream fails after it started); a body that ends with neither raises
+`IncompleteStreamError`, so a cut answer is never taken for a whole one. The response is closed when iteration
 ends for any reason: exhaustion, `[DONE]`, an error, `break`, or leaving a `with` block.
 """
 
@@ -17,7 +18,7 @@ import pydantic
 
 from ._accumulate import accumulate
 from ._base_client import connection_error
-from ._exceptions import APIResponseValidationError, make_stream_error
+from ._exceptions import APIResponseValidationError, IncompleteStreamError, make_stream_error
 from ._sse import ServerSentEvent, SSEDecoder
 from .types.chat import ChatCompletion
 
@@ -86,6 +87,7 @@ class Stream(Generic[ItemT]):
                     return
                 if event.data.strip() or event.event == "error":  # no data: a keep-alive
                     yield self._decode.item(event)
+            raise IncompleteStreamError(self.response.request)
         except httpx.TransportError as exc:  # the connection broke mid-stream: never retried
             raise connection_error(self.response.request, exc) from exc
         finally:
@@ -148,6 +150,7 @@ class AsyncStream(Generic[ItemT]):
                     return
                 if event.data.strip() or event.event == "error":  # no data: a keep-alive
                     yield self._decode.item(event)
+            raise IncompleteStreamError(self.response.request)
         except httpx.TransportError as exc:
             raise connection_error(self.response.request, exc) from exc
         finally:

@@ -86,10 +86,23 @@ async def test_done_ends_the_stream_and_what_follows_is_ignored(kind):
     assert body.closed
 
 
-async def test_end_of_body_without_done_or_final_blank_line(kind):
+async def test_end_of_body_without_done_raises_after_the_chunks_it_had(kind):
     stream, body = open_stream(kind, [sse_event(chunk("a")), b"data: " + json.dumps(chunk("b")).encode()])
-    assert texts(await collect(stream)) == ["a", "b"]
+    seen = []
+    with pytest.raises(lunos.IncompleteStreamError, match=r"before `data: \[DONE\]`"):
+        if isinstance(stream, AsyncStream):
+            async for item in stream:
+                seen.append(item)
+        else:
+            seen.extend(item for item in stream)
+    assert texts(seen) == ["a", "b"]
     assert body.closed
+
+
+async def test_final_completion_of_a_cut_stream_raises(kind):
+    stream, _ = open_stream(kind, [sse_event(chunk("a"))])
+    with pytest.raises(lunos.APIConnectionError):  # IncompleteStreamError is one
+        await resolve(stream.get_final_completion())
 
 
 async def test_malformed_json_is_a_clear_error_and_closes(kind):

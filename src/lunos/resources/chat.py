@@ -1,6 +1,8 @@
 """`client.chat.completions`: `create` (JSON or stream) and `parse` (structured outputs).
 
-Every request parameter is an explicit keyword; a parameter left at None is not sent.
+Every parameter of OpenAI's Chat Completions `create` is an explicit keyword (a test holds
+this against the official `openai` SDK), plus Lunos's own (`observability`, `models`,
+`fallback_model`, `drop_params`, `cache`); a parameter left at None is not sent.
 `extra_body` adds or overrides body fields (send an explicit null this way), `extra_headers`
 and `extra_query` do the same for headers and the query string.
 
@@ -38,25 +40,39 @@ __all__ = [
 
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 
-# The body fields `create` sends, in SPEC §4 order, then the Lunos additions.
+# The body fields `create` sends: OpenAI's Chat Completions parameters, then Lunos's own.
 CHAT_PARAMS = (
-    "model", "messages", "temperature", "max_tokens", "max_completion_tokens", "top_p", "stop",
-    "frequency_penalty", "presence_penalty", "seed", "n", "user", "tools", "tool_choice",
-    "parallel_tool_calls", "response_format", "stream", "stream_options", "reasoning_effort",
-    "observability", "models", "fallback_model", "drop_params",
+    "messages", "model", "audio", "frequency_penalty", "function_call", "functions",
+    "logit_bias", "logprobs", "max_completion_tokens", "max_tokens", "metadata", "modalities",
+    "moderation", "n", "parallel_tool_calls", "prediction", "presence_penalty",
+    "prompt_cache_key", "prompt_cache_options", "prompt_cache_retention", "reasoning_effort",
+    "response_format", "safety_identifier", "seed", "service_tier", "stop", "store", "stream",
+    "stream_options", "temperature", "tool_choice", "tools", "top_logprobs", "top_p", "user",
+    "verbosity", "web_search_options",
+    "observability", "models", "fallback_model", "drop_params", "cache",
 )
+REQUEST_OPTIONS = ("extra_headers", "extra_query", "extra_body", "timeout")
 
 Message = Mapping[str, Any] | pydantic.BaseModel
-ReasoningEffort = Literal["minimal", "low", "medium", "high"]
+# Every value the gateway accepts; a provider without an equivalent refuses it with a 400.
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
+ServiceTier = Literal["auto", "default", "flex", "scale", "priority", "fast"]
 
 
 def _body(values: Mapping[str, Any], extra_body: Mapping[str, Any] | None) -> dict[str, Any]:
     body = {name: values[name] for name in CHAT_PARAMS if values[name] is not None}
-    body["messages"] = list(body["messages"])
-    if "tools" in body:
-        body["tools"] = list(body["tools"])
+    for name in ("messages", "tools", "functions"):  # iterables, maybe generators
+        if name in body:
+            body[name] = list(body[name])
     body.update(extra_body or {})
     return body
+
+
+def _parse_params(values: Mapping[str, Any]) -> dict[str, Any]:
+    """`parse`'s arguments as `create`'s, with the pydantic model made a JSON schema."""
+    params = {name: values[name] for name in (*CHAT_PARAMS, *REQUEST_OPTIONS) if name in values}
+    params["response_format"] = response_format_for(values["response_format"])
+    return params
 
 
 class Completions:
@@ -72,32 +88,52 @@ class Completions:
     def create(
         self,
         *,
-        model: str,
         messages: Iterable[Message],
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        max_completion_tokens: int | None = None,
-        top_p: float | None = None,
-        stop: str | list[str] | None = None,
+        model: str,
+        audio: Mapping[str, Any] | None = None,
         frequency_penalty: float | None = None,
-        presence_penalty: float | None = None,
-        seed: int | None = None,
+        function_call: str | Mapping[str, Any] | None = None,
+        functions: Iterable[Mapping[str, Any]] | None = None,
+        logit_bias: Mapping[str, int] | None = None,
+        logprobs: bool | None = None,
+        max_completion_tokens: int | None = None,
+        max_tokens: int | None = None,
+        metadata: Mapping[str, str] | None = None,
+        modalities: list[Literal["text", "audio"]] | None = None,
+        moderation: Mapping[str, Any] | None = None,
         n: int | None = None,
-        user: str | None = None,
-        tools: Iterable[Mapping[str, Any]] | None = None,
-        tool_choice: str | Mapping[str, Any] | None = None,
         parallel_tool_calls: bool | None = None,
+        prediction: Mapping[str, Any] | None = None,
+        presence_penalty: float | None = None,
+        prompt_cache_key: str | None = None,
+        prompt_cache_options: Mapping[str, Any] | None = None,
+        prompt_cache_retention: Literal["in_memory", "24h"] | None = None,
+        reasoning_effort: ReasoningEffort | None = None,
         response_format: Mapping[str, Any] | None = None,
+        safety_identifier: str | None = None,
+        seed: int | None = None,
+        service_tier: ServiceTier | None = None,
+        stop: str | list[str] | None = None,
+        store: bool | None = None,
         stream: bool | None = None,
         stream_options: Mapping[str, Any] | None = None,
-        reasoning_effort: ReasoningEffort | None = None,
+        temperature: float | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        tools: Iterable[Mapping[str, Any]] | None = None,
+        top_logprobs: int | None = None,
+        top_p: float | None = None,
+        user: str | None = None,
+        verbosity: Literal["low", "medium", "high"] | None = None,
+        web_search_options: Mapping[str, Any] | None = None,
+        # Lunos's own (SPEC §4, §9)
         observability: bool | None = None,
         models: list[str] | None = None,
         fallback_model: str | None = None,
         drop_params: bool | None = None,
-        extra_body: Mapping[str, Any] | None = None,
+        cache: bool | Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
         timeout: float | httpx.Timeout | None = None,
     ) -> ChatCompletion | Stream[ChatCompletionChunk] | RawResponse[Any]:
         """A chat completion; with `stream=True` a `Stream` of `ChatCompletionChunk`."""
@@ -112,13 +148,59 @@ class Completions:
         return _result(self._raw, response, lambda: validate(ChatCompletion, response))
 
     def parse(
-        self, *, response_format: type[ModelT], **params: Any
+        self,
+        *,
+        messages: Iterable[Message],
+        model: str,
+        response_format: type[ModelT],
+        audio: Mapping[str, Any] | None = None,
+        frequency_penalty: float | None = None,
+        function_call: str | Mapping[str, Any] | None = None,
+        functions: Iterable[Mapping[str, Any]] | None = None,
+        logit_bias: Mapping[str, int] | None = None,
+        logprobs: bool | None = None,
+        max_completion_tokens: int | None = None,
+        max_tokens: int | None = None,
+        metadata: Mapping[str, str] | None = None,
+        modalities: list[Literal["text", "audio"]] | None = None,
+        moderation: Mapping[str, Any] | None = None,
+        n: int | None = None,
+        parallel_tool_calls: bool | None = None,
+        prediction: Mapping[str, Any] | None = None,
+        presence_penalty: float | None = None,
+        prompt_cache_key: str | None = None,
+        prompt_cache_options: Mapping[str, Any] | None = None,
+        prompt_cache_retention: Literal["in_memory", "24h"] | None = None,
+        reasoning_effort: ReasoningEffort | None = None,
+        safety_identifier: str | None = None,
+        seed: int | None = None,
+        service_tier: ServiceTier | None = None,
+        stop: str | list[str] | None = None,
+        store: bool | None = None,
+        stream_options: Mapping[str, Any] | None = None,
+        temperature: float | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        tools: Iterable[Mapping[str, Any]] | None = None,
+        top_logprobs: int | None = None,
+        top_p: float | None = None,
+        user: str | None = None,
+        verbosity: Literal["low", "medium", "high"] | None = None,
+        web_search_options: Mapping[str, Any] | None = None,
+        # Lunos's own (SPEC §4, §9)
+        observability: bool | None = None,
+        models: list[str] | None = None,
+        fallback_model: str | None = None,
+        drop_params: bool | None = None,
+        cache: bool | Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeout: float | httpx.Timeout | None = None,
     ) -> ParsedChatCompletion[ModelT] | RawResponse[ParsedChatCompletion[ModelT]]:
         """`create` with a strict JSON schema built from `response_format` (a pydantic model);
-        `.choices[i].message.parsed` is the validated instance. Takes `create`'s keywords."""
-        if params.get("stream"):
-            raise TypeError("parse() does not stream; use create(stream=True)")
-        completion = self.create(response_format=response_format_for(response_format), **params)
+        `.choices[i].message.parsed` is the validated instance. Does not stream."""
+        params = _parse_params(locals())
+        completion = self.create(**params)
         return _parsed(response_format, completion)
 
 
@@ -135,32 +217,52 @@ class AsyncCompletions:
     async def create(
         self,
         *,
-        model: str,
         messages: Iterable[Message],
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        max_completion_tokens: int | None = None,
-        top_p: float | None = None,
-        stop: str | list[str] | None = None,
+        model: str,
+        audio: Mapping[str, Any] | None = None,
         frequency_penalty: float | None = None,
-        presence_penalty: float | None = None,
-        seed: int | None = None,
+        function_call: str | Mapping[str, Any] | None = None,
+        functions: Iterable[Mapping[str, Any]] | None = None,
+        logit_bias: Mapping[str, int] | None = None,
+        logprobs: bool | None = None,
+        max_completion_tokens: int | None = None,
+        max_tokens: int | None = None,
+        metadata: Mapping[str, str] | None = None,
+        modalities: list[Literal["text", "audio"]] | None = None,
+        moderation: Mapping[str, Any] | None = None,
         n: int | None = None,
-        user: str | None = None,
-        tools: Iterable[Mapping[str, Any]] | None = None,
-        tool_choice: str | Mapping[str, Any] | None = None,
         parallel_tool_calls: bool | None = None,
+        prediction: Mapping[str, Any] | None = None,
+        presence_penalty: float | None = None,
+        prompt_cache_key: str | None = None,
+        prompt_cache_options: Mapping[str, Any] | None = None,
+        prompt_cache_retention: Literal["in_memory", "24h"] | None = None,
+        reasoning_effort: ReasoningEffort | None = None,
         response_format: Mapping[str, Any] | None = None,
+        safety_identifier: str | None = None,
+        seed: int | None = None,
+        service_tier: ServiceTier | None = None,
+        stop: str | list[str] | None = None,
+        store: bool | None = None,
         stream: bool | None = None,
         stream_options: Mapping[str, Any] | None = None,
-        reasoning_effort: ReasoningEffort | None = None,
+        temperature: float | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        tools: Iterable[Mapping[str, Any]] | None = None,
+        top_logprobs: int | None = None,
+        top_p: float | None = None,
+        user: str | None = None,
+        verbosity: Literal["low", "medium", "high"] | None = None,
+        web_search_options: Mapping[str, Any] | None = None,
+        # Lunos's own (SPEC §4, §9)
         observability: bool | None = None,
         models: list[str] | None = None,
         fallback_model: str | None = None,
         drop_params: bool | None = None,
-        extra_body: Mapping[str, Any] | None = None,
+        cache: bool | Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
         extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
         timeout: float | httpx.Timeout | None = None,
     ) -> ChatCompletion | AsyncStream[ChatCompletionChunk] | RawResponse[Any]:
         """A chat completion; with `stream=True` an `AsyncStream` of `ChatCompletionChunk`."""
@@ -175,13 +277,57 @@ class AsyncCompletions:
         return _result(self._raw, response, lambda: validate(ChatCompletion, response))
 
     async def parse(
-        self, *, response_format: type[ModelT], **params: Any
+        self,
+        *,
+        messages: Iterable[Message],
+        model: str,
+        response_format: type[ModelT],
+        audio: Mapping[str, Any] | None = None,
+        frequency_penalty: float | None = None,
+        function_call: str | Mapping[str, Any] | None = None,
+        functions: Iterable[Mapping[str, Any]] | None = None,
+        logit_bias: Mapping[str, int] | None = None,
+        logprobs: bool | None = None,
+        max_completion_tokens: int | None = None,
+        max_tokens: int | None = None,
+        metadata: Mapping[str, str] | None = None,
+        modalities: list[Literal["text", "audio"]] | None = None,
+        moderation: Mapping[str, Any] | None = None,
+        n: int | None = None,
+        parallel_tool_calls: bool | None = None,
+        prediction: Mapping[str, Any] | None = None,
+        presence_penalty: float | None = None,
+        prompt_cache_key: str | None = None,
+        prompt_cache_options: Mapping[str, Any] | None = None,
+        prompt_cache_retention: Literal["in_memory", "24h"] | None = None,
+        reasoning_effort: ReasoningEffort | None = None,
+        safety_identifier: str | None = None,
+        seed: int | None = None,
+        service_tier: ServiceTier | None = None,
+        stop: str | list[str] | None = None,
+        store: bool | None = None,
+        stream_options: Mapping[str, Any] | None = None,
+        temperature: float | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        tools: Iterable[Mapping[str, Any]] | None = None,
+        top_logprobs: int | None = None,
+        top_p: float | None = None,
+        user: str | None = None,
+        verbosity: Literal["low", "medium", "high"] | None = None,
+        web_search_options: Mapping[str, Any] | None = None,
+        # Lunos's own (SPEC §4, §9)
+        observability: bool | None = None,
+        models: list[str] | None = None,
+        fallback_model: str | None = None,
+        drop_params: bool | None = None,
+        cache: bool | Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeout: float | httpx.Timeout | None = None,
     ) -> ParsedChatCompletion[ModelT] | RawResponse[ParsedChatCompletion[ModelT]]:
-        if params.get("stream"):
-            raise TypeError("parse() does not stream; use create(stream=True)")
-        completion = await self.create(
-            response_format=response_format_for(response_format), **params
-        )
+        params = _parse_params(locals())
+        completion = await self.create(**params)
         return _parsed(response_format, completion)
 
 
