@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import GatewayError
@@ -28,11 +29,14 @@ class Principal:
     rpm: int | None = None
     tpm: int | None = None
 
-    def check_model(self, model: str, fallbacks: list[str] = ()) -> None:
+    def check_model(self, model: str, fallbacks: list[str] = (),
+                    full_id: Callable[[str], str] = str) -> None:
+        """Refuse a model the key may not use; `full_id` gives a bare id's `provider/model`,
+        so a key allowed `openai/gpt-4o` may also ask for `gpt-4o`."""
         if self.allowed_models is None:
             return
         for name in (model, *fallbacks):
-            if name not in self.allowed_models:
+            if name not in self.allowed_models and full_id(name) not in self.allowed_models:
                 raise GatewayError(403, f"This key may not use the model {name!r}",
                                    param="model", code="model_not_allowed")
 

@@ -89,6 +89,15 @@ class Router:
             self._cache[model] = routes
         return routes
 
+    def full_id(self, model: str) -> str:
+        """`provider/model` for a bare id that resolves (see `_single`); other ids as given."""
+        provider, sep, upstream = model.partition("/")
+        if sep and upstream and provider in self.adapters:
+            return model
+        if model in self._bare:
+            return self._bare[model]
+        return f"{self.default_provider}/{model}" if self.default_provider else model
+
     def _single(self, model: str) -> Route:
         provider, sep, upstream = model.partition("/")
         adapter = self.adapters.get(provider) if sep and upstream else None

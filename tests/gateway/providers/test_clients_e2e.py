@@ -183,6 +183,17 @@ def test_a_bare_id_resolves_through_the_catalog(client, upstreams):
         assert getattr(upstreams, standin).requests
 
 
+def test_a_key_allowed_a_model_may_ask_for_it_by_its_bare_id(gateway, upstreams):
+    made = httpx.post(f"{gateway.url}/admin/keys", headers={"Authorization": f"Bearer {MASTER_KEY}"},
+                      json={"name": "agents", "allowed_models": ["openai/gpt-4o"]}, timeout=10)
+    assert made.status_code == 201, made.text
+    limited = openai.OpenAI(base_url=gateway.url + "/v1", api_key=made.json()["key"], max_retries=0)
+    assert limited.chat.completions.create(model="gpt-4o", messages=HI).model == "openai/gpt-4o"
+    with pytest.raises(openai.PermissionDeniedError) as exc:
+        limited.chat.completions.create(model="gpt-4o-mini", messages=HI)
+    assert exc.value.body["code"] == "model_not_allowed"
+
+
 def test_a_bare_id_the_catalog_does_not_know_names_no_provider(client, upstreams):
     with pytest.raises(openai.NotFoundError) as exc:
         client.chat.completions.create(model="my-local-model", messages=HI)

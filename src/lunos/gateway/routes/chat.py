@@ -53,7 +53,7 @@ async def chat_completions(gw, raw: bytes, send, principal, record: CallRecord) 
         if options.observability:
             record.trace = True
             record.request = raw  # read back as messages and params (traces.py)
-        principal.check_model(body["model"], options.models)
+        principal.check_model(body["model"], options.models, gw.router.full_id)
         runner = runner_for(gw, body, options)
         ticket = await gw.limits.admit(principal, body, _candidate_infos(gw, body, options), runner)
         try:
