@@ -131,6 +131,15 @@ def test_rejects_naming_the_parameter(payload, param):
     rejects(payload, param)
 
 
+@pytest.mark.parametrize("url", ["http://[::1/", "https://[::1/a.png", "http://[zz]/a.png",
+                                 "https://example.com:port/a.png", "https:///a.png"])
+def test_a_malformed_image_url_is_a_400_naming_it(url):
+    payload = body(messages=[{"role": "user", "content": [
+        {"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": url}}]}])
+    error = rejects(payload, "messages[0].content[1].image_url.url")
+    assert "not a valid URL" in error.message
+
+
 def test_tool_round_trip_messages_pass():
     payload = body(
         messages=[

@@ -4,7 +4,9 @@
 Rules: http(s) only; the host is resolved once and the connection goes to the address that
 was checked (no second lookup to rebind); loopback, private, link-local, shared, reserved,
 multicast and cloud-metadata addresses are refused, whatever the spelling (`2130706433`,
-`0x7f.1`, `[::1]`, `::ffff:127.0.0.1` all resolve to what they are); every redirect hop is
+`0x7f.1`, `[::1]`, `::ffff:127.0.0.1` all resolve to what they are; an IPv6 address that
+embeds an IPv4 one is judged by the IPv4 address; site-local `fec0::/10` and local-use NAT64
+`64:ff9b:1::/48` are refused whole); every redirect hop is
 checked the same way; size and time are capped. `LUNOS_FETCH_ALLOW_HOSTS` admits hosts by
 the name written in the URL, never by resolved address.
 """
@@ -50,14 +52,25 @@ class FetchRefused(GatewayError):
         self.url = url
 
 
+# IPv6 addresses whose last 32 bits are an IPv4 address: IPv4-compatible (`::a.b.c.d`),
+# IPv4-translated (`::ffff:0:a.b.c.d`), NAT64 (`64:ff9b::a.b.c.d`). Mapped (`::ffff:a.b.c.d`),
+# 6to4 (2002::/16) and Teredo have properties of their own in `ipaddress`.
+_EMBEDS_IPV4 = tuple(map(ipaddress.IPv6Network, ("::/96", "::ffff:0:0:0/96", "64:ff9b::/96")))
+# Refused whole: local-use NAT64 (the IPv4 address sits where the operator chose) and the
+# deprecated site-local range, which `ipaddress` counts as global.
+_REFUSED_V6 = tuple(map(ipaddress.IPv6Network, ("64:ff9b:1::/48", "fec0::/10")))
+
+
 def _blocked(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address):
-        mapped = ip.ipv4_mapped or ip.sixtofour
-        if mapped is not None:
-            ip = mapped
-        elif ip in ipaddress.IPv6Network("64:ff9b::/96"):  # NAT64 embeds an IPv4 address
-            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if any(ip in net for net in _REFUSED_V6):
+            return True
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is None and any(ip in net for net in _EMBEDS_IPV4):
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            ip = embedded
     return not ip.is_global or ip.is_multicast
 
 
@@ -93,7 +106,10 @@ class Fetcher:
                 raise FetchRefused(original, f"the fetch failed ({exc})", param) from None
             if response.status in _REDIRECTS and response.headers.get("location"):
                 response.release()
-                url = urljoin(url, response.headers["location"])
+                try:
+                    url = urljoin(url, response.headers["location"])
+                except ValueError:
+                    raise FetchRefused(original, "it redirects to a malformed URL", param) from None
                 continue
             if response.status >= 400:
                 response.release()
@@ -111,10 +127,13 @@ class Fetcher:
         raise FetchRefused(original, f"more than {self.policy.max_redirects} redirects", param)
 
     async def _check(self, url: str, original: str, param: str | None) -> tuple[str, int]:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            host = (parts.hostname or "").lower()
+        except ValueError:  # `http://[::1/`, `http://[x]/`
+            raise FetchRefused(original, "the URL is malformed", param) from None
         if parts.scheme.lower() not in ("http", "https"):
             raise FetchRefused(original, "only http and https URLs are fetched", param)
-        host = (parts.hostname or "").lower()
         if not host:
             raise FetchRefused(original, "the URL has no host", param)
         try:

@@ -18,7 +18,6 @@ import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 from urllib.parse import urlsplit
 
 import httptools
@@ -78,9 +77,8 @@ def _expire(waiter: asyncio.Future, phase: str) -> None:
         waiter.set_exception(UpstreamTimeout(phase))
 
 
-@lru_cache(maxsize=4096)
 def _parse_url(url: str) -> tuple[Origin, str]:
-    return Origin.of(url)  # adapters reuse a handful of URLs: parse each once
+    return Origin.of(url)  # not cached: fetch and search URLs come from users
 
 
 class _Connection(asyncio.Protocol):

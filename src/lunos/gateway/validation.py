@@ -12,6 +12,7 @@ import binascii
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -301,6 +302,14 @@ def _image(image: Any, where: str) -> None:
             raise _bad(f"'{where}.url' holds invalid base64 data", f"{where}.url") from None
     elif not url.lower().startswith(("http://", "https://")):
         raise _bad(f"'{where}.url' must be an http(s) URL or a data URL", f"{where}.url")
+    else:
+        try:
+            parts = urlsplit(url)
+            valid = bool(parts.hostname) and (parts.port or 0) >= 0
+        except ValueError:  # `http://[::1/`, a port that is not a number
+            valid = False
+        if not valid:
+            raise _bad(f"'{where}.url' is not a valid URL", f"{where}.url")
 
 
 def _assistant(message: dict, where: str, issued: set[str]) -> None:
