@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from lunos.gateway.fetch import Fetcher, FetchPolicy, FetchRefused, _blocked
+from lunos.gateway.fetch import Fetcher, FetchPolicy, FetchRefused, FetchTooLarge, _blocked
 from lunos.gateway.http_client import HttpClient
 from tests.standins.harness import ServerThread
 from tests.standins.images import PNG_1X1, ImageServer
@@ -153,3 +153,14 @@ async def test_fetched_urls_fill_no_process_cache(files):
     for i in range(3):
         await fetcher(allow={"localhost"}).fetch(f"http://localhost:{port}/pixel.png?{'x' * 1000}{i}")
     assert not hasattr(http_client._parse_url, "cache_info")
+
+
+async def test_a_fetch_can_lower_the_size_cap(files):
+    _, port = files
+    url = f"http://localhost:{port}/big"  # 4 MiB, streamed without a length
+    with pytest.raises(FetchTooLarge, match="larger than 65536 bytes"):
+        await fetcher(allow={"localhost"}).fetch(url, limit=65536)
+    with pytest.raises(FetchTooLarge, match="larger than 1048576 bytes"):  # never above the policy
+        await fetcher(allow={"localhost"}, max_bytes=1 << 20).fetch(url, limit=1 << 30)
+    result = await fetcher(allow={"localhost"}).fetch(url, limit=4 << 20)
+    assert len(result.body) == 4 << 20

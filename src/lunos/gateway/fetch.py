@@ -52,6 +52,10 @@ class FetchRefused(GatewayError):
         self.url = url
 
 
+class FetchTooLarge(FetchRefused):
+    """The body is larger than the fetch's limit (the caller may say why that limit)."""
+
+
 # IPv6 addresses whose last 32 bits are an IPv4 address: IPv4-compatible (`::a.b.c.d`),
 # IPv4-translated (`::ffff:0:a.b.c.d`), NAT64 (`64:ff9b::a.b.c.d`). Mapped (`::ffff:a.b.c.d`),
 # 6to4 (2002::/16) and Teredo have properties of their own in `ipaddress`.
@@ -74,6 +78,23 @@ def _blocked(address: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
+async def _read(response, limit: int, url: str, param: str | None) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    chunks = response.aiter_bytes()
+    try:
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > limit:
+                raise FetchTooLarge(url, f"it is larger than {limit} bytes", param)
+            parts.append(chunk)
+    except UpstreamProtocolError as exc:
+        raise FetchRefused(url, f"the fetch failed ({exc})", param) from None
+    finally:
+        await chunks.aclose()  # gives the connection back (closes it when unread)
+    return b"".join(parts)
+
+
 async def _resolve(host: str, port: int) -> list[str]:
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -85,13 +106,16 @@ class Fetcher:
         self.client = client
         self.policy = policy
 
-    async def fetch(self, url: str, *, param: str | None = None, accept: str = "*/*") -> Fetched:
+    async def fetch(self, url: str, *, param: str | None = None, accept: str = "*/*",
+                    limit: int | None = None) -> Fetched:
+        """GET `url` under the policy; `limit` lowers the policy's size cap for this fetch."""
+        limit = self.policy.max_bytes if limit is None else min(limit, self.policy.max_bytes)
         try:
-            return await asyncio.wait_for(self._fetch(url, param, accept), self.policy.timeout)
+            return await asyncio.wait_for(self._fetch(url, param, accept, limit), self.policy.timeout)
         except asyncio.TimeoutError:
             raise FetchRefused(url, f"no complete answer within {self.policy.timeout:g} s", param) from None
 
-    async def _fetch(self, url: str, param: str | None, accept: str) -> Fetched:
+    async def _fetch(self, url: str, param: str | None, accept: str, limit: int) -> Fetched:
         original = url
         for _ in range(self.policy.max_redirects + 1):
             target = await self._check(url, original, param)
@@ -115,13 +139,10 @@ class Fetcher:
                 response.release()
                 raise FetchRefused(original, f"the server answered HTTP {response.status}", param)
             declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > self.policy.max_bytes:
+            if declared.isdigit() and int(declared) > limit:
                 response.release()
-                raise FetchRefused(original, f"it is larger than {self.policy.max_bytes} bytes", param)
-            try:
-                body = await response.read(limit=self.policy.max_bytes)
-            except UpstreamProtocolError as exc:
-                raise FetchRefused(original, f"the fetch failed ({exc})", param) from None
+                raise FetchTooLarge(original, f"it is larger than {limit} bytes", param)
+            body = await _read(response, limit, original, param)
             content_type = response.headers.get("content-type", "application/octet-stream")
             return Fetched(url, content_type.split(";", 1)[0].strip().lower(), body)
         raise FetchRefused(original, f"more than {self.policy.max_redirects} redirects", param)
