@@ -115,7 +115,9 @@ class Engine:
                 try:
                     result = await self.fetcher.fetch(url, param=param, accept="image/*", limit=left)
                 except FetchTooLarge:
-                    raise _images_too_large(budget) from None
+                    result = None  # raised below, so the error does not chain the fetch's frames
+            if result is None:
+                raise _images_too_large(budget)
             spent += len(result.body) * len(places)
             if spent > budget:
                 raise _images_too_large(budget)
@@ -130,6 +132,9 @@ class Engine:
         finally:
             for task in tasks:  # on the first failure, stop the other fetches
                 task.cancel()
+            # A failed task holds its error, whose traceback holds this frame and so `tasks`:
+            # unlinked here, the fetched bytes go with the last reference, not at the next GC.
+            tasks.clear()
         messages = list(body["messages"])
         for places, data_url in zip(uses.values(), data_urls, strict=True):
             for i, j in places:

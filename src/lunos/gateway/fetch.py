@@ -86,6 +86,7 @@ async def _read(response, limit: int, url: str, param: str | None) -> bytes:
         async for chunk in chunks:
             size += len(chunk)
             if size > limit:
+                parts.clear()  # the error's traceback keeps this frame: not the bytes
                 raise FetchTooLarge(url, f"it is larger than {limit} bytes", param)
             parts.append(chunk)
     except UpstreamProtocolError as exc:
