@@ -78,7 +78,10 @@ def _blocked(address: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
-async def _read(response, limit: int, url: str, param: str | None) -> bytes:
+async def _read(response, limit: int) -> bytes | None:
+    """The body, or None past `limit` bytes. Returning (not raising) matters: a frame in an
+    error's traceback keeps its locals, and asyncio errors sit in reference cycles that
+    only the collector frees, so the bytes read so far would outlive the request."""
     parts: list[bytes] = []
     size = 0
     chunks = response.aiter_bytes()
@@ -86,11 +89,8 @@ async def _read(response, limit: int, url: str, param: str | None) -> bytes:
         async for chunk in chunks:
             size += len(chunk)
             if size > limit:
-                parts.clear()  # the error's traceback keeps this frame: not the bytes
-                raise FetchTooLarge(url, f"it is larger than {limit} bytes", param)
+                return None
             parts.append(chunk)
-    except UpstreamProtocolError as exc:
-        raise FetchRefused(url, f"the fetch failed ({exc})", param) from None
     finally:
         await chunks.aclose()  # gives the connection back (closes it when unread)
     return b"".join(parts)
@@ -143,7 +143,12 @@ class Fetcher:
             if declared.isdigit() and int(declared) > limit:
                 response.release()
                 raise FetchTooLarge(original, f"it is larger than {limit} bytes", param)
-            body = await _read(response, limit, original, param)
+            try:
+                body = await _read(response, limit)
+            except UpstreamProtocolError as exc:
+                raise FetchRefused(original, f"the fetch failed ({exc})", param) from None
+            if body is None:
+                raise FetchTooLarge(original, f"it is larger than {limit} bytes", param)
             content_type = response.headers.get("content-type", "application/octet-stream")
             return Fetched(url, content_type.split(";", 1)[0].strip().lower(), body)
         raise FetchRefused(original, f"more than {self.policy.max_redirects} redirects", param)

@@ -217,6 +217,7 @@ class _Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self.closed = True
+        self.chunks.clear()  # unread body: the parser cycle keeps a closed connection until GC
         self._stop_watchdog()
         if self.transport is not None:
             self.transport.close()
