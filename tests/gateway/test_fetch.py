@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from lunos.gateway.fetch import Fetcher, FetchPolicy, FetchRefused
+from lunos.gateway.fetch import Fetcher, FetchPolicy, FetchRefused, FetchTooLarge, _blocked
 from lunos.gateway.http_client import HttpClient
 from tests.standins.harness import ServerThread
 from tests.standins.images import PNG_1X1, ImageServer
@@ -49,6 +49,42 @@ async def test_loopback_spellings_are_refused(files, host):
 async def test_private_link_local_and_metadata_are_refused(url):
     with pytest.raises(FetchRefused, match="loopback, private, link-local or metadata"):
         await fetcher().fetch(url)
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["::127.0.0.1", "::7f00:1", "::10.0.0.1", "::169.254.169.254",  # IPv4-compatible
+     "::ffff:0:127.0.0.1", "::ffff:0:7f00:1", "::ffff:0:192.168.1.1",  # IPv4-translated
+     "64:ff9b::127.0.0.1", "64:ff9b::a9fe:a9fe", "64:ff9b::10.1.2.3",  # NAT64
+     "64:ff9b:1::8.8.8.8", "64:ff9b:1:ffff::1",  # local-use NAT64, refused whole
+     "2002:7f00:1::", "2002:a00:1::1",  # 6to4
+     "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo with client 127.0.0.1
+     "fec0::1", "fec0:0:0:1::2", "feff::1",  # site-local
+     "::ffff:127.0.0.1", "::", "::1"],
+)
+async def test_ipv6_addresses_are_judged_by_what_they_stand_for(address):
+    assert _blocked(address)
+    with pytest.raises(FetchRefused, match="loopback, private, link-local or metadata"):
+        await fetcher().fetch(f"http://[{address}]/a.png")
+
+
+@pytest.mark.parametrize("address", ["::8.8.8.8", "::ffff:0:8.8.8.8", "64:ff9b::8.8.8.8",
+                                     "2002:808:808::", "::ffff:1.1.1.1", "2606:4700::1111"])
+def test_public_addresses_in_any_spelling_pass(address):
+    assert not _blocked(address)
+
+
+@pytest.mark.parametrize("url", ["http://[::1/a.png", "http://[zz]/a.png", "https://[fe80::1%/"])
+async def test_a_malformed_url_is_a_refusal_not_a_crash(url):
+    with pytest.raises(FetchRefused, match="malformed") as info:
+        await fetcher().fetch(url, param="messages[0].content[0].image_url.url")
+    assert info.value.status == 400 and info.value.param == "messages[0].content[0].image_url.url"
+
+
+async def test_a_redirect_to_a_malformed_url_is_a_refusal(files):
+    _, port = files
+    with pytest.raises(FetchRefused, match="malformed"):
+        await fetcher(allow={"localhost"}).fetch(f"http://localhost:{port}/redirect?to=http://%5B::1/")
 
 
 @pytest.mark.parametrize("url", ["ftp://example.com/a.png", "file:///etc/passwd", "gopher://x/"])
@@ -107,3 +143,24 @@ async def test_http_error_status_is_a_refusal(files):
     _, port = files
     with pytest.raises(FetchRefused, match="HTTP 404"):
         await fetcher(allow={"localhost"}).fetch(f"http://localhost:{port}/missing.png")
+
+
+async def test_fetched_urls_fill_no_process_cache(files):
+    """Image and page URLs come from users: nothing keeps them once the fetch is done."""
+    from lunos.gateway import http_client
+
+    _, port = files
+    for i in range(3):
+        await fetcher(allow={"localhost"}).fetch(f"http://localhost:{port}/pixel.png?{'x' * 1000}{i}")
+    assert not hasattr(http_client._parse_url, "cache_info")
+
+
+async def test_a_fetch_can_lower_the_size_cap(files):
+    _, port = files
+    url = f"http://localhost:{port}/big"  # 4 MiB, streamed without a length
+    with pytest.raises(FetchTooLarge, match="larger than 65536 bytes"):
+        await fetcher(allow={"localhost"}).fetch(url, limit=65536)
+    with pytest.raises(FetchTooLarge, match="larger than 1048576 bytes"):  # never above the policy
+        await fetcher(allow={"localhost"}, max_bytes=1 << 20).fetch(url, limit=1 << 30)
+    result = await fetcher(allow={"localhost"}).fetch(url, limit=4 << 20)
+    assert len(result.body) == 4 << 20

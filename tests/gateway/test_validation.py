@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 
+import orjson
 import pytest
 
+from lunos.gateway import schemas
 from lunos.gateway.errors import GatewayError
 from lunos.gateway.validation import parse_json, validate_chat
 
@@ -129,6 +131,15 @@ def test_rejects_naming_the_parameter(payload, param):
     rejects(payload, param)
 
 
+@pytest.mark.parametrize("url", ["http://[::1/", "https://[::1/a.png", "http://[zz]/a.png",
+                                 "https://example.com:port/a.png", "https:///a.png"])
+def test_a_malformed_image_url_is_a_400_naming_it(url):
+    payload = body(messages=[{"role": "user", "content": [
+        {"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": url}}]}])
+    error = rejects(payload, "messages[0].content[1].image_url.url")
+    assert "not a valid URL" in error.message
+
+
 def test_tool_round_trip_messages_pass():
     payload = body(
         messages=[
@@ -189,3 +200,99 @@ def test_tool_calls_must_be_answered_before_the_conversation_goes_on():
                                  {"role": "assistant", "content": None, "tool_calls": [call]},
                                  {"role": "user", "content": "never mind"}])
     assert "messages[2]" in rejects(interrupted, "messages").message
+
+
+# ---------------------------------------------------------------- schemas: bounded, linear
+
+
+def tool(parameters):
+    return {"type": "function", "function": {"name": "f", "parameters": parameters}}
+
+
+def schema_format(schema):
+    return {"type": "json_schema", "json_schema": {"name": "out", "schema": schema}}
+
+
+def nested(depth):
+    schema = {"type": "object"}
+    for _ in range(depth):
+        schema = {"type": "object", "properties": {"a": schema}}
+    return schema
+
+
+@pytest.mark.parametrize("depth", [40, 300, 1000])
+def test_a_deeply_nested_tool_schema_is_a_400(depth):
+    error = rejects(body(tools=[tool(nested(depth))]), "tools[0].function.parameters")
+    assert "nested too deep" in error.message and error.code == "invalid_schema"
+
+
+def test_a_large_schema_is_a_400_naming_it():
+    huge = {"type": "object", "properties": {f"p{i}": {"type": "string", "description": "x" * 200}
+                                             for i in range(2000)}}
+    error = rejects(body(response_format=schema_format(huge)), "response_format.json_schema.schema")
+    assert "too large" in error.message
+    many = {"type": "object", "properties": {f"p{i}": {"enum": list(range(10))} for i in range(3000)}}
+    assert "too complex" in rejects(body(tools=[tool(many)]), "tools[0].function.parameters").message
+
+
+def test_the_schemas_of_one_request_are_bounded_together():
+    big = {"type": "object", "properties": {f"p{i}": {"type": "string", "description": "x" * 100}
+                                            for i in range(1000)}}
+    fits = schemas.MAX_REQUEST_BYTES // schemas.check(big)
+    assert 1 < fits < 10
+    tools = [{"type": "function", "function": {"name": f"f{i}", "parameters": big}} for i in range(fits + 1)]
+    error = rejects(body(tools=tools), f"tools[{fits}].function.parameters")
+    assert "in all" in error.message
+    rejects(body(tools=tools[:fits], response_format=schema_format(big)), "response_format.json_schema.schema")
+    validate_chat(body(tools=tools[:fits]))
+
+
+@pytest.mark.parametrize("schema", [
+    {"$ref": "#"},
+    {"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"},
+    {"$defs": {"a": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/a"}]}}, "$ref": "#/$defs/a"},
+    {"type": "object", "properties": {"x": {"allOf": [{"$ref": "#/properties/x"}]}}},
+    {"type": "object", "properties": {"x": {"allOf": [{"not": {"$ref": "#/properties/x"}}]}}},
+])
+def test_a_ref_cycle_that_never_reaches_a_value_is_a_400(schema):
+    error = rejects(body(response_format=schema_format(schema)), "response_format.json_schema.schema")
+    assert "cycle" in error.message or "points nowhere" in error.message
+
+
+def test_recursion_through_properties_and_items_is_fine():
+    tree = {"type": "object", "properties": {"name": {"type": "string"},
+                                             "children": {"type": "array", "items": {"$ref": "#"}}}}
+    linked = {"$defs": {"node": {"type": "object", "properties": {
+        "next": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/node"}]}}}}, "$ref": "#/$defs/node"}
+    validate_chat(body(response_format=schema_format(tree), tools=[tool(linked)]))
+
+
+@pytest.mark.parametrize("pattern", ["(?=a)b", "(a)\\1", "(?<!x)y"])
+def test_a_pattern_the_linear_engine_lacks_is_a_400(pattern):
+    schema = {"type": "object", "properties": {"s": {"type": "string", "pattern": pattern}}}
+    error = rejects(body(tools=[tool(schema)]), "tools[0].function.parameters")
+    assert "regex" in error.message
+    props = {"type": "object", "patternProperties": {pattern: {"type": "string"}}}
+    rejects(body(response_format=schema_format(props)), "response_format.json_schema.schema")
+
+
+def test_remote_references_are_refused():
+    schema = {"type": "object", "properties": {"a": {"$ref": "https://example.com/s.json"}}}
+    assert "points nowhere" in rejects(body(tools=[tool(schema)]), "tools[0].function.parameters").message
+
+
+def test_the_compiled_schema_cache_is_bounded_by_bytes():
+    cache = schemas.cache
+    cache.clear()
+    filler = {"type": "object", "properties": {f"p{i}": {"type": "string", "description": "x" * 100}
+                                               for i in range(1500)}}
+    size = schemas.check(filler)
+    count = schemas.CACHE_BYTES // size + 5
+    for i in range(count):
+        schemas.check({**filler, "title": str(i)})
+    assert cache.size <= schemas.CACHE_BYTES
+    assert len(cache.entries) < count
+    assert schemas.compiled({**filler, "title": str(count - 1)}) is cache.entries[next(reversed(cache.entries))]
+    first = orjson.dumps({**filler, "title": "0"}, option=orjson.OPT_SORT_KEYS)
+    assert first not in cache.entries  # least recently used went first
+    cache.clear()

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from .._sse import SSEDecoder
 from .config import Settings
 from .errors import GatewayError, Redactor
-from .fetch import Fetcher
+from .fetch import Fetcher, FetchTooLarge
 from .health import Health, is_health_failure
 from .http_client import (
     HttpClient,
@@ -39,6 +39,14 @@ log = logging.getLogger("lunos")
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 MAX_ERROR_BYTES = 1024 * 1024
+MAX_IMAGE_URLS = 32  # distinct image URLs fetched for one request
+MAX_IMAGE_FETCHES = 4  # of them at once
+
+
+def _images_too_large(budget: int) -> GatewayError:
+    return GatewayError(413, f"The images in 'messages' add up to more than {budget} bytes "
+                        "(each counted as often as it is used); send fewer or smaller images",
+                        param="messages", code="images_too_large")
 
 
 class Engine:
@@ -78,34 +86,66 @@ class Engine:
         return req
 
     async def inline_images(self, body: dict) -> dict:
-        """Replace http(s) image URLs with data URLs fetched through the guarded fetch."""
-        found: list[tuple[int, int, str]] = []
+        """Replace http(s) image URLs with data URLs fetched through the guarded fetch.
+
+        A request must not turn a few bytes of URLs into a lot of memory: each distinct URL
+        is fetched once (`MAX_IMAGE_FETCHES` at a time, at most `MAX_IMAGE_URLS` of them),
+        and the images inlined into one request add up to at most the fetch size cap, each
+        counted as often as it is used (every use is a copy in the upstream body). Nothing
+        keeps the bytes once the request is built."""
+        uses: dict[str, list[tuple[int, int]]] = {}
         for i, message in enumerate(body["messages"]):
             content = message.get("content")
             if not isinstance(content, list):
                 continue
             for j, part in enumerate(content):
                 if part.get("type") == "image_url" and not part["image_url"]["url"].startswith("data:"):
-                    found.append((i, j, part["image_url"]["url"]))
-        if not found:
+                    uses.setdefault(part["image_url"]["url"], []).append((i, j))
+        if not uses:
             return body
-        fetched = await asyncio.gather(*(
-            self.fetcher.fetch(url, param=f"messages[{i}].content[{j}].image_url.url", accept="image/*")
-            for i, j, url in found
-        ))
-        messages = list(body["messages"])
-        for (i, j, url), result in zip(found, fetched, strict=True):
+        if len(uses) > MAX_IMAGE_URLS:
+            raise GatewayError(400, f"'messages' holds {len(uses)} image URLs for this provider to "
+                               f"receive inline; at most {MAX_IMAGE_URLS} are fetched per request",
+                               param="messages", code="too_many_images")
+        budget = self.fetcher.policy.max_bytes
+        spent = 0
+        gate = asyncio.Semaphore(MAX_IMAGE_FETCHES)
+
+        async def inline(url: str, places: list[tuple[int, int]]) -> str:
+            nonlocal spent
+            param = f"messages[{places[0][0]}].content[{places[0][1]}].image_url.url"
+            async with gate:
+                left = (budget - spent) // len(places)
+                try:
+                    result = await self.fetcher.fetch(url, param=param, accept="image/*", limit=left)
+                except FetchTooLarge:
+                    result = None  # raised below, so the error does not chain the fetch's frames
+            if result is None:
+                raise _images_too_large(budget)
+            spent += len(result.body) * len(places)
+            if spent > budget:
+                raise _images_too_large(budget)
             if not result.content_type.startswith("image/"):
                 raise GatewayError(400, f"{url} is not an image (content type {result.content_type})",
-                                   param=f"messages[{i}].content[{j}].image_url.url", code="invalid_image")
-            message = dict(messages[i])
-            content = list(message["content"])
-            part = dict(content[j])
-            data = base64.b64encode(result.body).decode()
-            part["image_url"] = {**part["image_url"], "url": f"data:{result.content_type};base64,{data}"}
-            content[j] = part
-            message["content"] = content
-            messages[i] = message
+                                   param=param, code="invalid_image")
+            return f"data:{result.content_type};base64,{base64.b64encode(result.body).decode()}"
+
+        tasks = [asyncio.ensure_future(inline(url, places)) for url, places in uses.items()]
+        try:
+            data_urls = await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:  # on the first failure, stop the other fetches
+                task.cancel()
+            # A failed task holds its error, whose traceback holds this frame and so `tasks`:
+            # unlinked here, the fetched bytes go with the last reference, not at the next GC.
+            tasks.clear()
+        messages = list(body["messages"])
+        for places, data_url in zip(uses.values(), data_urls, strict=True):
+            for i, j in places:
+                message = messages[i] = dict(messages[i])
+                content = message["content"] = list(message["content"])
+                part = content[j] = dict(content[j])
+                part["image_url"] = {**part["image_url"], "url": data_url}
         return {**body, "messages": messages}
 
     # ------------------------------------------------------------------ sending

@@ -26,7 +26,6 @@ import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -176,9 +175,8 @@ def _expire(waiter: asyncio.Future, phase: str) -> None:
         waiter.set_exception(UpstreamTimeout(phase))
 
 
-@lru_cache(maxsize=4096)
 def _parse_url(url: str) -> tuple[Origin, str]:
-    return Origin.of(url)  # adapters reuse a handful of URLs: parse each once
+    return Origin.of(url)  # not cached: fetch and search URLs come from users
 
 
 class _Connection(asyncio.Protocol):
@@ -329,6 +327,7 @@ class _Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self.closed = True
+        self.chunks.clear()  # unread body: the parser cycle keeps a closed connection until GC
         self._stop_watchdog()
         if self.transport is not None:
             self.transport.close()

@@ -11,11 +11,12 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
+from . import schemas
 from .errors import GatewayError
 
 LUNOS_FIELDS = ("observability", "models", "fallback_model", "drop_params")
@@ -147,9 +148,9 @@ def validate_chat(body: Any) -> tuple[dict, ChatOptions]:
             raise _bad("'stream_options.include_usage' must be a boolean",
                        "stream_options.include_usage", "invalid_type")
     options = ChatOptions()
-    web_search = _tools(body)
+    web_search, spent = _tools(body)
     _tool_choice(body)
-    _response_format(body.get("response_format"))
+    _response_format(body.get("response_format"), spent)
     options.web_search = web_search or _web_search_options(body)
     _lunos_fields(body, options)
     for name in NOT_FORWARDED.intersection(body):
@@ -313,6 +314,14 @@ def _image(image: Any, where: str) -> None:
             raise _bad(f"'{where}.url' holds invalid base64 data", f"{where}.url") from None
     elif not url.lower().startswith(("http://", "https://")):
         raise _bad(f"'{where}.url' must be an http(s) URL or a data URL", f"{where}.url")
+    else:
+        try:
+            parts = urlsplit(url)
+            valid = bool(parts.hostname) and (parts.port or 0) >= 0
+        except ValueError:  # `http://[::1/`, a port that is not a number
+            valid = False
+        if not valid:
+            raise _bad(f"'{where}.url' is not a valid URL", f"{where}.url")
 
 
 def _assistant(message: dict, where: str, issued: set[str]) -> None:
@@ -354,10 +363,11 @@ def _assistant(message: dict, where: str, issued: set[str]) -> None:
                    "invalid_type")
 
 
-def _tools(body: dict) -> WebSearchOptions | None:
+def _tools(body: dict) -> tuple[WebSearchOptions | None, int]:
+    """The web_search tool's options if there is one, and the bytes of the tools' schemas."""
     tools = body.get("tools")
     if tools is None:
-        return None
+        return None, 0
     if not isinstance(tools, list):
         raise _bad("'tools' must be an array", "tools", "invalid_type")
     if len(tools) > MAX_TOOLS:
@@ -365,6 +375,7 @@ def _tools(body: dict) -> WebSearchOptions | None:
     names: set[str] = set()
     search: WebSearchOptions | None = None
     functions = []
+    spent = 0
     for i, tool in enumerate(tools):
         where = f"tools[{i}]"
         if not isinstance(tool, dict):
@@ -393,7 +404,7 @@ def _tools(body: dict) -> WebSearchOptions | None:
             if not isinstance(params, dict):
                 raise _bad(f"'{where}.function.parameters' must be a JSON Schema object",
                            f"{where}.function.parameters", "invalid_type")
-            check_schema(params, f"{where}.function.parameters")
+            spent = check_schema(params, f"{where}.function.parameters", spent)
             if params.get("type", "object") != "object":
                 raise _bad(f"'{where}.function.parameters' must describe an object (type: object)",
                            f"{where}.function.parameters")
@@ -403,7 +414,7 @@ def _tools(body: dict) -> WebSearchOptions | None:
             body["tools"] = functions
         else:
             del body["tools"]
-    return search
+    return search, spent
 
 
 def _web_search(params: Any, where: str) -> WebSearchOptions:
@@ -481,7 +492,7 @@ def _tool_choice(body: dict) -> None:
                    "tool_choice.function.name")
 
 
-def _response_format(fmt: Any) -> None:
+def _response_format(fmt: Any, spent: int = 0) -> None:
     if fmt is None:
         return
     if not isinstance(fmt, dict):
@@ -508,7 +519,7 @@ def _response_format(fmt: Any) -> None:
         if not isinstance(schema, dict):
             raise _bad("'response_format.json_schema.schema' must be a JSON Schema object",
                        "response_format.json_schema.schema", "invalid_type")
-        check_schema(schema, "response_format.json_schema.schema")
+        check_schema(schema, "response_format.json_schema.schema", spent)
 
 
 def _lunos_fields(body: dict, options: ChatOptions) -> None:
@@ -540,57 +551,15 @@ def _lunos_fields(body: dict, options: ChatOptions) -> None:
             options.models.append(fallback)
 
 
-def check_schema(schema: dict, param: str) -> None:
-    """Raise a 400 naming `param` unless `schema` is a valid JSON Schema with resolvable refs."""
-    error = _schema_error(orjson.dumps(schema, option=orjson.OPT_SORT_KEYS))
-    if error:
-        raise _bad(f"'{param}' is not a valid JSON Schema: {error}", param, "invalid_schema")
-
-
-@lru_cache(maxsize=512)
-def _schema_error(schema_json: bytes) -> str | None:
-    from jsonschema import exceptions, validators
-
-    schema = orjson.loads(schema_json)
-    cls = validators.validator_for(schema, default=validators.Draft202012Validator)
+def check_schema(schema: dict, param: str, spent: int = 0) -> int:
+    """Raise a 400 naming `param` unless `schema` is a valid JSON Schema within the bounds of
+    `schemas` (size, depth, local references, no reference cycles); return `spent` plus its
+    size, refusing a request whose schemas together pass `schemas.MAX_REQUEST_BYTES`."""
     try:
-        cls.check_schema(schema)
-    except exceptions.SchemaError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path)
-        return f"{exc.message}" + (f" (at {where})" if where else "")
-    broken = _broken_ref(schema, schema)
-    if broken:
-        return f"the reference {broken!r} points nowhere"
-    return None
-
-
-def _broken_ref(node: Any, root: dict) -> str | None:
-    if isinstance(node, dict):
-        ref = node.get("$ref")
-        if isinstance(ref, str) and not _resolves(ref, root):
-            return ref
-        for value in node.values():
-            found = _broken_ref(value, root)
-            if found:
-                return found
-    elif isinstance(node, list):
-        for value in node:
-            found = _broken_ref(value, root)
-            if found:
-                return found
-    return None
-
-
-def _resolves(ref: str, root: dict) -> bool:
-    if not ref.startswith("#"):
-        return False  # remote references are never fetched
-    target: Any = root
-    for token in ref[1:].split("/")[1:] if ref != "#" else []:
-        token = token.replace("~1", "/").replace("~0", "~")
-        if isinstance(target, dict) and token in target:
-            target = target[token]
-        elif isinstance(target, list) and token.isdigit() and int(token) < len(target):
-            target = target[int(token)]
-        else:
-            return False
-    return True
+        spent += schemas.check(schema)
+    except schemas.SchemaInvalid as exc:
+        raise _bad(f"'{param}' {exc}", param, "invalid_schema") from None
+    if spent > schemas.MAX_REQUEST_BYTES:
+        raise _bad(f"'{param}' takes the request's schemas past {schemas.MAX_REQUEST_BYTES} "
+                   "bytes of JSON in all", param, "invalid_schema")
+    return spent

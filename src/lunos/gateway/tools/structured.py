@@ -11,7 +11,8 @@ The caller asks for JSON (matching a schema) and gets exactly that, or a clear e
   `json_schema` gets `json_object` plus the schema as a system instruction.
 - Response time: each content answer (a choice that finished with `stop` and holds no
   tool calls) must parse as JSON, an object for `json_object`, valid against the schema for
-  `json_schema` (jsonschema, one compiled validator per schema, cached). On a mismatch the
+  `json_schema` (jsonschema-rs with a linear-time regex engine, one compiled validator
+  per schema, cached by `schemas`). On a mismatch the
   request is sent once more with the bad answer and the validation errors appended; if
   that answer fails too, the caller gets a 502 naming the errors. The response's `usage`
   is the sum over both calls (its `cost` is the request's cost so far, as the engine
@@ -31,12 +32,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import orjson
-from jsonschema import validators
 
+from .. import schemas
 from ..errors import GatewayError
 from ..limits import call_plan
 from ..providers.json_output import instruction, requested
@@ -144,13 +144,6 @@ def _escape(name: str) -> str:
 # ---------------------------------------------------------------- answers
 
 
-@lru_cache(maxsize=256)
-def _validator(schema_json: bytes):
-    schema = orjson.loads(schema_json)
-    cls = validators.validator_for(schema, default=validators.Draft202012Validator)
-    return cls(schema)
-
-
 @dataclass(frozen=True, slots=True)
 class OutputSpec:
     kind: str  # "json_object" | "json_schema"
@@ -164,9 +157,9 @@ class OutputSpec:
             return [f"the answer is not valid JSON ({exc})"]
         if self.kind == "json_object":
             return [] if isinstance(value, dict) else ["the answer must be a JSON object"]
-        validator = _validator(orjson.dumps(self.schema or {}, option=orjson.OPT_SORT_KEYS))
-        found = sorted(validator.iter_errors(value), key=lambda e: [str(p) for p in e.absolute_path])
-        return [f"{_where(e.absolute_path)}: {_clip(e.message)}" for e in found[:MAX_ERRORS]]
+        validator = schemas.compiled(self.schema or {})  # checked with the request: cannot fail
+        found = sorted(validator.iter_errors(value), key=lambda e: [str(p) for p in e.instance_path])
+        return [f"{_where(e.instance_path)}: {_clip(e.message)}" for e in found[:MAX_ERRORS]]
 
     def failure(self, completion: dict) -> tuple[str, list[str]] | None:
         """(the bad answer, its errors) for the first content answer that fails, or None."""
