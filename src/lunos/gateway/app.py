@@ -8,7 +8,6 @@ client's disconnect so that a client that goes away cancels the upstream call at
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -68,13 +67,6 @@ class Gateway:
     background: list[asyncio.Task] = field(default_factory=list)
 
 
-# A young-generation collection walks every tracked object allocated since the last one
-# that is still alive: under load, the state of every request in flight (about 1 ms at 64
-# concurrent requests). At CPython's default threshold (700) one ran every ~70 requests and
-# took ~5% of the CPU; at this one they are rare. Cyclic garbage is still collected, later.
-YOUNG_GC_THRESHOLD = 50_000
-
-
 class LunosApp:
     def __init__(self, settings: Settings, history: History | None = None,
                  transport: Transport | None = None) -> None:
@@ -82,7 +74,6 @@ class LunosApp:
         self._history = history
         self._transport = transport  # tests: an in-process mock instead of the network
         self.gw: Gateway | None = None
-        self._gc_threshold: tuple[int, ...] = ()
         from . import dashboard
         from .routes import admin, chat, health, logs, metrics, models
 
@@ -153,12 +144,6 @@ class LunosApp:
             log.warning("the database is unreachable (%s); retrying in the background, and "
                         "/readyz answers 503 until it is up", describe_store_error(exc))
             self.gw.background.append(asyncio.create_task(self._retry_store(key)))
-        # Everything built so far lives as long as the process: keep it out of the cyclic
-        # garbage collector's sight, so collections stay short under load.
-        gc.collect()
-        gc.freeze()
-        self._gc_threshold = gc.get_threshold()  # restored on shutdown (an embedding process)
-        gc.set_threshold(YOUNG_GC_THRESHOLD, *self._gc_threshold[1:])
         if settings.trace_retention_days:
             self.gw.background.append(asyncio.create_task(self._purge_traces()))
 
@@ -210,8 +195,6 @@ class LunosApp:
         await gw.client.aclose()
         if gw.store is not None:
             await gw.store.close()
-        if self._gc_threshold:
-            gc.set_threshold(*self._gc_threshold)
 
     # ------------------------------------------------------------------ ASGI
     async def __call__(self, scope, receive, send) -> None:
