@@ -68,8 +68,60 @@ class GatewayError(Exception):
         return f"GatewayError({self.status}, {self.message!r}, param={self.param!r})"
 
 
-def invalid(message: str, param: str | None = None, code: str = "invalid_value") -> GatewayError:
-    return GatewayError(400, message, param=param, code=code)
+# Every `code` the gateway answers with, and what it means: one vocabulary (a test checks
+# that the source uses no other, and docs/errors.md lists the same).
+CODES = {
+    # 400: the request
+    "invalid_json": "the body is not a JSON object",
+    "invalid_type": "a parameter has the wrong type",
+    "invalid_value": "a parameter's value is out of range or not allowed",
+    "missing_required_parameter": "a required parameter is missing",
+    "unsupported_parameter": "the chosen model cannot honour a parameter (drop_params drops it)",
+    "invalid_schema": "a JSON Schema (tools, response_format) is invalid or too large",
+    "invalid_image": "an image could not be read or is of an unsupported type",
+    "too_many_images": "more distinct image URLs than one request may name",
+    "fetch_refused": "a URL the gateway would fetch is refused by its fetch policy",
+    "invalid_http": "the request is not valid HTTP",
+    "search_not_configured": "web search was asked for and no backend is configured",
+    "provider_not_configured": "the provider has no endpoint or key configured",
+    # 401, 403: who is calling
+    "missing_api_key": "no key was sent",
+    "invalid_api_key": "the key is unknown or revoked",
+    "expired_api_key": "the key has expired",
+    "master_key_required": "the route needs the master key",
+    "model_not_allowed": "the key may not use this model",
+    # 404, 405, 408, 413: routes and transport
+    "route_not_found": "no such route",
+    "method_not_allowed": "the route does not take this method",
+    "model_not_found": "the model names no provider, or the provider does not know it",
+    "provider_not_found": "the model's prefix names no configured provider",
+    "log_not_found": "no history row with this id for this key",
+    "key_not_found": "no key with this id",
+    "request_timeout": "the client sent its headers or body too slowly",
+    "request_too_large": "the body is larger than max_body_bytes",
+    "images_too_large": "the request's images add up to more bytes than allowed",
+    # 429: limits
+    "rpm_exceeded": "the key's requests per minute are used up",
+    "tpm_exceeded": "the key's tokens per minute are used up",
+    "budget_exceeded": "the key's budget cannot cover this request",
+    "price_unknown": "the key has a budget and the model's price is unknown",
+    # 5xx: the gateway and its upstreams
+    "internal_error": "a fault in the gateway (logged with its traceback)",
+    "overloaded": "the gateway is at its concurrency limit",
+    "gateway_shutting_down": "the request was still running when the shutdown grace ended",
+    "store_unavailable": "the gateway's database is unreachable",
+    "limits_store_unavailable": "the rate-limit store (Redis) is unreachable",
+    "upstream_error": "the provider failed (its message is included, its credentials never)",
+    "upstream_connect_error": "the provider could not be reached",
+    "upstream_timeout": "the provider did not answer in time",
+    "upstream_bad_response": "the provider's answer could not be read",
+    "upstream_incomplete_stream": "the provider's stream ended before its answer did",
+    "upstream_auth_failed": "the provider refused the gateway's credentials",
+    "upstream_rate_limited": "the provider was still rate-limiting after the gateway's retries",
+    "upstream_invalid_request": "the provider refused the request as invalid",
+    "upstream_request_too_large": "the provider refused the request as too large",
+    "invalid_structured_output": "the answer did not match the schema, even after a retry",
+}
 
 
 REDACTED = "[redacted]"

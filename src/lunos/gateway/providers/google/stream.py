@@ -69,7 +69,7 @@ class GoogleStreamTranslator:
     def finish(self) -> list[dict]:
         if not self._candidates or not all(c.finished for c in self._candidates.values()):
             raise GatewayError(502, f"{self._provider} ended the stream before the answer finished",
-                               code="upstream_incomplete", retryable=not self._candidates)
+                               code="upstream_incomplete_stream", retryable=not self._candidates)
         if self._usage is None:
             return []
         return [{"choices": [], "usage": usage_of(self._usage)}]
