@@ -12,7 +12,9 @@ timeouts only keep a regression from hanging the run.
 
 from __future__ import annotations
 
+import re
 import threading
+from pathlib import Path
 
 import httpx
 import openai
@@ -187,10 +189,8 @@ def test_images_over_the_byte_budget_are_a_413_naming_messages(client, gateway, 
 
 
 def _rss_mb(pid: int) -> float:
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^VmRSS:\s+(\d+)", status, re.M).group(1)) / 1024
 
 
 def test_image_requests_leave_no_memory_behind(client, gateway, upstreams):

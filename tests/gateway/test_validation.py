@@ -160,12 +160,19 @@ def test_tool_round_trip_messages_pass():
 
 def test_lunos_fields_are_taken_out():
     out, options = validate_chat(body(observability=True, models=["anthropic/claude-haiku-4-5"],
-                                      fallback_model="google/gemini-2.5-flash", drop_params=True))
-    for name in ("observability", "models", "fallback_model", "drop_params"):
+                                      fallback_model="google/gemini-2.5-flash", drop_params=True,
+                                      cache=False))
+    for name in ("observability", "models", "fallback_model", "drop_params", "cache"):
         assert name not in out
     assert options.observability is True
     assert options.models == ["anthropic/claude-haiku-4-5", "google/gemini-2.5-flash"]
     assert options.drop_params is True
+
+
+def test_cache_must_be_a_boolean():
+    with pytest.raises(GatewayError) as info:
+        validate_chat(body(cache="yes"))
+    assert info.value.param == "cache"
 
 
 def test_web_search_tool_is_taken_out_of_tools():

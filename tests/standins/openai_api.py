@@ -39,7 +39,8 @@ KNOWN_FIELDS = {
     "parallel_tool_calls", "response_format", "stream", "stream_options", "logprobs",
     "top_logprobs", "logit_bias", "reasoning_effort", "metadata", "store", "service_tier",
     "web_search_options", "prediction", "modalities", "audio", "verbosity", "prompt_cache_key",
-    "safety_identifier", "functions", "function_call",
+    "safety_identifier", "functions", "function_call", "prompt_cache_retention",
+    "prompt_cache_options", "moderation",
 }
 ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 

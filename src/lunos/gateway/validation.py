@@ -19,7 +19,7 @@ import orjson
 from . import schemas
 from .errors import GatewayError
 
-LUNOS_FIELDS = ("observability", "models", "fallback_model", "drop_params")
+LUNOS_FIELDS = ("observability", "models", "fallback_model", "drop_params", "cache")
 # Fields no provider is sent: Lunos's own, and web_search_options (the search tools use it).
 NOT_FORWARDED = frozenset((*LUNOS_FIELDS, "web_search_options"))
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
@@ -528,6 +528,9 @@ def _lunos_fields(body: dict, options: ChatOptions) -> None:
         if not isinstance(observability, bool):
             raise _bad("'observability' must be a boolean", "observability", "invalid_type")
         options.observability = observability
+    cache = body.get("cache")
+    if cache is not None and not isinstance(cache, bool):
+        raise _bad("'cache' must be a boolean", "cache", "invalid_type")
     drop = body.get("drop_params")
     if drop is not None:
         if not isinstance(drop, bool):
