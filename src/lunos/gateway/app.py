@@ -8,6 +8,7 @@ client's disconnect so that a client that goes away cancels the upstream call at
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -144,6 +145,11 @@ class LunosApp:
             log.warning("the database is unreachable (%s); retrying in the background, and "
                         "/readyz answers 503 until it is up", describe_store_error(exc))
             self.gw.background.append(asyncio.create_task(self._retry_store(key)))
+        # Everything built so far lives as long as the process: out of the collector's
+        # sight, a full collection stops walking the catalog, routes and modules (without
+        # it, p99 at c=64 was 2-4x higher; see docs/benchmarks.md).
+        gc.collect()
+        gc.freeze()
         if settings.trace_retention_days:
             self.gw.background.append(asyncio.create_task(self._purge_traces()))
 
