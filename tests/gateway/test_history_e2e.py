@@ -366,7 +366,12 @@ def test_sigterm_under_load_loses_no_row(standins, tmp_path):
                     after_signal.append(r.headers["x-request-id"])
 
             tasks = [asyncio.create_task(one(i)) for i in range(400)]
-            await asyncio.sleep(0.4)
+            # Signal once the stand-in holds enough requests (each waits 0.5 s there): on a
+            # busy machine a fixed pause could come before the load did.
+            for _ in range(200):
+                if len(standins.openai.requests) >= 50:
+                    break
+                await asyncio.sleep(0.05)
             g.proc.send_signal(signal.SIGTERM)
             signalled.set()
             await asyncio.gather(*tasks)
