@@ -148,3 +148,48 @@ def test_a_key_made_by_the_cli_works_at_once(standins, upstreams, tmp_path):
                 bad.chat.completions.create(**HELLO)
     finally:
         gw.stop()
+
+
+def test_a_key_revoked_under_a_stream_of_requests_stays_revoked(standins, tmp_path):
+    """Four clients (the official openai SDK) keep calling with one key while the key table
+    is reloaded every 50 ms; once the revocation has answered, no request succeeds again."""
+    import threading
+    import time
+
+    import httpx
+
+    standins.reset()
+    env = {**standins.env(), "LUNOS_KEY_SYNC_INTERVAL": "0.05"}
+    g = GatewayProcess(tmp_path / "gw", env).start()
+    try:
+        admin = {"Authorization": f"Bearer {MASTER_KEY}"}
+        made = httpx.post(f"{g.url}/admin/keys", headers=admin, json={"name": "busy"}, timeout=10).json()
+        client = openai.OpenAI(base_url=g.url + "/v1", api_key=made["key"], max_retries=0, timeout=30)
+        outcomes: list[tuple[float, int]] = []  # (when the request was sent, status)
+        stop = threading.Event()
+
+        def call() -> None:
+            while not stop.is_set():
+                sent = time.monotonic()
+                try:
+                    client.chat.completions.create(**HELLO)
+                    outcomes.append((sent, 200))
+                except openai.APIStatusError as exc:
+                    outcomes.append((sent, exc.status_code))
+
+        threads = [threading.Thread(target=call) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)
+        assert httpx.delete(f"{g.url}/admin/keys/{made['id']}", headers=admin, timeout=10).status_code == 200
+        revoked = time.monotonic()
+        time.sleep(1.5)  # some 30 key-table reloads
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        g.stop()
+    before = [status for sent, status in outcomes if sent < revoked]
+    after = [status for sent, status in outcomes if sent > revoked]
+    assert 200 in before
+    assert after and set(after) == {401}
