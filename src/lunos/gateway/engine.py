@@ -157,13 +157,12 @@ class Engine:
             response = await self.client.request(up.method, up.url, up.headers, up.body,
                                                  timeouts=self.timeouts)
         except UpstreamConnectError as exc:
-            raise self.redactor.error(GatewayError(502, f"{provider}: {exc}", code="upstream_connect_error",
-                                                   retryable=True)) from None
+            raise GatewayError(502, f"{provider}: {exc}", code="upstream_connect_error",
+                               retryable=True) from None
         except UpstreamTimeout as exc:
             raise self.timeout_error(provider, exc.phase) from None
         except UpstreamProtocolError as exc:
-            raise self.redactor.error(GatewayError(502, f"{provider}: {exc}", code="upstream_error",
-                                                   retryable=True)) from None
+            raise GatewayError(502, f"{provider}: {exc}", code="upstream_error", retryable=True) from None
         finally:
             attempt.latency_ms = round((time.perf_counter() - started) * 1000, 3)
         attempt.status = response.status
@@ -172,7 +171,7 @@ class Engine:
                 raw = await response.read(limit=MAX_ERROR_BYTES)
             except (UpstreamProtocolError, UpstreamTimeout):
                 raw = b""
-            raise self.redactor.error(route.adapter.parse_error(response.status, raw, response.headers))
+            raise route.adapter.parse_error(response.status, raw, response.headers)
         return response
 
     def timeout_error(self, provider: str, phase: str) -> GatewayError:
@@ -244,6 +243,7 @@ class Engine:
                 error = yield route, req, attempt
                 if error is None:
                     return
+                self.redactor.error(error)  # every failed try's error, before anyone sees it
                 self.health.end(route.deployment, False if is_health_failure(error) else None)
                 attempt.error = error.message
                 if not error.retryable or retry == self.retries:
@@ -274,8 +274,7 @@ class Engine:
                     attempt.latency_ms = round(attempt.latency_ms + waited, 3)
                 completion = route.adapter.parse_response(req, response.status, raw)
             except GatewayError as exc:
-                # raises the final error when nothing is left
-                step = await plan.asend(self.redactor.error(exc))
+                step = await plan.asend(exc)  # raises the final error when nothing is left
                 continue
             except BaseException:  # cancelled: the client went away
                 self.health.end(route.deployment, None)
@@ -331,7 +330,7 @@ class Engine:
             except GatewayError as exc:
                 if chunks is not None:
                     await chunks.aclose()
-                step = await plan.asend(self.redactor.error(exc))
+                step = await plan.asend(exc)
                 continue
             except BaseException:
                 self.health.end(route.deployment, None)
