@@ -122,23 +122,19 @@ class Router:
 
 
 def check_credentials(route: Route) -> None:
-    """A clear error when the route's provider has no key configured on this gateway."""
+    """A clear error when the route's provider has no endpoint or key configured here."""
     config = route.adapter.config
     if not config.base_url:
-        env = route.provider.upper().replace("-", "_") + "_BASE_URL"
-        raise GatewayError(
-            400,
-            f"The provider {route.provider!r} has no base URL configured on this gateway "
-            f"(set {env} or providers.{route.provider}.base_url)",
-            param="model",
-            code="provider_not_configured",
-        )
-    if config.key_required and not config.api_key:
-        env = route.provider.upper().replace("-", "_") + "_API_KEY"
-        raise GatewayError(
-            400,
-            f"The provider {route.provider!r} has no API key configured on this gateway "
-            f"(set {env} or providers.{route.provider}.api_key)",
-            param="model",
-            code="provider_not_configured",
-        )
+        missing = ("base URL", "base_url")
+    elif config.key_required and not config.api_key:
+        missing = ("API key", "api_key")
+    else:
+        return
+    env = route.provider.upper().replace("-", "_") + "_" + missing[1].upper()
+    raise GatewayError(
+        400,
+        f"The provider {route.provider!r} has no {missing[0]} configured on this gateway "
+        f"(set {env} or providers.{route.provider}.{missing[1]})",
+        param="model",
+        code="provider_not_configured",
+    )
