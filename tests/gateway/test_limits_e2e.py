@@ -4,7 +4,6 @@ reservations that cover every choice, and a Retry-After on every 429."""
 from __future__ import annotations
 
 import asyncio
-import collections
 import json
 import socket
 import time
@@ -12,6 +11,7 @@ import time
 import httpx
 import pytest
 
+from tests.gateway.test_reliability_e2e import _burst as burst  # every 429 says when to retry
 from tests.gateway_process import MASTER_KEY, GatewayProcess
 from tests.standins.harness import send_json
 
@@ -31,25 +31,6 @@ def make_key(base: str, **fields) -> dict:
 
 def bearer(key: dict) -> dict:
     return {"authorization": f"Bearer {key['key']}"}
-
-
-async def burst(base: str, headers: dict, n: int, body: dict) -> collections.Counter:
-    """`n` requests at once; every 429 must say when to retry."""
-    limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-        start = asyncio.Event()
-
-        async def one():
-            await start.wait()
-            r = await client.post(f"{base}/v1/chat/completions", headers=headers, json=body)
-            if r.status_code == 429:
-                assert int(r.headers["retry-after"]) >= 1
-            return r.status_code
-
-        tasks = [asyncio.create_task(one()) for _ in range(n)]
-        await asyncio.sleep(0.1)
-        start.set()
-        return collections.Counter(await asyncio.gather(*tasks))
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ import threading
 from urllib.parse import urlsplit
 
 from .harness import free_port
+from .tcp_proxy import pipe
 
 
 class EgressProxy:
@@ -93,24 +94,13 @@ class EgressProxy:
                           if name not in ("proxy-authorization", "connection")]
             forwarded.append("connection: close")
             up_writer.write(("\r\n".join(forwarded) + "\r\n\r\n").encode("latin-1"))
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
     def stop(self) -> None:
         asyncio.run_coroutine_threadsafe(_shutdown(self._server), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
         self._loop.close()
-
-
-async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-    try:
-        while data := await src.read(65536):
-            dst.write(data)
-            await dst.drain()
-    except (OSError, asyncio.CancelledError):
-        pass
-    finally:
-        dst.close()
 
 
 async def _shutdown(server: asyncio.AbstractServer) -> None:

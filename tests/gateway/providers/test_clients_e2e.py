@@ -15,15 +15,9 @@ import pytest
 from lunos.gateway.catalog import Catalog
 from lunos.gateway.validation import REASONING_EFFORTS
 from tests.conftest import OPENAI_KEY
+from tests.gateway.test_chat_e2e import TIME, WEATHER
 from tests.gateway_process import MASTER_KEY, GatewayProcess
 
-WEATHER = {"type": "function", "function": {
-    "name": "get_weather", "description": "Weather for a place",
-    "parameters": {"type": "object", "properties": {"location": {"type": "string"}},
-                   "required": ["location"]}}}
-TIME = {"type": "function", "function": {
-    "name": "get_time", "description": "Local time",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
 HI = [{"role": "user", "content": "hello"}]
 
 
