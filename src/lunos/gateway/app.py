@@ -91,7 +91,7 @@ class LunosApp:
             ("GET", "/readyz"): RouteSpec(health.readyz, "public"),
             ("GET", "/openapi.json"): RouteSpec(health.openapi, "public"),
         }
-        self.metrics = RouteSpec(metrics.prometheus, "public")
+        self.metrics_route = RouteSpec(metrics.prometheus, "public")  # on its own address
         # /metrics on its own address (served there alone), or on the API port.
         self.metrics_port = settings.metrics_address[1] if settings.metrics_address else None
         if self.metrics_port is None:
@@ -242,7 +242,7 @@ class LunosApp:
         spec = self.routes.get((request.method, request.path))
         args: tuple = ()
         if self.metrics_port is not None and (scope.get("server") or (None, None))[1] == self.metrics_port:
-            spec = self.metrics if (request.method, request.path) == ("GET", "/metrics") else None
+            spec = self.metrics_route if (request.method, request.path) == ("GET", "/metrics") else None
             args = ()
             if spec is None:
                 error = GatewayError(404, f"Only GET /metrics is served on this address, not "
