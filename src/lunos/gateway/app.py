@@ -42,8 +42,10 @@ Handler = Callable[..., Awaitable[None]]
 class RouteSpec:
     handler: Handler
     auth: str = "key"  # "public" | "key" | "master"
-    record: bool = False  # chat requests get a history row
+    record: bool = False  # model requests get a history row
     slashes: bool = False  # a prefix route's parameter may hold `/` (model ids)
+    anthropic: bool = False  # errors in Anthropic's shape (the Messages door)
+    id_prefix: str = "chatcmpl"  # of the request id (`x-request-id`, the history row's id)
 
 
 @dataclass
@@ -260,7 +262,7 @@ class LunosApp:
         try:
             principal = await self._authenticate(spec, request)
             if spec.record:
-                record = CallRecord(new_request_id("chatcmpl"), principal.key_id,
+                record = CallRecord(new_request_id(spec.id_prefix), principal.key_id,
                                     request.header(b"x-app-id") or "unknown", "")
                 if gw.in_flight >= self.settings.max_concurrency:
                     record.status, record.error = 503, "overloaded"
@@ -275,7 +277,7 @@ class LunosApp:
                 except GatewayError as exc:
                     record.status, record.error = exc.status, exc.message
                     raise
-                await self._watched(spec.handler, gw, raw, send, principal, receive, record)
+                await self._watched(spec.handler, gw, request, raw, send, principal, receive, record)
             else:
                 request_id = new_request_id()
                 try:
@@ -285,19 +287,21 @@ class LunosApp:
                                 exc.__class__.__name__)
                     raise StoreUnavailable() from None
         except GatewayError as exc:
-            await send_error(send, exc, [("x-request-id", record.id if record else request_id or new_request_id())])
+            await send_error(send, exc, [("x-request-id", record.id if record else request_id or new_request_id())],
+                             spec.anthropic)
         except ClientGone:
             if record is not None:
                 record.status, record.error = 499, "client disconnected"
         except asyncio.CancelledError:
             # Only the server cancels a request (a client that leaves is handled in
             # `_watched`): the shutdown grace is over. Say so, in the API's shape.
-            await self._shutting_down(send, record, request_id)
+            await self._shutting_down(send, record, request_id, spec.anthropic)
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.path)
             error = GatewayError(500, "Internal error", code="internal_error")
             try:
-                await send_error(send, error, [("x-request-id", record.id if record else request_id or new_request_id())])
+                await send_error(send, error, [("x-request-id", record.id if record else request_id or new_request_id())],
+                                 spec.anthropic)
             except Exception:  # the response had already started
                 pass
             if record is not None:
@@ -315,7 +319,8 @@ class LunosApp:
                 gw.history.put(record)
                 gw.metrics.observe(record)
 
-    async def _shutting_down(self, send, record: CallRecord | None, request_id: str | None) -> None:
+    async def _shutting_down(self, send, record: CallRecord | None, request_id: str | None,
+                             anthropic: bool = False) -> None:
         """Answer a request cut off by the end of the shutdown grace: a JSON error, or an SSE
         error event when a stream had started; its history row says why."""
         if record is not None and record.responded:
@@ -324,10 +329,11 @@ class LunosApp:
                              code="gateway_shutting_down", headers={"retry-after": "1"})
         try:
             if record is not None and record.stream and record.status == 200:
-                await send({"type": "http.response.body", "body": sse.error_event(error)})
+                event = sse.anthropic_error_event(error) if anthropic else sse.error_event(error)
+                await send({"type": "http.response.body", "body": event})
             else:
                 await send_error(send, error, [("x-request-id", record.id if record else
-                                                request_id or new_request_id())])
+                                                request_id or new_request_id())], anthropic)
         except Exception:  # the response is past repair: the connection just closes
             pass
         if record is not None:
@@ -338,6 +344,8 @@ class LunosApp:
         if spec.auth == "public":
             return None
         header = request.headers.get(b"authorization")
+        if header is None and b"x-api-key" in request.headers:  # Anthropic's clients send this
+            header = b"Bearer " + request.headers[b"x-api-key"]
         try:
             principal = self.gw.auth.authenticate(header)
         except GatewayError as exc:
@@ -351,7 +359,7 @@ class LunosApp:
             raise GatewayError(403, "This route needs the master key", code="master_key_required")
         return principal
 
-    async def _watched(self, handler, gw, raw: bytes, send, principal, receive,
+    async def _watched(self, handler, gw, request: Request, raw: bytes, send, principal, receive,
                        record: CallRecord) -> None:
         """Run the handler here, and cancel it (and so the upstream call) if the client
         disconnects before the response is complete (`record.responded`).
@@ -364,7 +372,7 @@ class LunosApp:
         watch = _Watch(task, record)
         timer = asyncio.get_running_loop().call_later(WATCH_AFTER, watch.start, receive)
         try:
-            await handler(gw, raw, send, principal, record)
+            await handler(gw, request, raw, send, principal, record)
         except asyncio.CancelledError:
             if not watch.gone:
                 raise

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from .errors import GatewayError
+from .errors import GatewayError, anthropic_body, anthropic_status
 
 JSON = b"application/json"
 
@@ -171,5 +171,11 @@ async def send_json(send, status: int, payload, headers: Iterable[tuple[str, str
     await send_bytes(send, status, orjson.dumps(payload), JSON, headers)
 
 
-async def send_error(send, error: GatewayError, headers: Iterable[tuple[str, str]] = ()) -> None:
+async def send_error(send, error: GatewayError, headers: Iterable[tuple[str, str]] = (),
+                     anthropic: bool = False) -> None:
+    """The error as JSON: OpenAI's shape, or Anthropic's on the Messages door."""
+    if anthropic:
+        await send_bytes(send, anthropic_status(error), orjson.dumps(anthropic_body(error)), JSON,
+                         [*error.headers.items(), *headers])
+        return
     await send_bytes(send, error.status, error.body(), JSON, [*error.headers.items(), *headers])

@@ -64,7 +64,7 @@ class Authenticator:
     def authenticate(self, header: bytes | None) -> Principal:
         token = bearer(header)
         if token is None:
-            raise GatewayError(401, "Missing API key: send 'Authorization: Bearer <key>'",
+            raise GatewayError(401, "Missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'",
                                code="missing_api_key")
         principal = self._keys.get(hash_key(token)) or self._master_if(hash_key(token))
         if principal is None:

@@ -29,7 +29,7 @@ from .http_client import (
     UpstreamResponse,
     UpstreamTimeout,
 )
-from .providers.base import ChatRequest
+from .providers.base import ChatRequest, NativeBody, UpstreamRequest, speaks
 from .records import Attempt, CallRecord
 from .routing import Route, Router, check_credentials
 from .usage import Output, TokenCounts, cost_of
@@ -66,8 +66,13 @@ class Engine:
 
     # ------------------------------------------------------------------ planning
     async def prepare(self, route: Route, body: dict, options: ChatOptions, record: CallRecord,
-                      stream: bool) -> ChatRequest:
+                      stream: bool, native: NativeBody | None = None) -> ChatRequest:
+        """The request for one deployment: the door's own body when the provider speaks it
+        (passed through as sent), else the chat body, checked and with images inlined."""
         check_credentials(route)
+        if native is not None and speaks(route.adapter, native.door):
+            return ChatRequest(body, route.model, route.provider, route.upstream_model,
+                               route.model_info, stream, native=native)
         include_usage = bool(stream and (body.get("stream_options") or {}).get("include_usage"))
         req = ChatRequest(body, route.model, route.provider, route.upstream_model,
                           route.model_info, stream, include_usage)
@@ -149,8 +154,10 @@ class Engine:
         return {**body, "messages": messages}
 
     # ------------------------------------------------------------------ sending
-    async def send(self, route: Route, req: ChatRequest, attempt: Attempt) -> UpstreamResponse:
-        up = route.adapter.build_request(req)
+    async def send(self, route: Route, req: ChatRequest | None, attempt: Attempt,
+                   up: UpstreamRequest | None = None) -> UpstreamResponse:
+        if up is None:
+            up = route.adapter.build_native_request(req) if req.native else route.adapter.build_request(req)
         provider = route.provider
         started = time.perf_counter()
         try:
@@ -173,6 +180,20 @@ class Engine:
                 raw = b""
             raise route.adapter.parse_error(response.status, raw, response.headers)
         return response
+
+    async def send_once(self, route: Route, up) -> bytes:
+        """One request outside the retry plan (a token count): the body of a 2xx answer,
+        or the provider's error as the adapter maps it."""
+        try:
+            response = await self.send(route, None, Attempt(route.model, route.provider), up)
+        except GatewayError as exc:
+            raise self.redactor.error(exc) from None
+        try:
+            return await response.read(limit=MAX_RESPONSE_BYTES)
+        except UpstreamTimeout as exc:
+            raise self.timeout_error(route.provider, exc.phase) from None
+        except UpstreamProtocolError as exc:
+            raise GatewayError(502, f"{route.provider}: {exc}", code="upstream_error") from None
 
     def timeout_error(self, provider: str, phase: str) -> GatewayError:
         seconds = {"connect": self.timeouts.connect, "first_byte": self.timeouts.first_byte,
@@ -199,7 +220,8 @@ class Engine:
             "provider_not_configured",
         )
 
-    async def _attempts(self, body: dict, options: ChatOptions, record: CallRecord, stream: bool):
+    async def _attempts(self, body: dict, options: ChatOptions, record: CallRecord, stream: bool,
+                        native: NativeBody | None = None):
         """Yield (route, req, attempt) for each try: the requested model's deployments, then
         each fallback model's. The caller sends back the error of a failed try (`asend`),
         or closes the generator on success and then ends the route's health claim itself.
@@ -231,7 +253,8 @@ class Engine:
                 try:
                     req = prepared.get(route.deployment)
                     if req is None:
-                        req = prepared[route.deployment] = await self.prepare(route, body, options, record, stream)
+                        req = prepared[route.deployment] = await self.prepare(route, body, options, record,
+                                                                              stream, native)
                 except BaseException as exc:
                     self.health.end(route.deployment, None)
                     if isinstance(exc, GatewayError) and self.falls_back(exc):
@@ -254,8 +277,11 @@ class Engine:
         raise error  # type: ignore[misc]
 
     # ------------------------------------------------------------------ non-streaming
-    async def complete(self, body: dict, options: ChatOptions, record: CallRecord) -> dict:
-        plan = self._attempts(body, options, record, stream=False)
+    async def complete(self, body: dict, options: ChatOptions, record: CallRecord,
+                       native: NativeBody | None = None) -> dict:
+        """The answer: a chat completion, or with `native` the provider's own answer when
+        one that speaks the door's format answered (`record.extra["passthrough"]`)."""
+        plan = self._attempts(body, options, record, stream=False, native=native)
         step = await plan.__anext__()
         while True:
             route, req, attempt = step
@@ -272,7 +298,10 @@ class Engine:
                 finally:  # reading the body is upstream time too
                     waited = (time.perf_counter() - started) * 1000
                     attempt.latency_ms = round(attempt.latency_ms + waited, 3)
-                completion = route.adapter.parse_response(req, response.status, raw)
+                if req.native:
+                    completion, usage = route.adapter.parse_native_response(req, raw)
+                else:
+                    completion = route.adapter.parse_response(req, response.status, raw)
             except GatewayError as exc:
                 step = await plan.asend(exc)  # raises the final error when nothing is left
                 continue
@@ -281,7 +310,16 @@ class Engine:
                 raise
             self.health.end(route.deployment, True)
             await plan.aclose()
+            if req.native:
+                return self.finish_native(completion, usage, route, record)
             return self.finish_completion(completion, route, record)
+
+    def finish_native(self, answer: dict, usage: dict | None, route: Route, record: CallRecord) -> dict:
+        record.model, record.provider, record.status = route.model, route.provider, 200
+        record.extra["passthrough"] = True
+        record.tokens.add(TokenCounts.of(usage))
+        record.cost = cost_of(record.tokens, route.model_info)
+        return answer
 
     def finish_completion(self, completion: dict, route: Route, record: CallRecord) -> dict:
         record.model, record.provider, record.status = route.model, route.provider, 200
@@ -310,18 +348,21 @@ class Engine:
         return out
 
     # ------------------------------------------------------------------ streaming
-    async def stream(self, body: dict, options: ChatOptions, record: CallRecord) -> AsyncIterator[list[dict]]:
+    async def stream(self, body: dict, options: ChatOptions, record: CallRecord,
+                     native: NativeBody | None = None) -> AsyncIterator[list]:
         """Yield batches of stamped chunk dicts as the upstream sends them (usage-only chunks
         included, whatever the client asked: `sse.relay` hides them). Errors raise
         GatewayError, whatever went wrong (an undecodable event, a translator's surprise);
         before the first batch the request may still have been retried or sent to a
-        fallback, after it the stream is the client's and only ends."""
-        plan = self._attempts(body, options, record, stream=True)
+        fallback, after it the stream is the client's and only ends. With `native`, a
+        provider that speaks the door's format streams its own events, as framed bytes
+        (`record.extra["passthrough"]` says so before the first batch)."""
+        plan = self._attempts(body, options, record, stream=True, native=native)
         step = await plan.__anext__()
         deadline = time.monotonic() + self.settings.total_timeout
         while True:
             route, req, attempt = step
-            pump = _Pump(route, req, record, attempt)
+            pump = (_NativePump if req.native else _Pump)(route, req, record, attempt)
             chunks = None
             try:
                 response = await self.send(route, req, attempt)
@@ -340,6 +381,8 @@ class Engine:
             break
         await plan.aclose()
         record.model, record.provider, record.status = route.model, route.provider, 200
+        if req.native:
+            record.extra["passthrough"] = True
         ok: bool | None = None
         try:
             yield first
@@ -429,6 +472,17 @@ def credentials(router: Router) -> list[str | None]:
     return found
 
 
+def unreadable(provider: str, exc: Exception) -> GatewayError:
+    """An event a stream translator could not take: a 502 when it does not decode (the
+    upstream's fault), else a 500 (the gateway's), logged with its traceback."""
+    if isinstance(exc, ValueError):  # JSON and Unicode decode errors included
+        return GatewayError(502, f"{provider} sent a stream event that could not be decoded",
+                            code="upstream_bad_response")
+    log.error("translating %s's stream failed", provider, exc_info=exc)
+    return GatewayError(500, f"The gateway could not translate {provider}'s stream",
+                        code="internal_error")
+
+
 class _Pump:
     """Per-stream state: decode SSE, translate, stamp; fold usage, output and timing.
 
@@ -484,15 +538,7 @@ class _Pump:
         return out
 
     def _unreadable(self, exc: Exception) -> GatewayError:
-        """An event the translator could not take: a 502 when it does not decode (the
-        upstream's fault), else a 500 (the gateway's), logged with its traceback."""
-        provider = self.route.provider
-        if isinstance(exc, ValueError):  # JSON and Unicode decode errors included
-            return GatewayError(502, f"{provider} sent a stream event that could not be decoded",
-                                code="upstream_bad_response")
-        log.error("translating %s's stream failed", provider, exc_info=exc)
-        return GatewayError(500, f"The gateway could not translate {provider}'s stream",
-                            code="internal_error")
+        return unreadable(self.route.provider, exc)
 
     def _stamp(self, chunk: dict, out: list[dict]) -> None:
         usage = chunk.get("usage")
@@ -567,4 +613,59 @@ class _Pump:
         record.cost = cost_of(record.tokens, self.route.model_info)
         if self.output is not None:
             record.response = self.output.to_dict()
+        record.finish(self.first_token_at)
+
+
+class _NativePump:
+    """Per-stream state of a pass-through stream: the provider's events go out re-framed as
+    they came (the adapter's relay decides what to hold), usage and output are folded for
+    the row. The same interface as `_Pump`, so the stream loop is one."""
+
+    __slots__ = ("attempt", "decoder", "ended", "first_token_at", "record", "relay", "route")
+
+    def __init__(self, route: Route, req: ChatRequest, record: CallRecord, attempt: Attempt) -> None:
+        self.route = route
+        self.record = record
+        self.attempt = attempt
+        self.decoder = SSEDecoder()
+        self.relay = route.adapter.native_relay(req, trace=record.trace)
+        self.first_token_at: float | None = None
+        self.ended = False
+
+    def feed(self, data: bytes) -> list[bytes]:
+        out: list[bytes] = []
+        try:
+            for event in self.decoder.feed(data):
+                out += self.relay.feed(event)
+        except GatewayError:
+            raise
+        except Exception as exc:
+            raise unreadable(self.route.provider, exc) from None
+        if out and self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+        return out
+
+    def finish(self) -> list[bytes]:
+        out = self.feed(b"")
+        try:
+            for event in self.decoder.flush():
+                out += self.relay.feed(event)
+            out += self.relay.finish()
+        except GatewayError:
+            raise
+        except Exception as exc:
+            raise unreadable(self.route.provider, exc) from None
+        self.ended = True
+        return out
+
+    def fail(self, error: GatewayError) -> None:
+        self.record.status = error.status
+        self.record.error = error.message
+
+    def settle(self) -> None:
+        record = self.record
+        record.tokens.add(TokenCounts.of(self.relay.usage))
+        record.cost = cost_of(record.tokens, self.route.model_info)
+        if self.relay.output is not None:
+            record.response = self.relay.output.to_dict()
         record.finish(self.first_token_at)

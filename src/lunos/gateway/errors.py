@@ -1,7 +1,9 @@
 """The gateway's one error type and its wire shape (SPEC §6).
 
 Every failure a client can see is a `GatewayError`; routes and the ASGI app turn it into
-`{"error": {"message", "type", "param", "code"}}` with a fitting status.
+`{"error": {"message", "type", "param", "code"}}` with a fitting status, or on the Messages
+door into Anthropic's shape, `{"type": "error", "error": {"type", "message"}}`
+(`anthropic_body`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class GatewayError(Exception):
         type: str | None = None,
         headers: dict[str, str] | None = None,
         retryable: bool = False,
+        upstream_status: int | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -50,6 +53,7 @@ class GatewayError(Exception):
         self.type = type or _TYPES.get(status, "api_error")
         self.headers = headers or {}
         self.retryable = retryable
+        self.upstream_status = upstream_status  # the provider's own status, when it sent one
 
     def to_dict(self) -> dict:
         return {
@@ -66,6 +70,31 @@ class GatewayError(Exception):
 
     def __repr__(self) -> str:
         return f"GatewayError({self.status}, {self.message!r}, param={self.param!r})"
+
+
+# Anthropic's error types by status (SPEC §9.1). 529 is kept only where the provider said it.
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
+    403: "permission_error", 404: "not_found_error", 405: "invalid_request_error",
+    408: "timeout_error", 413: "request_too_large", 415: "invalid_request_error",
+    422: "invalid_request_error", 429: "rate_limit_error", 504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+def anthropic_status(error: GatewayError) -> int:
+    """The status to answer with on the Messages door: Anthropic's 529 when the provider
+    said it was overloaded, else the gateway's own."""
+    return 529 if error.upstream_status == 529 else error.status
+
+
+def anthropic_body(error: GatewayError) -> dict:
+    """The error in Anthropic's shape; the parameter stays named in the message."""
+    kind = _ANTHROPIC_TYPES.get(anthropic_status(error), "api_error")
+    message = error.message
+    if error.param and error.param not in message:
+        message = f"{error.param}: {message}"
+    return {"type": "error", "error": {"type": kind, "message": message}}
 
 
 # Every `code` the gateway answers with, and what it means: one vocabulary (a test checks

@@ -59,23 +59,34 @@ class Ticket:
 
 
 def prompt_upper_bound(body: dict) -> int:
-    """At least as many tokens as the prompt can have: one per byte of text."""
-    total = 0
+    """At least as many tokens as the prompt can have: one per byte of text. Takes a chat
+    body or a Messages body (its `system`, and blocks that are not text or images, counted
+    by the bytes of their JSON)."""
+    total = _content_bound(body.get("system"))
     for message in body.get("messages", ()):
-        total += PER_MESSAGE_TOKENS
-        content = message.get("content")
-        if isinstance(content, str):
-            total += len(content.encode())
-        elif isinstance(content, list):
-            for part in content:
-                if part.get("type") == "text":
-                    total += len(part.get("text", "").encode())
-                elif part.get("type") == "image_url":
-                    total += PER_IMAGE_TOKENS
+        total += PER_MESSAGE_TOKENS + _content_bound(message.get("content"))
         for call in message.get("tool_calls") or ():
             total += len(str(call).encode())
     for tool in body.get("tools") or ():
         total += len(str(tool).encode())
+    return total
+
+
+def _content_bound(content) -> int:
+    if isinstance(content, str):
+        return len(content.encode())
+    total = 0
+    if isinstance(content, list):
+        for part in content:
+            kind = part.get("type")
+            if kind == "text":
+                total += len(part.get("text", "").encode())
+            elif kind in ("image_url", "image", "document"):
+                total += PER_IMAGE_TOKENS
+            elif kind == "tool_result":
+                total += _content_bound(part.get("content"))
+            elif kind not in (None, "input_audio", "file"):  # tool_use, thinking, ...
+                total += len(str(part).encode())
     return total
 
 

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 import orjson
 
-from .errors import GatewayError
+from .errors import GatewayError, anthropic_body
 
 log = logging.getLogger("lunos")
 
@@ -21,6 +21,11 @@ DONE = b"data: [DONE]\n\n"
 
 def error_event(error: GatewayError) -> bytes:
     return b"data: " + orjson.dumps(error.to_dict()) + b"\n\n"
+
+
+def anthropic_error_event(error: GatewayError) -> bytes:
+    """A failure after a Messages stream started: Anthropic's `event: error`."""
+    return b"event: error\ndata: " + orjson.dumps(anthropic_body(error)) + b"\n\n"
 
 
 def encode_batch(batch: list[dict], include_usage: bool) -> bytes:

@@ -103,6 +103,27 @@ def _kind(value: Any) -> str:
             int: "an integer", float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
 
 
+# Lunos options as headers, for clients that cannot add body fields (SPEC §9).
+_OPTION_HEADERS = ((b"x-lunos-observability", "observability"), (b"x-lunos-drop-params", "drop_params"),
+                   (b"x-lunos-cache", "cache"), (b"x-lunos-fallback-models", "models"))
+
+
+def header_options(body: dict, headers: dict[bytes, bytes]) -> None:
+    """Fill Lunos fields the body does not set from their `x-lunos-*` headers; a bad value
+    is a 400 naming the header."""
+    for header, name in _OPTION_HEADERS:
+        raw = headers.get(header)
+        if raw is None or name in body:
+            continue
+        text = raw.decode("latin-1").strip()
+        if name == "models":
+            body[name] = [m.strip() for m in text.split(",") if m.strip()]
+        elif text.lower() in ("true", "1", "false", "0"):
+            body[name] = text.lower() in ("true", "1")
+        else:
+            raise _bad(f"'{header.decode()}' must be true or false, got {text[:40]!r}", header.decode())
+
+
 def validate_chat(body: Any) -> tuple[dict, ChatOptions]:
     """Check a chat-completions body; return it without Lunos fields (taken out of `body`
     itself: it is the request's own parse, and a copy would cost every traced request),
@@ -152,7 +173,7 @@ def validate_chat(body: Any) -> tuple[dict, ChatOptions]:
     _tool_choice(body)
     _response_format(body.get("response_format"), spent)
     options.web_search = web_search or _web_search_options(body)
-    _lunos_fields(body, options)
+    lunos_options(body, options)
     for name in NOT_FORWARDED.intersection(body):
         del body[name]
     return body, options
@@ -522,7 +543,8 @@ def _response_format(fmt: Any, spent: int = 0) -> None:
         check_schema(schema, "response_format.json_schema.schema", spent)
 
 
-def _lunos_fields(body: dict, options: ChatOptions) -> None:
+def lunos_options(body: dict, options: ChatOptions) -> None:
+    """Check the Lunos fields of `body` (`LUNOS_FIELDS`) into `options`; the caller removes them."""
     observability = body.get("observability")
     if observability is not None:
         if not isinstance(observability, bool):

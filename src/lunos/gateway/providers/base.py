@@ -36,6 +36,17 @@ class ProviderConfig:
 
 
 @dataclass(slots=True)
+class NativeBody:
+    """A request in a front door's own wire format (`door`: "messages"), for a provider that
+    speaks that format itself: it goes upstream as the client sent it, only `model` renamed
+    (DESIGN.md, "Front doors over one engine")."""
+
+    door: str
+    body: dict  # without Lunos's own fields
+    headers: list[tuple[str, str]] = field(default_factory=list)  # client headers to pass on
+
+
+@dataclass(slots=True)
 class ChatRequest:
     """A validated chat request, ready for an adapter.
 
@@ -50,6 +61,7 @@ class ChatRequest:
     model_info: ModelInfo | None = None
     stream: bool = False
     include_usage: bool = False
+    native: NativeBody | None = None  # set when the provider answers in the door's own format
 
 
 @dataclass(slots=True)
@@ -108,6 +120,36 @@ class Adapter(Protocol):
     def parse_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError: ...
 
     def stream_translator(self, req: ChatRequest) -> StreamTranslator: ...
+
+
+class NativeRelay(Protocol):
+    """One per pass-through stream: the provider's events re-framed for the client as they
+    are (the model renamed), with the usage they report, OpenAI-shaped, in `usage`."""
+
+    usage: dict | None
+    started: bool  # output has begun: the engine may no longer retry
+    output: Any  # usage.Output when traced, else None
+
+    def feed(self, event: ServerSentEvent) -> list[bytes]: ...
+
+    def finish(self) -> list[bytes]: ...
+
+
+class NativeAdapter(Adapter, Protocol):
+    """An adapter that also speaks a front door's format (`native_doors`) as it is."""
+
+    native_doors: ClassVar[frozenset[str]]
+
+    def build_native_request(self, req: ChatRequest) -> UpstreamRequest: ...
+
+    def parse_native_response(self, req: ChatRequest, body: bytes) -> tuple[dict, dict | None]: ...
+
+    def native_relay(self, req: ChatRequest, trace: bool = False) -> NativeRelay: ...
+
+
+def speaks(adapter: Adapter, door: str) -> bool:
+    """Whether `adapter` takes requests in `door`'s own format."""
+    return door in getattr(adapter, "native_doors", ())
 
 
 def is_set(name: str, value: Any) -> bool:

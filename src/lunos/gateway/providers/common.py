@@ -121,6 +121,12 @@ def status_error(status: int, message: str, provider: str, retry_after: str | No
     is throttling (429) -> 429; the provider refused *our* credentials (401/403) or failed
     (5xx) -> 502; it timed out (408/504) -> 504.
     """
+    error = _status_error(status, message, provider, retry_after)
+    error.upstream_status = status
+    return error
+
+
+def _status_error(status: int, message: str, provider: str, retry_after: str | None) -> GatewayError:
     text = f"{provider}: {message}"
     if status in (400, 422):
         return GatewayError(400, text, code="upstream_invalid_request")

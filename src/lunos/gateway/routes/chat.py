@@ -10,7 +10,7 @@ from ..errors import GatewayError
 from ..records import CallRecord
 from ..tools import runner_for
 from ..usage import completion_output
-from ..validation import parse_json, validate_chat
+from ..validation import header_options, parse_json, validate_chat
 
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream"),
@@ -22,7 +22,7 @@ SSE_HEADERS = [
 UPSTREAM_RETRY_AFTER = "1"
 
 
-def _lunos_headers(record: CallRecord, overhead_ms: float | None = None) -> list[tuple[str, str]]:
+def lunos_headers(record: CallRecord, overhead_ms: float | None = None) -> list[tuple[str, str]]:
     headers = [("x-request-id", record.id)]
     if record.provider:
         headers.append(("x-lunos-provider", record.provider))
@@ -35,7 +35,7 @@ def _lunos_headers(record: CallRecord, overhead_ms: float | None = None) -> list
     return headers
 
 
-def _overhead_ms(record: CallRecord) -> float:
+def overhead_ms(record: CallRecord) -> float:
     """The gateway's own time so far: everything but waiting for upstream answers (the
     attempts' latency counts every wait for upstream bytes, a stream's first event included)
     and for web searches."""
@@ -45,9 +45,12 @@ def _overhead_ms(record: CallRecord) -> float:
     return max(total - upstream - searching, 0.0)
 
 
-async def chat_completions(gw, raw: bytes, send, principal, record: CallRecord) -> None:
+async def chat_completions(gw, request, raw: bytes, send, principal, record: CallRecord) -> None:
     try:
-        body, options = validate_chat(parse_json(raw))
+        body = parse_json(raw)
+        if isinstance(body, dict):
+            header_options(body, request.headers)
+        body, options = validate_chat(body)
         record.model = body["model"]
         record.stream = bool(body.get("stream"))
         if options.observability:
@@ -55,13 +58,13 @@ async def chat_completions(gw, raw: bytes, send, principal, record: CallRecord) 
             record.request = raw  # read back as messages and params (traces.py)
         principal.check_model(body["model"], options.models, gw.router.full_id)
         runner = runner_for(gw, body, options)
-        ticket = await gw.limits.admit(principal, body, _candidate_infos(gw, body, options), runner)
+        ticket = await gw.limits.admit(principal, body, candidate_infos(gw, body, options), runner)
         try:
             if record.stream:
                 await _stream(runner, body, options, record, send)
             else:
                 completion = await runner.complete(body, options, record)
-                headers = _lunos_headers(record, _overhead_ms(record))
+                headers = lunos_headers(record, overhead_ms(record))
                 if record.trace:
                     record.response = completion_output(completion)
                 record.responded = True
@@ -70,7 +73,7 @@ async def chat_completions(gw, raw: bytes, send, principal, record: CallRecord) 
             await gw.limits.settle(ticket, record.tokens, record.cost)
     except GatewayError as exc:
         record.status, record.error = exc.status, exc.message
-        headers = _lunos_headers(record)
+        headers = lunos_headers(record)
         if record.attempts:
             headers.append(("x-should-retry", "false"))
         if exc.status == 429 and "retry-after" not in exc.headers:
@@ -82,7 +85,7 @@ async def chat_completions(gw, raw: bytes, send, principal, record: CallRecord) 
             record.finish()
 
 
-def _candidate_infos(gw, body: dict, options) -> list:
+def candidate_infos(gw, body: dict, options) -> list:
     """Catalog entries of every model that may answer (for the worst-case reservation)."""
     infos = []
     for name in (body["model"], *options.models):
@@ -101,7 +104,7 @@ async def _stream(runner, body: dict, options, record: CallRecord, send) -> None
         return
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     headers = SSE_HEADERS + [(k.encode(), v.encode()) for k, v in
-                             _lunos_headers(record, _overhead_ms(record))]
+                             lunos_headers(record, overhead_ms(record))]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     try:
         last, error = await sse.relay(first, batches, include_usage, send)

@@ -12,6 +12,7 @@ catalog (`supported_parameters`, `constraints`) and `check_parameters` applies t
 2026-10-21 configured, `check` reports temperature and top_p as unsupported everywhere.
 
 Anthropic fetches http(s) image URLs itself, so they are passed as `url` image sources.
+Requests through the Messages door pass through as they are: see native.py.
 `response_format` is native (`output_config.format`) or a response tool: see structured.py.
 """
 
@@ -35,6 +36,7 @@ from ..base import (
 from ..common import require_turns, upstream_json
 from . import structured
 from .errors import error_from_event, error_from_response
+from .native import AnthropicRelay, native_body, native_headers, parse_native
 from .request import (
     DEFAULT_MAX_TOKENS,
     api_version,
@@ -60,6 +62,7 @@ class AnthropicAdapter:
     kind: ClassVar[str] = "anthropic"
     parameters: ClassVar[frozenset[str]] = PARAMETERS
     fetches_image_urls: ClassVar[bool] = True
+    native_doors: ClassVar[frozenset[str]] = frozenset({"messages"})
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
@@ -67,6 +70,21 @@ class AnthropicAdapter:
         self.default_max_tokens = int(config.options.get("default_max_tokens", DEFAULT_MAX_TOKENS))
         self._url = config.base_url.rstrip("/") + "/v1/messages"
         self._headers = headers(config, self.version)
+
+    def build_native_request(self, req: ChatRequest) -> UpstreamRequest:
+        return UpstreamRequest("POST", self._url, native_headers(self._headers, req.native.headers),
+                               native_body(req))
+
+    def parse_native_response(self, req: ChatRequest, body: bytes) -> tuple[dict, dict | None]:
+        return parse_native(req, body, self.config.name, self.config.api_key)
+
+    def native_relay(self, req: ChatRequest, trace: bool = False) -> AnthropicRelay:
+        return AnthropicRelay(req, self.config.name, self.config.api_key, trace)
+
+    def count_tokens_request(self, req: ChatRequest) -> UpstreamRequest:
+        """Anthropic's own count (`/v1/messages/count_tokens`) of a Messages body."""
+        return UpstreamRequest("POST", self._url + "/count_tokens",
+                               native_headers(self._headers, req.native.headers), native_body(req))
 
     def check(self, req: ChatRequest) -> list[Unsupported]:
         require_turns(req, "anthropic")
