@@ -281,6 +281,13 @@ def test_interleaved_calls_become_whole_blocks_in_order():
     assert events[starts[0] + 1][1]["delta"]["partial_json"] == '{"x"'
 
 
+def test_whole_calls_sent_without_an_index_stay_apart():
+    calls = [{"id": "a", "type": "function", "function": {"name": "f", "arguments": '{"x": 1}'}},
+             {"id": "b", "type": "function", "function": {"name": "g", "arguments": "{}"}}]
+    final, _ = sdk_final(run([chunk({"tool_calls": calls}), chunk({}, "tool_calls")]))
+    assert [(b.id, b.input) for b in final.content] == [("a", {"x": 1}), ("b", {})]
+
+
 def test_a_call_whose_arguments_never_close_holds_the_next_until_the_end():
     events = run([chunk({"tool_calls": [{"index": 0, "id": "a", "function": {"name": "f", "arguments": '{"x": '}}]}),
                   chunk({"tool_calls": [{"index": 1, "id": "b", "function": {"name": "g", "arguments": "{}"}}]}),

@@ -53,6 +53,10 @@ ANTHROPIC_ONLY = frozenset({
     "context_management", "diagnostics", "speed", "service_tier", "container", "mcp_servers",
     "inference_geo", "cache_control",
 })
+# Chat fields made from what agents send on every request (Claude Code: `metadata.user_id`,
+# and `thinking` on some requests): where the model cannot take them they are dropped, not
+# refused, so such an agent never stops on a 400 it cannot avoid.
+BEST_EFFORT = frozenset({"user", "reasoning_effort"})
 ROLES = frozenset({"user", "assistant", "system"})
 BLOCK_TYPES = frozenset({
     "text", "image", "document", "search_result", "container_upload", "tool_use", "tool_result",

@@ -252,9 +252,10 @@ class MessagesStream:
     def _tool_piece(self, piece: dict, out: Events) -> None:
         index = piece.get("index") or 0
         function = piece.get("function") or {}
-        call = self._calls.get(index)
-        if call is None:
-            call = self._calls[index] = _Call(piece.get("id") or new_tool_call_id(), function.get("name") or "")
+        call, call_id = self._calls.get(index), piece.get("id") or None
+        if call is None or call_id not in (None, call.id):
+            # A new id at a known index is a new call (some APIs send whole calls, unindexed).
+            call = self._calls[index] = _Call(call_id or new_tool_call_id(), function.get("name") or "")
             signature = _call_signature(piece)
             if signature:
                 self._call_signatures[call.id] = signature
