@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from .params import ENDPOINTS
+
 ERROR = {"$ref": "#/components/schemas/Error"}
 
 
@@ -96,7 +98,9 @@ def document() -> dict:
         {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
         for n in ("model", "app_id", "status", "since", "until", "cursor", "key_id")
     ] + [{"name": "limit", "in": "query", "required": False,
-          "schema": {"type": "integer", "minimum": 1, "maximum": 500}}]
+          "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+         {"name": "endpoint", "in": "query", "required": False,
+          "schema": {"type": "string", "enum": list(ENDPOINTS)}}]
     return {
         "openapi": "3.1.0",
         "info": {"title": "Lunos gateway", "version": "1",
