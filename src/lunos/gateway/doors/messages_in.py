@@ -160,7 +160,7 @@ def _block(block: Any, where: str, role: str) -> None:
     _object(block, where)
     kind = block.get("type")
     allowed = {"text"} if role == "system" else BLOCK_TYPES
-    if kind not in allowed:
+    if not isinstance(kind, str) or kind not in allowed:
         raise _bad(f"'{where}.type' is {kind!r}, which is not a content block type "
                    f"{'of system messages' if role == 'system' else 'Lunos knows'}", f"{where}.type")
     owner = {"tool_use": "assistant", "tool_result": "user"}.get(kind)
@@ -234,7 +234,7 @@ def _tool_result(block: dict, where: str) -> None:
     for k, part in enumerate(content):
         at = f"{where}.content[{k}]"
         _object(part, at)
-        if part.get("type") not in TOOL_RESULT_TYPES:
+        if not isinstance(part.get("type"), str) or part["type"] not in TOOL_RESULT_TYPES:
             raise _bad(f"'{at}.type' is {part.get('type')!r}; a tool result holds "
                        f"{', '.join(sorted(TOOL_RESULT_TYPES))} blocks", f"{at}.type")
         if part["type"] != "tool_reference":
@@ -315,7 +315,7 @@ def _tool_choice(choice: Any, names: set[str]) -> None:
         return
     _object(choice, "tool_choice")
     kind = choice.get("type")
-    if kind not in TOOL_CHOICES:
+    if not isinstance(kind, str) or kind not in TOOL_CHOICES:
         raise _bad("'tool_choice.type' must be auto, any, tool or none", "tool_choice.type")
     if kind == "tool":
         _required_string(choice, "name", "tool_choice")
@@ -357,7 +357,7 @@ def _output_config(config: Any) -> None:
         return
     _object(config, "output_config")
     effort = config.get("effort")
-    if effort is not None and effort not in EFFORTS:
+    if effort is not None and (not isinstance(effort, str) or effort not in EFFORTS):
         raise _bad("'output_config.effort' must be low, medium, high or max", "output_config.effort")
     fmt = config.get("format")
     if fmt is None:
