@@ -31,23 +31,25 @@ QUIET = {
     "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
 }
 
-MODELS = [  # (model id given to Claude Code, provider that must answer, model in the row)
-    ("claude-sonnet-4-5", "anthropic", "anthropic/claude-sonnet-4-5"),  # a bare id
-    ("anthropic/claude-sonnet-5", "anthropic", "anthropic/claude-sonnet-5"),
-    ("openai/gpt-4o", "openai", "openai/gpt-4o"),
-    ("google/gemini-2.5-flash", "gemini", "google/gemini-2.5-flash"),
+# (model id given to Claude Code, provider that must answer, model in the row, the variable
+# that carries the key: ANTHROPIC_API_KEY sends `x-api-key`, ANTHROPIC_AUTH_TOKEN a Bearer token)
+MODELS = [
+    ("claude-sonnet-4-5", "anthropic", "anthropic/claude-sonnet-4-5", "ANTHROPIC_API_KEY"),  # bare
+    ("anthropic/claude-sonnet-5", "anthropic", "anthropic/claude-sonnet-5", "ANTHROPIC_API_KEY"),
+    ("openai/gpt-4o", "openai", "openai/gpt-4o", "ANTHROPIC_AUTH_TOKEN"),
+    ("google/gemini-2.5-flash", "gemini", "google/gemini-2.5-flash", "ANTHROPIC_API_KEY"),
 ]
 
 
-def claude_code_env(base_url: str, api_key: str, home: Path, app_id: str) -> dict[str, str]:
-    """A clean environment: a throwaway HOME (Claude Code keeps its config there), the
-    gateway as its API, and the Lunos key sent as `x-api-key`."""
+def claude_code_env(base_url: str, key_var: str, key: str, home: Path, app_id: str) -> dict[str, str]:
+    """A clean environment: a throwaway HOME (Claude Code keeps its config there, and needs
+    no login with a key given), the gateway as its API, the Lunos key, an app id header."""
     return {
         "PATH": os.environ["PATH"],
         "HOME": str(home),
         "LANG": "C.UTF-8",
         "ANTHROPIC_BASE_URL": base_url,
-        "ANTHROPIC_API_KEY": api_key,
+        key_var: key,
         "ANTHROPIC_CUSTOM_HEADERS": f"x-app-id: {app_id}",
         **QUIET,
     }
@@ -85,8 +87,9 @@ def rows_of_app(base: str, app_id: str, at_least: int) -> list[dict]:
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize(("model", "provider", "row_model"), MODELS, ids=[m for m, _, _ in MODELS])
-def test_claude_code_writes_a_file_through_the_gateway(gateway, upstreams, tmp_path, model, provider, row_model):
+@pytest.mark.parametrize(("model", "provider", "row_model", "key_var"), MODELS, ids=[m[0] for m in MODELS])
+def test_claude_code_writes_a_file_through_the_gateway(gateway, upstreams, tmp_path, model, provider,
+                                                       row_model, key_var):
     home, work = tmp_path / "home", tmp_path / "work"
     home.mkdir()
     work.mkdir()
@@ -94,7 +97,7 @@ def test_claude_code_writes_a_file_through_the_gateway(gateway, upstreams, tmp_p
     content = f"Written by Claude Code through Lunos on {model}.\nSecond line ✓"
     call = json.dumps({"file_path": str(target), "content": content}, ensure_ascii=False)
     app_id = "claude-code-" + model.replace("/", "-").replace(".", "-")
-    env = claude_code_env(gateway.url, make_key(gateway.url, app_id), home, app_id)
+    env = claude_code_env(gateway.url, key_var, make_key(gateway.url, app_id), home, app_id)
 
     result = run_claude(f"Create the file. [[call Write {call}]]", model, env, work)
 
