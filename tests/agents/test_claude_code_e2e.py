@@ -37,8 +37,9 @@ MODELS = [
     ("claude-sonnet-4-5", "anthropic", "anthropic/claude-sonnet-4-5", "ANTHROPIC_API_KEY"),  # bare
     ("anthropic/claude-sonnet-5", "anthropic", "anthropic/claude-sonnet-5", "ANTHROPIC_API_KEY"),
     ("openai/gpt-4o", "openai", "openai/gpt-4o", "ANTHROPIC_AUTH_TOKEN"),
-    ("google/gemini-2.5-flash", "gemini", "google/gemini-2.5-flash", "ANTHROPIC_API_KEY"),
+    ("google/gemini-2.5-flash", "google", "google/gemini-2.5-flash", "ANTHROPIC_API_KEY"),
 ]
+STANDIN = {"anthropic": "anthropic", "openai": "openai", "google": "gemini"}  # provider -> `upstreams` field
 
 
 def claude_code_env(base_url: str, key_var: str, key: str, home: Path, app_id: str) -> dict[str, str]:
@@ -116,6 +117,6 @@ def test_claude_code_writes_a_file_through_the_gateway(gateway, upstreams, tmp_p
     for row in rows:
         assert row["status"] == 200 and row["endpoint"] == "messages", row
         assert row["provider"] == provider and row["model"] == row_model, row
-    upstream = getattr(upstreams, provider)
+    upstream = getattr(upstreams, STANDIN[provider])
     assert len(upstream.requests) == 2
     assert f"File created successfully at: {target}".encode() in upstream.requests[-1].body
