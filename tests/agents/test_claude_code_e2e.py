@@ -120,3 +120,8 @@ def test_claude_code_writes_a_file_through_the_gateway(gateway, upstreams, tmp_p
     upstream = getattr(upstreams, STANDIN[provider])
     assert len(upstream.requests) == 2
     assert f"File created successfully at: {target}".encode() in upstream.requests[-1].body
+    if provider == "anthropic":  # passed through: what only Anthropic reads arrives as sent
+        first = upstream.requests[0]
+        assert first.json["context_management"] and first.json["metadata"]["user_id"]
+        assert any(tool.get("defer_loading") for tool in first.json["tools"])
+        assert "claude-code-20250219" in first.headers["anthropic-beta"].split(",")
