@@ -24,6 +24,21 @@ Beyond the fake model:
   constraints, `minItems` 0 or 1, known string formats, no `oneOf`, no recursion. Tool
   `input_schema`s must be valid draft 2020-12 schemas. Answers follow the schema; the
   `[[bad-json]]` / `[[off-schema]]` markers of structured.py apply.
+- Betas: the `anthropic-beta` header takes the beta names the official SDK knows and the ones
+  Claude Code sends; another name is refused, as the API refuses it. Fields that belong to a
+  beta (`context_management`, `mcp_servers`, `compaction`, ...) are accepted only with their
+  beta and refused otherwise as any unknown field is ("Extra inputs are not permitted").
+  With `context_management` the answer carries `context_management.applied_edits` (none).
+- `role: "system"` messages in `messages` (mid-conversation system messages, Claude Opus 4.8
+  and later; no beta): text only, never first, right after a user turn, followed by an
+  assistant turn or last, never two in a row; their text joins the system prompt.
+- `POST /v1/messages/count_tokens`: the same body without `max_tokens` and the fields only
+  answering takes (`stream`, `metadata`, `stop_sequences`, sampling), checked the same way;
+  answers `{"input_tokens": N}` with N the prompt tokens /v1/messages would report for it
+  (`input_tokens` + both cache counts).
+- Test marker in the last user text: `[[stream-error:TYPE]]` makes a stream fail after its
+  first text delta with `event: error` of that type (e.g. `overloaded_error`), as Anthropic
+  ends a stream that breaks down; a JSON answer fails with that error's status instead.
 """
 
 from __future__ import annotations
@@ -34,8 +49,10 @@ import hashlib
 import hmac
 import re
 import secrets
+import typing
 
 import orjson
+from anthropic.types.anthropic_beta_param import AnthropicBetaParam
 from jsonschema import Draft202012Validator, SchemaError
 
 from .fake_model import (
@@ -56,8 +73,43 @@ SAMPLING = ("temperature", "top_p", "top_k")
 TOP_LEVEL = {
     "model", "messages", "max_tokens", "system", "metadata", "stop_sequences", "stream",
     "temperature", "top_p", "top_k", "tools", "tool_choice", "thinking", "output_config",
-    "service_tier", "container", "inference_geo", "cache_control",
+    "service_tier", "container", "inference_geo", "cache_control", "diagnostics", "speed",
 }
+# count_tokens takes the prompt and what shapes it, nothing that only steers the answer.
+COUNT_TOP_LEVEL = {"model", "messages", "system", "tools", "tool_choice", "thinking", "output_config",
+                   "cache_control", "speed"}
+# The beta names the official SDK lists, and those Claude Code sends besides.
+KNOWN_BETAS = frozenset(typing.get_args(typing.get_args(AnthropicBetaParam)[1])) | {
+    "claude-code-20250219", "oauth-2025-04-20", "fine-grained-tool-streaming-2025-05-14",
+    "effort-2025-11-24", "tool-examples-2025-10-29", "advanced-tool-use-2025-11-20",
+}
+# Request fields that exist only under a beta: field -> the betas that enable it.
+BETA_FIELDS = {
+    "context_management": ("context-management-2025-06-27",),
+    "mcp_servers": ("mcp-client-2025-04-04", "mcp-client-2025-11-20", "mcp-client-2026-09-15"),
+    "compaction": ("compact-2026-01-12", "compact-2026-09-04"),
+    "thread": ("message-threads-2026-08-12",),
+    "fallbacks": ("server-side-fallback-2026-06-01", "server-side-fallback-2026-07-01"),
+    "fallback_credit_token": ("fallback-credit-2026-06-01", "fallback-credit-2026-07-01"),
+    "billing_policy": ("user-profiles-billing-2026-10-01",),
+}
+COUNT_BETA_FIELDS = ("context_management", "mcp_servers", "compaction", "billing_policy")
+EDITS = {  # context_management edit type -> its fields
+    "clear_tool_uses_20250919": {"type", "trigger", "keep", "clear_at_least", "clear_tool_inputs",
+                                 "exclude_tools"},
+    "clear_thinking_20251015": {"type", "keep"},
+    "compact_20260112": {"type", "trigger", "instructions", "pause_after_compaction"},
+}
+SYSTEM_MESSAGES = re.compile(r"^claude-(opus-4-8|[a-z]+-5)(-|$)")  # mid-conversation system messages
+SYSTEM_MESSAGE_FIELDS = {"role", "content"}
+SYSTEM_MESSAGE_BETA_FIELDS = {"clear_at": "mid-conversation-system-clear-at-2026-08-21",
+                              "output_config": "mid-conversation-output-config-2026-07-01"}
+TOOL_FIELDS = {"type", "name", "description", "input_schema", "cache_control", "allowed_callers",
+               "defer_loading", "eager_input_streaming", "input_examples", "strict"}
+STREAM_ERROR = re.compile(r"\[\[stream-error:([a-z_]+)\]\]")
+ERROR_STATUS = {"invalid_request_error": 400, "authentication_error": 401, "permission_error": 403,
+                "not_found_error": 404, "request_too_large": 413, "rate_limit_error": 429,
+                "api_error": 500, "overloaded_error": 529}
 BLOCK_FIELDS = {  # block type -> (roles it may appear in, allowed keys)
     "text": ({"user", "assistant"}, {"type", "text", "cache_control", "citations"}),
     "image": ({"user"}, {"type", "source", "cache_control"}),
@@ -158,6 +210,19 @@ RULES = {
                     "at https://docs.claude.com/en/docs/tool-use.",
     "citations": "messages.{i}.content.{j}.citations: citations are not accepted on `user` text "
                  "blocks in this API version",
+    "beta": "Unexpected value(s) `{names}` for the `anthropic-beta` header. Please consult our "
+            "documentation at docs.claude.com or try again without the header.",
+    "edit_type": "context_management.edits.{k}: Input tag '{tag}' found using 'type' does not match "
+                 "any of the expected tags: " + ", ".join(f"'{t}'" for t in EDITS),
+    "speed": "speed: Input should be 'standard' or 'fast'",
+    "system_first": "messages.0.role: the first message cannot have role `system`; use the top-level "
+                    "`system` parameter",
+    "system_after": "messages.{i}: a `system` message must immediately follow a `user` message",
+    "system_before": "messages.{i}: a `system` message must be the last message or be followed by an "
+                     "`assistant` message",
+    "system_content": "messages.{i}.content.{j}: `system` messages may only contain `text` blocks",
+    "system_twice": "messages.{i}: consecutive `system` messages are not allowed",
+    "mcp_server": "mcp_servers.{k}.{name}: Field required",
 }
 
 
@@ -205,7 +270,7 @@ class AnthropicStandIn(StandInApp):
     # ------------------------------------------------------------ request handling
 
     async def handle(self, rec: Recorded, send) -> None:
-        if rec.path != "/v1/messages" or rec.method != "POST":
+        if rec.path not in ("/v1/messages", "/v1/messages/count_tokens") or rec.method != "POST":
             raise Reject(404, _error("Not Found", "not_found_error"))
         key = rec.headers.get("x-api-key")
         if key is None and rec.headers.get("authorization", "").startswith("Bearer "):
@@ -217,41 +282,52 @@ class AnthropicStandIn(StandInApp):
             raise bad("version_missing")
         if version not in VERSIONS:
             raise bad("version_unknown", value=version)
+        betas = _betas(rec.headers.get("anthropic-beta"))
         body = rec.json
         if not isinstance(body, dict):
             raise bad("json")
-        conv, thinking = self.validate(body, version)
+        if rec.path.endswith("/count_tokens"):
+            conv, _ = self.validate(body, version, betas, counting=True)
+            await send_json(send, 200, {"input_tokens": respond(conv).prompt_tokens})
+            return
+        conv, thinking = self.validate(body, version, betas)
         await self.answer(body, conv, thinking, send)
 
-    def validate(self, body: dict, version: str) -> tuple[Conversation, bool]:
-        """Check `body` as the real API would; return the fake model's view of it."""
-        known = TOP_LEVEL - set(SAMPLING) if version >= "2026-10-21" else TOP_LEVEL
+    def validate(self, body: dict, version: str, betas: frozenset[str] = frozenset(),
+                 counting: bool = False) -> tuple[Conversation, bool]:
+        """Check `body` as the real API would (as a count_tokens body when `counting`);
+        return the fake model's view of it."""
+        known = COUNT_TOP_LEVEL if counting else TOP_LEVEL - set(SAMPLING) if version >= "2026-10-21" else TOP_LEVEL
+        known = known | {name for name, enabling in BETA_FIELDS.items() if betas & set(enabling)
+                         and (not counting or name in COUNT_BETA_FIELDS)}
         for name in body:
             if name not in known:
                 raise bad("extra", path=name)
-        for name in ("model", "messages", "max_tokens"):
+        for name in ("model", "messages") if counting else ("model", "messages", "max_tokens"):
             if name not in body:
                 raise bad("required", path=name)
         model = body["model"]
         if not isinstance(model, str) or not model.startswith("claude-"):
             raise Reject(404, _error(RULES["model"].format(model=model), "not_found_error"))
-        max_tokens = body["max_tokens"]
-        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
-            raise bad("type", path="max_tokens", kind="integer")
-        if max_tokens < 1:
-            raise bad("ge", path="max_tokens", limit=1)
+        if not counting:
+            max_tokens = body["max_tokens"]
+            if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
+                raise bad("type", path="max_tokens", kind="integer")
+            if max_tokens < 1:
+                raise bad("ge", path="max_tokens", limit=1)
         self._sampling(body, model)
+        _check_beta_fields(body)
         tools = self._tools(body)
-        thinking = self._thinking(body, model)
+        thinking = self._thinking(body, model, betas)
         system = self._system(body.get("system"))
-        conv = self._messages(body, version, thinking)
-        conv.system = system
+        conv = self._messages(body, version, thinking, betas)
+        conv.system = "\n".join(t for t in (system, conv.system) if t)
         conv.tools = tools
         conv.tool_choice = self._tool_choice(body, tools, thinking)
         conv.response_schema = self._output_format(body, model)
         if conv.response_schema is None:  # JSON asked for in words, as a real model reads it
             conv.response_schema, conv.json_mode = instructed(conv.system)
-        conv.max_tokens = max_tokens
+        conv.max_tokens = body.get("max_tokens")
         stops = body.get("stop_sequences") or []
         if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
             raise bad("type", path="stop_sequences", kind="list of strings")
@@ -281,11 +357,13 @@ class AnthropicStandIn(StandInApp):
                 and body.get("top_p") is not None:
             raise bad("exclusive")
 
-    def _thinking(self, body: dict, model: str) -> bool:
+    def _thinking(self, body: dict, model: str, betas: frozenset[str] = frozenset()) -> bool:
         config = body.get("thinking")
         effort = (body.get("output_config") or {}).get("effort")
+        allowed_output = ("effort", "format", "task_budget") if "task-budgets-2026-03-13" in betas \
+            else ("effort", "format")
         for name in body.get("output_config") or {}:
-            if name not in ("effort", "format"):
+            if name not in allowed_output:
                 raise bad("extra", path=f"output_config.{name}")
         if effort is not None and effort not in EFFORTS:
             raise bad("effort")
@@ -306,7 +384,7 @@ class AnthropicStandIn(StandInApp):
                 raise bad("required", path="thinking.enabled.budget_tokens")
             if budget < 1024:
                 raise bad("budget_min")
-            if budget >= body["max_tokens"]:
+            if "max_tokens" in body and budget >= body["max_tokens"]:
                 raise bad("budget_max")
             allowed = {"type", "budget_tokens", "display"}
         else:
@@ -329,7 +407,7 @@ class AnthropicStandIn(StandInApp):
             if tool.get("type") not in (None, "custom"):
                 raise bad("tool_type", i=i, tag=tool.get("type"))
             for name in tool:
-                if name not in ("type", "name", "description", "input_schema", "cache_control"):
+                if name not in TOOL_FIELDS:
                     raise bad("extra", path=f"tools.{i}.custom.{name}")
             for name in ("name", "input_schema"):
                 if name not in tool:
@@ -404,7 +482,8 @@ class AnthropicStandIn(StandInApp):
             texts.append(block["text"])
         return "\n".join(texts)
 
-    def _messages(self, body: dict, version: str, thinking: bool) -> Conversation:
+    def _messages(self, body: dict, version: str, thinking: bool,
+                  betas: frozenset[str] = frozenset()) -> Conversation:
         messages = body["messages"]
         if not isinstance(messages, list):
             raise bad("type", path="messages", kind="list")
@@ -414,10 +493,14 @@ class AnthropicStandIn(StandInApp):
         names: dict[str, str] = {}
         seen_ids: set[str] = set()
         for i, m in enumerate(messages):
+            role = m.get("role")
+            if role == "system" and SYSTEM_MESSAGES.match(body["model"]):
+                text = _system_message(messages, i, betas)
+                conv.system = f"{conv.system}\n{text}" if conv.system else text
+                continue
             for name in m:
                 if name not in ("role", "content"):
                     raise bad("extra", path=f"messages.{i}.{name}")
-            role = m.get("role")
             if role not in ("user", "assistant"):
                 raise bad("role", i=i)
             content = m.get("content")
@@ -428,7 +511,8 @@ class AnthropicStandIn(StandInApp):
             if not content and not (role == "assistant" and i == len(messages) - 1):
                 raise bad("empty_content", i=i)
             turn = Turn(role)
-            previous_uses = _tool_use_ids(messages[i - 1]) if i and messages[i - 1].get("role") == "assistant" else []
+            previous = _previous_turn(messages, i)
+            previous_uses = _tool_use_ids(previous) if previous and previous.get("role") == "assistant" else []
             answered = set()
             for j, block in enumerate(content):
                 self._block(block, role, i, j, version)
@@ -452,13 +536,15 @@ class AnthropicStandIn(StandInApp):
                 missing = [u for u in previous_uses if u not in answered]
                 raise bad("missing_result", i=i - 1, ids=", ".join(missing))
             conv.turns.append(turn)
-        last = messages[-1]
+        turns = [(i, m) for i, m in enumerate(messages) if m.get("role") != "system"]
+        last_i, last = turns[-1]
         if last.get("role") == "assistant" and _tool_use_ids(last):
-            raise bad("missing_result", i=len(messages) - 1, ids=", ".join(_tool_use_ids(last)))
-        if thinking and turn.tool_results and len(messages) > 1:
-            first = (_blocks(messages[-2]) or [{}])[0]
+            raise bad("missing_result", i=last_i, ids=", ".join(_tool_use_ids(last)))
+        if thinking and turn.tool_results and len(turns) > 1:
+            before_i, before = turns[-2]
+            first = (_blocks(before) or [{}])[0]
             if first.get("type") not in ("thinking", "redacted_thinking"):
-                raise bad("thinking_first", i=len(messages) - 2, found=first.get("type"))
+                raise bad("thinking_first", i=before_i, found=first.get("type"))
         return conv
 
     def _block(self, block: dict, role: str, i: int, j: int, version: str) -> None:
@@ -571,10 +657,19 @@ class AnthropicStandIn(StandInApp):
         message = {"id": f"msg_standin{n:04d}", "type": "message", "role": "assistant",
                    "model": body["model"], "content": blocks, "stop_reason": stop_reason,
                    "stop_sequence": answer.stop_sequence, "usage": {**usage, **output}}
+        if "context_management" in body:
+            message["context_management"] = {"applied_edits": []}
+        failure = STREAM_ERROR.search(conv.turns[-1].text if conv.turns else "")
         if not body.get("stream"):
+            if failure:
+                kind = failure.group(1)
+                raise Reject(ERROR_STATUS.get(kind, 500), _error(f"stand-in {kind}", kind))
             await send_json(send, 200, message)
             return
-        await send_sse(send, _stream_events(message, usage, output))
+        events = _stream_events(message, usage, output)
+        if failure:
+            events = _broken(events, failure.group(1))
+        await send_sse(send, events)
 
 
 def _web_search_tool(tool) -> bool:
@@ -649,15 +744,96 @@ def _stream_events(message: dict, usage: dict, output: dict) -> list[bytes]:
             events.append(_event("content_block_delta", {"type": "content_block_delta", "index": index,
                                                          "delta": delta}))
         events.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
-    events.append(_event("message_delta", {
-        "type": "message_delta",
-        "delta": {"stop_reason": message["stop_reason"], "stop_sequence": message["stop_sequence"]},
-        "usage": output}))
+    delta = {"type": "message_delta",
+             "delta": {"stop_reason": message["stop_reason"], "stop_sequence": message["stop_sequence"]},
+             "usage": output}
+    if "context_management" in message:
+        delta["context_management"] = message["context_management"]
+    events.append(_event("message_delta", delta))
     events.append(_event("message_stop", {"type": "message_stop"}))
     return events
 
 
+def _broken(events: list[bytes], kind: str) -> list[bytes]:
+    """The stream up to its first content delta, then Anthropic's `event: error` of `kind`."""
+    first = next(k for k, e in enumerate(events) if e.startswith(b"event: content_block_delta"))
+    error = {"type": "error", "error": {"type": kind, "message": f"stand-in {kind}"}}
+    return [*events[: first + 1], _event("error", error)]
+
+
 # ---------------------------------------------------------------- helpers
+
+
+def _betas(header: str | None) -> frozenset[str]:
+    """The betas named in an `anthropic-beta` header (comma separated); unknown ones refused."""
+    names = [name.strip() for name in (header or "").split(",") if name.strip()]
+    unknown = [name for name in names if name not in KNOWN_BETAS]
+    if unknown:
+        raise bad("beta", names=", ".join(unknown))
+    return frozenset(names)
+
+
+def _check_beta_fields(body: dict) -> None:
+    """The shapes of the beta fields the stand-in knows (only present with their beta)."""
+    for k, edit in enumerate((body.get("context_management") or {}).get("edits") or ()):
+        kind = edit.get("type") if isinstance(edit, dict) else None
+        if kind not in EDITS:
+            raise bad("edit_type", k=k, tag=kind)
+        for name in edit:
+            if name not in EDITS[kind]:
+                raise bad("extra", path=f"context_management.edits.{k}.{kind}.{name}")
+    for name in body.get("context_management") or {}:
+        if name != "edits":
+            raise bad("extra", path=f"context_management.{name}")
+    for k, server in enumerate(body.get("mcp_servers") or ()):
+        for name in ("type", "url", "name"):
+            if name not in server:
+                raise bad("mcp_server", k=k, name=name)
+        for name in server:
+            if name not in ("type", "url", "name", "authorization_token", "tool_configuration"):
+                raise bad("extra", path=f"mcp_servers.{k}.{name}")
+    if body.get("speed") not in (None, "standard", "fast"):
+        raise bad("speed")
+    for name in body.get("diagnostics") or {}:
+        if name != "previous_message_id":
+            raise bad("extra", path=f"diagnostics.{name}")
+
+
+def _previous_turn(messages: list[dict], i: int) -> dict | None:
+    """The user or assistant message before message `i`."""
+    return next((m for m in reversed(messages[:i]) if m.get("role") != "system"), None)
+
+
+def _system_message(messages: list[dict], i: int, betas: frozenset[str]) -> str:
+    """Check a mid-conversation `role: "system"` message where it stands; return its text."""
+    message = messages[i]
+    allowed = SYSTEM_MESSAGE_FIELDS | {name for name, beta in SYSTEM_MESSAGE_BETA_FIELDS.items() if beta in betas}
+    for name in message:
+        if name not in allowed:
+            raise bad("extra", path=f"messages.{i}.system.{name}")
+    if i == 0:
+        raise bad("system_first")
+    if i + 1 < len(messages) and messages[i + 1].get("role") == "system":
+        raise bad("system_twice", i=i + 1)
+    if messages[i - 1].get("role") != "user":
+        raise bad("system_after", i=i)
+    if i + 1 < len(messages) and messages[i + 1].get("role") != "assistant":
+        raise bad("system_before", i=i)
+    content = message.get("content")
+    blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+    if not isinstance(blocks, list) or not blocks:
+        raise bad("empty_content", i=i)
+    texts = []
+    for j, block in enumerate(blocks):
+        if not isinstance(block, dict) or block.get("type") != "text":
+            raise bad("system_content", i=i, j=j)
+        for name in block:
+            if name not in ("type", "text", "cache_control"):
+                raise bad("extra", path=f"messages.{i}.content.{j}.text.{name}")
+        if not block.get("text"):
+            raise bad("empty_text")
+        texts.append(block["text"])
+    return "\n".join(texts)
 
 
 def _check_format_schema(node, path: str) -> None:
