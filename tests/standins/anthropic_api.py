@@ -7,7 +7,8 @@ rejects what the real API rejects, with Anthropic's error shape and wording:
 
 Beyond the fake model:
 - `thinking` enabled (or adaptive): a `thinking` block comes first, signed with an HMAC of
-  its text; a last user text containing "redact" adds a `redacted_thinking` block. Thinking
+  its text (with `display: "omitted"`, the text is left out and the signature alone comes
+  back); a last user text containing "redact" adds a `redacted_thinking` block. Thinking
   blocks sent back must carry the signature this stand-in issued, and in a tool loop the
   assistant turn must start with one, so tests prove the round trip carries them.
 - Prompt caching: the words of everything up to the last block marked `cache_control`
@@ -215,6 +216,7 @@ RULES = {
     "edit_type": "context_management.edits.{k}: Input tag '{tag}' found using 'type' does not match "
                  "any of the expected tags: " + ", ".join(f"'{t}'" for t in EDITS),
     "speed": "speed: Input should be 'standard' or 'fast'",
+    "display": "thinking.{kind}.display: Input should be 'summarized' or 'omitted'",
     "system_first": "messages.0.role: the first message cannot have role `system`; use the top-level "
                     "`system` parameter",
     "system_after": "messages.{i}: a `system` message must immediately follow a `user` message",
@@ -248,10 +250,12 @@ class AnthropicStandIn(StandInApp):
         self.api_key = api_key
         self._secret = secrets.token_bytes(16)
         self._cached: set[str] = set()
+        self._omitted: set[str] = set()  # signatures of thinking sent without its text
 
     def reset(self) -> None:
         super().reset()
         self._cached.clear()
+        self._omitted.clear()
 
     # ------------------------------------------------------------ signatures
 
@@ -392,6 +396,8 @@ class AnthropicStandIn(StandInApp):
         for name in config:
             if name not in allowed:
                 raise bad("extra", path=f"thinking.{kind}.{name}")
+        if config.get("display") not in (None, "summarized", "omitted"):
+            raise bad("display", kind=kind)
         if body.get("temperature") not in (None, 1):
             raise bad("thinking_temperature")
         if body.get("top_p") is not None and body["top_p"] < 0.95:
@@ -570,7 +576,9 @@ class AnthropicStandIn(StandInApp):
             if not isinstance(block["input"], dict):
                 raise bad("type", path=f"{path}.tool_use.input", kind="dictionary")
         elif kind == "thinking":
-            if not hmac.compare_digest(str(block["signature"]), self.sign(block["thinking"])):
+            signature = str(block["signature"])
+            omitted = block["thinking"] == "" and signature in self._omitted
+            if not omitted and not hmac.compare_digest(signature, self.sign(block["thinking"])):
                 raise bad("signature", i=i, j=j)
         elif kind == "redacted_thinking" and not self._redacted_ok(str(block["data"])):
             raise bad("redacted", i=i, j=j)
@@ -636,7 +644,11 @@ class AnthropicStandIn(StandInApp):
             last = conv.turns[-1]
             subject = "the tool results" if last.tool_results else f"'{last.text}'"
             thought = f"The user asked about {subject}. I will answer."
-            blocks.append({"type": "thinking", "thinking": thought, "signature": self.sign(thought)})
+            signature = self.sign(thought)
+            if (body.get("thinking") or {}).get("display") == "omitted":  # a signature, no text
+                thought = ""
+                self._omitted.add(signature)
+            blocks.append({"type": "thinking", "thinking": thought, "signature": signature})
             thought_words = _words(thought)
             if "redact" in last.text:
                 blocks.append({"type": "redacted_thinking", "data": self.redacted_data()})

@@ -257,3 +257,79 @@ def test_cut_marker_drops_the_stream_after_that_many_pieces(upstreams):
               if line.startswith("data: {")]
     assert pieces == ["", "You", " said:"]
     assert "data: [DONE]" not in received
+
+
+# ---------------------------------------------------------------- Anthropic: Claude Code's requests
+# The shape Claude Code (print mode) sends, as captured from it: `?beta=true`, its betas,
+# omitted thinking, context management, a JSON string as metadata.user_id, cached system
+# blocks, tools with `$schema` and a deferred placeholder, and for newer models adaptive
+# thinking with an effort and a mid-conversation system message.
+
+CLAUDE_CODE_BETAS = ("claude-code-20250219,interleaved-thinking-2025-05-14,context-management-2025-06-27,"
+                     "thinking-token-count-2026-05-13,advanced-tool-use-2025-11-20")
+WRITE = {"name": "Write", "description": "Write a file", "input_schema": {
+    "$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
+    "properties": {"file_path": {"type": "string"}, "content": {"type": "string"}},
+    "required": ["file_path", "content"], "additionalProperties": False}}
+PLACEHOLDER = {"name": "DeferredToolPlaceholder", "description": "deferred",
+               "input_schema": {"type": "object", "properties": {}}, "defer_loading": True}
+ASK = {"role": "user", "content": [
+    {"type": "text", "text": "<system-reminder>be careful</system-reminder>"},
+    {"type": "text", "text": "Use Write to create hello.txt", "cache_control": {"type": "ephemeral"}}]}
+
+
+def claude_code_body(model: str, messages: list[dict]) -> dict:
+    newer = model != "claude-sonnet-4-5"
+    body = {
+        "model": model, "messages": messages,
+        "system": [{"type": "text", "text": "x-anthropic-billing-header: cc_version=2"},
+                   {"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}},
+                   {"type": "text", "text": "Be helpful.", "cache_control": {"type": "ephemeral"}}],
+        "tools": [WRITE, PLACEHOLDER],
+        "metadata": {"user_id": json.dumps({"device_id": "d" * 64, "account_uuid": "", "session_id": "s"})},
+        "max_tokens": 32000,
+        "thinking": ({"type": "adaptive", "display": "omitted"} if newer
+                     else {"type": "enabled", "budget_tokens": 31999, "display": "omitted"}),
+        "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+        "stream": True,
+    }
+    if newer:
+        body["output_config"] = {"effort": "high"}
+    return body
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4-5", "claude-sonnet-5"])
+def test_claude_codes_tool_round_trip(anthropic_url, model):
+    headers = {**VERSION, "x-api-key": ANTHROPIC_KEY, "anthropic-beta": CLAUDE_CODE_BETAS + ",effort-2025-11-24"}
+    environment = {"role": "system", "content": [
+        {"type": "text", "text": "# Environment: linux", "cache_control": {"type": "ephemeral"}}]}
+    first = [ASK, environment] if model == "claude-sonnet-5" else [ASK]
+    r = httpx.post(anthropic_url + "/v1/messages?beta=true", json=claude_code_body(model, first), headers=headers)
+    assert r.status_code == 200, r.text
+    got = events(r.text)
+    starts = [data["content_block"] for name, data in got if name == "content_block_start"]
+    assert [b["type"] for b in starts] == ["thinking", "tool_use"]
+    signature = next(d["delta"]["signature"] for n, d in got
+                     if n == "content_block_delta" and d["delta"]["type"] == "signature_delta")
+    assert not any(d["delta"].get("type") == "thinking_delta" for n, d in got if n == "content_block_delta")
+    call = starts[1]
+    assert call["name"] == "Write"
+    answered = [{"type": "thinking", "thinking": "", "signature": signature},
+                {"type": "tool_use", "id": call["id"], "name": "Write",
+                 "input": {"file_path": "test", "content": "test"}}]
+    result = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call["id"],
+                                           "content": "File created successfully",
+                                           "cache_control": {"type": "ephemeral"}}]}
+    if model == "claude-sonnet-5":
+        environment = {"role": "system", "content": "# Environment: linux"}
+        second = [ASK, environment, {"role": "assistant", "content": answered}, result]
+    else:
+        second = [ASK, {"role": "assistant", "content": answered}, result]
+    r = httpx.post(anthropic_url + "/v1/messages?beta=true", json=claude_code_body(model, second), headers=headers)
+    assert r.status_code == 200, r.text
+    text = "".join(d["delta"].get("text", "") for n, d in events(r.text) if n == "content_block_delta")
+    assert text == "Tool results: Write=File created successfully"
+    # A forged signature on omitted thinking is refused.
+    answered[0]["signature"] = "forged"
+    r = httpx.post(anthropic_url + "/v1/messages?beta=true", json=claude_code_body(model, second), headers=headers)
+    refused(r, "Invalid `signature` in `thinking` block")
