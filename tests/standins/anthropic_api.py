@@ -16,6 +16,9 @@ Beyond the fake model:
   `cache_read_input_tokens` afterwards (no 1024-token minimum here); `cache_creation`
   splits the writes by each breakpoint's `ttl` (`5m` or `1h`), as the real API does.
 - URL image sources are not fetched; the fake model reports their URL.
+- Documents (`document` blocks: plain text, base64 PDF, URL or content sources) are checked;
+  when the last user turn has a plain-text document with `citations.enabled`, the answer
+  quotes its first sentence with a `char_location` citation (`citations_delta` in a stream).
 - The `web_search` server tool (`web_search_20250305`): a user text asking for a search gets
   a `server_tool_use` block, its `web_search_tool_result`, and text whose last sentence
   cites `fake_model.NATIVE_SOURCE` (`citations` of type `web_search_result_location`).
@@ -118,6 +121,7 @@ BLOCK_FIELDS = {  # block type -> (roles it may appear in, allowed keys)
     "tool_use": ({"assistant"}, {"type", "id", "name", "input", "cache_control"}),
     "thinking": ({"assistant"}, {"type", "thinking", "signature"}),
     "redacted_thinking": ({"assistant"}, {"type", "data"}),
+    "document": ({"user"}, {"type", "source", "title", "context", "citations", "cache_control"}),
 }
 MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
@@ -562,7 +566,7 @@ class AnthropicStandIn(StandInApp):
         for name in block:
             if name not in BLOCK_FIELDS[kind][1]:
                 raise bad("extra", path=f"{path}.{kind}.{name}")
-        for name in BLOCK_FIELDS[kind][1] - {"cache_control", "citations", "is_error", "content"}:
+        for name in BLOCK_FIELDS[kind][1] - {"cache_control", "citations", "is_error", "content", "title", "context"}:
             if name not in block:
                 raise bad("required", path=f"{path}.{kind}.{name}")
         if kind == "text":
@@ -572,6 +576,8 @@ class AnthropicStandIn(StandInApp):
                 raise bad("citations", i=i, j=j)
         elif kind == "image":
             _check_image(block, path)
+        elif kind == "document":
+            _check_document(block, path)
         elif kind == "tool_use":
             if not isinstance(block["input"], dict):
                 raise bad("type", path=f"{path}.tool_use.input", kind="dictionary")
@@ -635,6 +641,10 @@ class AnthropicStandIn(StandInApp):
         native = native_search(conv) if any(_web_search_tool(t) for t in body.get("tools") or ()) else None
         if native:
             answer.text, answer.tool_calls, answer.finish = native[1], [], "stop"
+        cited = None if native or answer.tool_calls else _cited_document(body)
+        if cited:
+            answer.text, answer.finish = cited[0]["text"] + cited[1]["text"], "stop"
+            answer.completion_tokens = _words(answer.text)
         if choice.get("disable_parallel_tool_use"):
             answer.tool_calls = answer.tool_calls[:1]
         n = len(self.requests)
@@ -654,6 +664,8 @@ class AnthropicStandIn(StandInApp):
                 blocks.append({"type": "redacted_thinking", "data": self.redacted_data()})
         if native:
             blocks.extend(_search_blocks(native, n))
+        elif cited:
+            blocks.extend(cited)
         elif answer.text or not answer.tool_calls:
             blocks.append({"type": "text", "text": answer.text})
         for k, (name, args) in enumerate(answer.tool_calls):
@@ -910,6 +922,45 @@ def _result_text(content) -> str:
     if isinstance(content, str):
         return content
     return "".join(b.get("text", "") for b in content or () if b.get("type") == "text")
+
+
+def _check_document(block: dict, path: str) -> None:
+    source = block["source"]
+    kind = source.get("type") if isinstance(source, dict) else None
+    fields = {"text": {"type", "media_type", "data"}, "base64": {"type", "media_type", "data"},
+              "url": {"type", "url"}, "content": {"type", "content"}}
+    if kind not in fields:
+        raise bad("tag", path=f"{path}.document.source", tag=kind, expected="'base64', 'text', 'content', 'url'")
+    for name in source:
+        if name not in fields[kind]:
+            raise bad("extra", path=f"{path}.document.source.{kind}.{name}")
+    if kind == "text" and (source.get("media_type") != "text/plain" or not isinstance(source.get("data"), str)):
+        raise Reject(400, _error(f"{path}.document.source.text.media_type: Input should be 'text/plain'"))
+    if kind == "base64" and source.get("media_type") != "application/pdf":
+        raise Reject(400, _error(f"{path}.document.source.base64.media_type: Input should be 'application/pdf'"))
+    citations = block.get("citations")
+    if citations is not None and (not isinstance(citations, dict) or set(citations) - {"enabled"}):
+        raise bad("extra", path=f"{path}.document.citations")
+
+
+def _cited_document(body: dict) -> list[dict] | None:
+    """The answer blocks citing a plain-text document of the last user turn that asks for
+    citations: a lead-in, then its first sentence with a `char_location` citation."""
+    documents = [b for m in body["messages"] if m.get("role") == "user" for b in _blocks(m)
+                 if b.get("type") == "document"]
+    last = next(m for m in reversed(body["messages"]) if m.get("role") == "user")
+    for block in _blocks(last):
+        if block.get("type") == "document" and (block.get("citations") or {}).get("enabled") \
+                and block["source"]["type"] == "text":
+            data = block["source"]["data"]
+            sentence = re.match(r"[^.!?]*[.!?]?", data).group(0).strip() or data
+            start = data.index(sentence)
+            citation = {"type": "char_location", "cited_text": sentence, "document_index": documents.index(block),
+                        "document_title": block.get("title"), "start_char_index": start,
+                        "end_char_index": start + len(sentence)}
+            return [{"type": "text", "text": "According to the document: "},
+                    {"type": "text", "text": sentence, "citations": [citation]}]
+    return None
 
 
 def _check_image(block: dict, path: str) -> None:

@@ -20,6 +20,7 @@ import pytest
 from tests.conftest import ANTHROPIC_KEY
 from tests.gateway.doors.test_messages_standins import (
     CLAUDE_CODE_BETAS,
+    DOCUMENT,
     WEATHER,
     claude_code_body,
     events,
@@ -297,6 +298,23 @@ def test_server_tools_and_citations_pass_through(watched, upstreams):
     assert [b.type for b in message.content] == ["server_tool_use", "web_search_tool_result", "text", "text"]
     assert message.content[3].citations[0].type == "web_search_result_location"
     assert message.usage.server_tool_use.web_search_requests == 1
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_documents_and_citations_pass_through(watched, upstreams, stream):
+    client, sent = watched
+    body = {"model": ANTHROPIC, "max_tokens": 200,
+            "messages": [{"role": "user", "content": [DOCUMENT, {"type": "text", "text": "What is Lunos?"}]}]}
+    if stream:
+        with client.messages.stream(**body) as s:
+            message = s.get_final_message()
+    else:
+        message = client.messages.create(**body)
+    assert without_model(upstreams.anthropic.last.json) == without_model(sent.last_json)
+    assert text_of(message) == "According to the document: Lunos is a gateway."
+    (citation,) = message.content[1].citations
+    assert (citation.type, citation.cited_text, citation.document_title) == (
+        "char_location", "Lunos is a gateway.", "Lunos notes")
 
 
 def test_claude_codes_requests_pass_through(gateway, upstreams):

@@ -185,6 +185,30 @@ def test_a_system_message_field_with_its_beta(anthropic_url):
     assert post(anthropic_url, "/v1/messages", body, beta="mid-conversation-system-clear-at-2026-08-21").status_code == 200
 
 
+# ---------------------------------------------------------------- Anthropic: documents and citations
+
+DOCUMENT = {"type": "document", "title": "Lunos notes", "citations": {"enabled": True},
+            "source": {"type": "text", "media_type": "text/plain", "data": "Lunos is a gateway. It routes calls."}}
+
+
+def test_a_document_with_citations_is_quoted_and_cited(anthropic_url):
+    body = hello(messages=[{"role": "user", "content": [DOCUMENT, {"type": "text", "text": "What is Lunos?"}]}])
+    content = post(anthropic_url, "/v1/messages", body).json()["content"]
+    assert [b["text"] for b in content] == ["According to the document: ", "Lunos is a gateway."]
+    assert content[1]["citations"] == [{"type": "char_location", "cited_text": "Lunos is a gateway.",
+                                        "document_index": 0, "document_title": "Lunos notes",
+                                        "start_char_index": 0, "end_char_index": 19}]
+    streamed = events(post(anthropic_url, "/v1/messages", {**body, "stream": True}).text)
+    deltas = [d["delta"] for n, d in streamed if n == "content_block_delta"]
+    assert [d["citation"] for d in deltas if d["type"] == "citations_delta"] == content[1]["citations"]
+    uncited = {**DOCUMENT, "citations": {"enabled": False}}
+    plain = hello(messages=[{"role": "user", "content": [uncited, {"type": "text", "text": "What is Lunos?"}]}])
+    assert post(anthropic_url, "/v1/messages", plain).json()["content"][0]["text"] == "You said: What is Lunos?"
+    pdf = {"type": "document", "source": {"type": "base64", "media_type": "text/html", "data": "AAAA"}}
+    refused(post(anthropic_url, "/v1/messages", hello(messages=[{"role": "user", "content": [pdf]}])),
+            "media_type: Input should be 'application/pdf'")
+
+
 # ---------------------------------------------------------------- Anthropic: a stream that breaks
 
 def test_stream_error_marker_breaks_the_stream_after_its_first_delta(anthropic_url):
