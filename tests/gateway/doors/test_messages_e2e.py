@@ -27,6 +27,7 @@ from tests.gateway.doors.test_messages_standins import (
 )
 from tests.gateway_process import MASTER_KEY
 from tests.standins.harness import send_json
+from tests.standins.images import PNG_1X1
 
 ANTHROPIC = "anthropic/claude-sonnet-4-5"
 PROVIDERS = [  # (Lunos model id, the stand-in that answers for it)
@@ -148,6 +149,19 @@ def test_a_base64_image(client, upstreams, model, standin):
     assert text_of(message) == "I see 1 image: image/png 68 bytes"
 
 
+@pytest.mark.parametrize(("model", "standin"), PROVIDERS)
+def test_an_image_by_url(client, upstreams, model, standin):
+    url = upstreams.image_server.url + "/pixel.png"
+    message = client.messages.create(model=model, max_tokens=200, messages=[{"role": "user", "content": [
+        {"type": "image", "source": {"type": "url", "url": url}}, {"type": "text", "text": "What is this?"}]}])
+    if standin == "gemini":  # Gemini wants bytes: the gateway fetched them, guarded
+        assert text_of(message) == f"I see 1 image: image/png {len(PNG_1X1)} bytes"
+        assert upstreams.images.hits == ["/pixel.png"]
+    else:  # Anthropic and OpenAI fetch URLs themselves
+        assert text_of(message) == f"I see 1 image: url {url}"
+        assert upstreams.images.hits == []
+
+
 def test_a_bare_anthropic_model_id(client, upstreams):
     message = client.messages.create(model="claude-sonnet-4-5", max_tokens=100,
                                      messages=[{"role": "user", "content": "hi"}])
@@ -163,6 +177,36 @@ def test_bearer_auth_works_like_x_api_key(gateway, upstreams):
     bearer = anthropic.Anthropic(base_url=gateway.url, auth_token=MASTER_KEY, max_retries=0)
     message = bearer.messages.create(model="openai/gpt-4o", max_tokens=50, messages=[{"role": "user", "content": "hi"}])
     assert text_of(message) == "You said: hi"
+
+
+STOP_FIELD = {"anthropic": lambda b: b["stop_sequences"], "openai": lambda b: b["stop"],
+              "gemini": lambda b: b["generationConfig"]["stopSequences"]}
+
+
+@pytest.mark.parametrize(("model", "standin"), PROVIDERS)
+def test_stop_sequences(client, upstreams, model, standin):
+    message = client.messages.create(model=model, max_tokens=100, stop_sequences=["there"],
+                                     messages=[{"role": "user", "content": "hello there friend"}])
+    assert text_of(message) == "You said: hello "
+    assert STOP_FIELD[standin](getattr(upstreams, standin).last.json) == ["there"]
+    if standin == "anthropic":  # the others do not say which sequence stopped them
+        assert (message.stop_reason, message.stop_sequence) == ("stop_sequence", "there")
+
+
+@pytest.mark.parametrize(("model", "standin", "sent"), [
+    ("openai/gpt-5", "openai", lambda b: b["reasoning_effort"]),
+    ("google/gemini-2.5-flash", "gemini", lambda b: b["generationConfig"]["thinkingConfig"]["thinkingBudget"]),
+])
+def test_thinking_becomes_the_providers_reasoning(client, upstreams, model, standin, sent):
+    small = client.messages.create(model=model, max_tokens=4096, thinking={"type": "enabled", "budget_tokens": 1024},
+                                   messages=[{"role": "user", "content": "hi"}])
+    low = sent(getattr(upstreams, standin).last.json)
+    large = client.messages.create(model=model, max_tokens=20000, thinking={"type": "enabled", "budget_tokens": 16000},
+                                   messages=[{"role": "user", "content": "hi"}])
+    high = sent(getattr(upstreams, standin).last.json)
+    assert text_of(small) == text_of(large) == "You said: hi"
+    order = ["minimal", "low", "medium", "high", "xhigh"]
+    assert (order.index(low) < order.index(high)) if standin == "openai" else (low < high)
 
 
 # ---------------------------------------------------------------- tools
