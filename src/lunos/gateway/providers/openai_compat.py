@@ -28,6 +28,9 @@ from .base import (
 from .common import status_error, upstream_json, upstream_message
 
 _ERROR_PATHS = (("error", "message"), ("message",), ("detail",), ("error",))
+# What `check` judges for catalog models: OpenAI's parameters, and `top_k` (Anthropic's and
+# Gemini's, which the Messages door maps), taken only where the catalog lists it.
+CHECKED = COMMON_PARAMETERS | {"top_k"}
 
 
 class OpenAIAdapter:
@@ -43,11 +46,11 @@ class OpenAIAdapter:
 
     def check(self, req: ChatRequest) -> list[Unsupported]:
         """Unknown models: the upstream judges. Known ones: the catalog says, for the
-        parameters Lunos knows; other fields (vendor extensions) pass through."""
+        parameters Lunos knows (`CHECKED`); other fields (vendor extensions) pass through."""
         info = req.model_info
         if info is None:
             return []
-        found = [u for u in check_parameters(req, self.parameters) if u.param in COMMON_PARAMETERS]
+        found = [u for u in check_parameters(req, self.parameters) if u.param in CHECKED]
         efforts = info.features.reasoning_efforts
         effort = req.body.get("reasoning_effort")
         if effort is not None and efforts and effort not in efforts and "reasoning_effort" not in {
