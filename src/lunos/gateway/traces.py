@@ -19,8 +19,13 @@ _NOT_PARAMS = NOT_FORWARDED | {"messages"}
 
 def public_request(stored: Any) -> Any:
     """A stored request body as `{"messages": [...], "params": {...}}` (Lunos's own fields
-    left out). Rows written as that shape already are returned as they are."""
+    left out). Rows written as that shape already are returned as they are. A Messages body's
+    `system` becomes the first message, as a chat body's would be."""
     if not isinstance(stored, dict) or "model" not in stored:
         return stored
     params = {k: v for k, v in stored.items() if k not in _NOT_PARAMS}
-    return {"messages": stored.get("messages", []), "params": params}
+    messages = stored.get("messages", [])
+    system = params.pop("system", None)
+    if system and isinstance(messages, list):
+        messages = [{"role": "system", "content": system}, *messages]
+    return {"messages": messages, "params": params}

@@ -386,3 +386,23 @@ async def test_odd_query_values_are_a_400_page_naming_the_parameter(site):
             page = await client.get(f"/dashboard/usage?days={days}")
             assert page.status_code == 400 and "&#39;days&#39;" in page.text, days
         assert (await client.get("/dashboard/logs/chatcmpl-%00")).status_code == 404
+
+
+async def test_detail_page_shows_a_messages_trace(site):
+    """A traced Messages request reads back with its system prompt first and its blocks shown."""
+    await site.add_row(
+        "msg_detail", None, trace=True, endpoint="messages",
+        request={"model": "anthropic/claude-sonnet-4-5", "max_tokens": 100,
+                 "system": [{"type": "text", "text": "answer in French", "cache_control": {"type": "ephemeral"}}],
+                 "messages": [{"role": "user", "content": [
+                     {"type": "text", "text": "what is on this picture?"},
+                     {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                                  "data": "iVBORw0KGgo="}}]}]},
+        response={"content": "Un chat.", "finish_reason": "stop"})
+    async with site.client() as client:
+        await site.sign_in(client, MASTER)
+        page = (await client.get("/dashboard/logs/msg_detail")).text
+    assert page.index("answer in French") < page.index("what is on this picture?")
+    assert '<img class="thumb" src="data:image/png;base64,iVBORw0KGgo="' in page
+    assert "Un chat." in page and '<dd id="row-endpoint">messages</dd>' in page
+    assert "&#34;max_tokens&#34;: 100" in page

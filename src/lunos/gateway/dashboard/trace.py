@@ -44,8 +44,8 @@ def _part(part: Any) -> dict:
     kind = part.get("type")
     if kind == "text":
         return {"kind": "text", "text": str(part.get("text", ""))}
-    if kind == "image_url":
-        image = part.get("image_url")
+    if kind in ("image_url", "image"):
+        image = part.get("image_url") if kind == "image_url" else _anthropic_image_url(part.get("source"))
         url = image.get("url") if isinstance(image, dict) else image
         src = image_src(url)
         if src is not None:
@@ -56,6 +56,15 @@ def _part(part: Any) -> dict:
             return {"kind": "link", "url": href, "text": href}
         return {"kind": "text", "text": str(url)}
     return {"kind": "json", "text": pretty_json(part)}
+
+
+def _anthropic_image_url(source: Any) -> str | None:
+    """A Messages image block's source as a URL (a data URL for base64)."""
+    if not isinstance(source, dict):
+        return None
+    if source.get("type") == "base64":
+        return f"data:{source.get('media_type')};base64,{source.get('data')}"
+    return source.get("url")
 
 
 def _tool_call(call: Any) -> dict:
