@@ -31,7 +31,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench import messages_door, report, targets
+from bench import report, targets
 from bench.procstat import Watch
 
 ALL_TARGETS = ("direct", "pipe", "lunos", "lunos-trace", "portkey", "litellm")
@@ -371,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"{name}: {exc}")
                 results["targets"][name] = {"points": {}, "failed": str(exc)[-2000:]}
         if args.messages_list:
+            from bench import messages_door  # it imports this module (load_command, run_load)
+
             log(f"the Messages door against chat: {', '.join(args.messages_list)}")
             results["messages"] = {
                 "command": results["meta"]["command"], "date": results["meta"]["date"],
