@@ -204,13 +204,14 @@ def _logs(args: argparse.Namespace) -> int:
         usage = row.usage
         created = str(row.created_at or "-")[:19].replace("T", " ")
         table.append([
-            created, row.id, row.model or "-", row.app_id or "-", f"{row.status}",
+            created, row.id, row.endpoint or "-", row.model or "-",
+            row.app_id or "-", f"{row.status}",
             f"{usage.total_tokens}" if usage and usage.total_tokens is not None else "-",
             "-" if not usage or usage.cost is None else f"{usage.cost:.6f}",
             "-" if row.latency_ms is None else f"{row.latency_ms:.0f}",
         ])
-    _table(["CREATED (UTC)", "ID", "MODEL", "APP", "STATUS", "TOKENS", "COST $", "MS"], table,
-           {4, 5, 6, 7})
+    _table(["CREATED (UTC)", "ID", "ENDPOINT", "MODEL", "APP", "STATUS", "TOKENS", "COST $", "MS"],
+           table, {5, 6, 7, 8})
     return 0
 
 

@@ -11,8 +11,12 @@ import time
 
 import httpx
 import pytest
+from sqlalchemy import insert, text
 
 from lunos.gateway.catalog import Catalog
+from lunos.gateway.params import ENDPOINTS
+from lunos.gateway.records import CallRecord
+from lunos.gateway.store import HistoryWriter, Store, schema
 from lunos.gateway.usage import TokenCounts, cost_of
 from tests.databases import database
 from tests.gateway_process import MASTER_KEY, GatewayProcess
@@ -150,6 +154,99 @@ def test_a_sqlite_home_backed_up_while_running_restores_with_its_traces(standins
         assert after[row_id]["request"] == before[row_id]["request"] is not None
         assert after[row_id]["response"] == before[row_id]["response"] is not None
     assert after[ids[3]]["request"]["messages"][0]["content"] == "traced 3"
+
+
+# ---------------------------------------------------------------- endpoint (SPEC §9, §12)
+def other_door_row(row_id: str, app_id: str, endpoint: str, **fields) -> CallRecord:
+    """A row as another front door's route records it (only chat serves requests yet)."""
+    record = CallRecord(row_id, None, app_id, "anthropic/claude-haiku-4-5", endpoint=endpoint,
+                        provider="anthropic", status=fields.pop("status", 200))
+    record.tokens = TokenCounts(prompt=11, completion=4)
+    record.cost = fields.pop("cost", 0.002)
+    record.latency_ms = 40.0
+    return record
+
+
+def write_rows(url: str, records: list[CallRecord]) -> None:
+    """Through the real history writer, into the running gateway's database."""
+    async def run() -> None:
+        store = Store.open(url)
+        writer = HistoryWriter(store, interval=0.05)
+        await writer.start()
+        for record in records:
+            writer.put(record)
+        await writer.close()
+        await store.close()
+        assert writer.written == len(records)
+
+    asyncio.run(run())
+
+
+def test_logs_filter_and_usage_group_by_endpoint(gateway, upstreams):
+    base, app = gateway.url, f"endpoint-{time.time_ns()}"
+    chat = httpx.post(f"{base}/v1/chat/completions", headers={**MASTER, "x-app-id": app},
+                      json=ask("hi"), timeout=10)
+    chat_id = chat.headers["x-request-id"]
+    assert wait_for_row(base, chat_id)["endpoint"] == "chat"
+    write_rows(f"sqlite:///{gateway.home / 'lunos.db'}", [
+        other_door_row(f"msg_{app}_1", app, "messages"),
+        other_door_row(f"msg_{app}_2", app, "messages", status=529, cost=None),
+        other_door_row(f"emb_{app}", app, "embeddings", cost=0.0001),
+    ])
+    one = httpx.get(f"{base}/v1/logs/msg_{app}_1", headers=MASTER).json()
+    assert one["endpoint"] == "messages" and one["model"] == "anthropic/claude-haiku-4-5"
+    assert {r["id"]: r["endpoint"] for r in all_rows(base, app_id=app)} == {
+        chat_id: "chat", f"msg_{app}_1": "messages", f"msg_{app}_2": "messages",
+        f"emb_{app}": "embeddings"}
+    assert [r["id"] for r in all_rows(base, app_id=app, endpoint="messages")] == [
+        f"msg_{app}_2", f"msg_{app}_1"]
+    assert [r["id"] for r in all_rows(base, app_id=app, endpoint="chat")] == [chat_id]
+    assert all_rows(base, app_id=app, endpoint="images") == []
+    assert {r["endpoint"] for r in all_rows(base, endpoint="messages")} == {"messages"}
+    usage = httpx.get(f"{base}/v1/usage", headers=MASTER,
+                      params={"group_by": "endpoint,model", "app_id": app}).json()
+    assert usage["group_by"] == ["endpoint", "model"]
+    assert [(r["endpoint"], r["model"], r["requests"], r["errors"]) for r in usage["data"]] == [
+        ("chat", "openai/gpt-4o", 1, 0), ("embeddings", "anthropic/claude-haiku-4-5", 1, 0),
+        ("messages", "anthropic/claude-haiku-4-5", 2, 1)]
+    assert usage["totals"]["requests"] == 4
+    bad = httpx.get(f"{base}/v1/logs", headers=MASTER, params={"endpoint": "chat_completions"})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "endpoint"
+    assert all(name in bad.json()["error"]["message"] for name in ENDPOINTS)
+    bad = httpx.get(f"{base}/v1/usage", headers=MASTER, params={"group_by": "endpoint,door"})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "group_by"
+    assert "endpoint" in bad.json()["error"]["message"]
+
+
+def test_a_gateway_migrates_an_older_postgresql_history_to_endpoint(standins, tmp_path):
+    """Rows written before `endpoint` existed read as chat once a gateway has started on
+    the database; rows of other doors are told apart from then on."""
+    standins.reset()
+
+    async def as_the_version_before(url: str) -> None:
+        store = Store.open(url)
+        await store.migrate()
+        async with store.engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE lunos_requests DROP COLUMN endpoint"))
+            await conn.execute(text("DELETE FROM lunos_migrations WHERE version = 5"))
+            await conn.execute(insert(schema.requests).values(
+                id="chatcmpl-before", app_id="old", model="openai/gpt-4o", status=200,
+                created_at=946_684_800.0, day="2000-01-01", cost=0.5))
+        await store.close()
+
+    with database("postgresql", tmp_path) as url:
+        asyncio.run(as_the_version_before(url))
+        g = GatewayProcess(tmp_path / "gw", {**standins.env(), "LUNOS_DATABASE_URL": url}).start()
+        try:
+            old = wait_for_row(g.url, "chatcmpl-before")
+            write_rows(url, [other_door_row("msg_after", "new", "messages")])
+            new = httpx.get(f"{g.url}/v1/logs", headers=MASTER, params={"endpoint": "messages"}).json()
+            usage = httpx.get(f"{g.url}/v1/usage", headers=MASTER, params={"group_by": "endpoint"}).json()
+        finally:
+            g.stop()
+    assert old["endpoint"] == "chat" and old["usage"]["cost"] == 0.5
+    assert [r["id"] for r in new["data"]] == ["msg_after"]
+    assert [(r["endpoint"], r["requests"]) for r in usage["data"]] == [("chat", 1), ("messages", 1)]
 
 
 # ---------------------------------------------------------------- tenants

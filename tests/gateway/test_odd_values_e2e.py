@@ -44,6 +44,9 @@ ODD_LOGS = [  # (query string, the parameter the 400 names)
     ("model=a%00b", "model"),
     ("app_id=%00", "app_id"),
     ("key_id=%00", "key_id"),
+    ("endpoint=Chat", "endpoint"),
+    ("endpoint=%00", "endpoint"),
+    ("endpoint=" + "messages" * 500, "endpoint"),
 ]
 ODD_USAGE = [
     ("since=garbage", "since"),
@@ -51,6 +54,7 @@ ODD_USAGE = [
     ("model=%00", "model"),
     ("app_id=x%00", "app_id"),
     ("group_by=%C2%B2", "group_by"),
+    ("group_by=endpoint,%00", "group_by"),
 ]
 
 
@@ -68,7 +72,8 @@ def check_all(base: str) -> None:
     for query, param in ODD_USAGE:
         check(base, "/v1/usage", query, param)
     check(base, "/v1/logs/chatcmpl-%00", "", "id")
-    ok = httpx.get(f"{base}/v1/logs?status=200&limit=500&since=2020-01-01&until=4102444800", headers=MASTER)
+    ok = httpx.get(f"{base}/v1/logs?status=200&limit=500&since=2020-01-01&until=4102444800"
+                   "&endpoint=messages", headers=MASTER)
     assert ok.status_code == 200, ok.text  # the ordinary values still work
     for field, value in [("rpm", 2**63), ("tpm", 10**20), ("budget_usd", 1e300), ("expires_at", "1e999"),
                          ("expires_at", "nan")]:

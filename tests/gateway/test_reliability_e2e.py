@@ -467,6 +467,8 @@ def test_metrics_exposition(fast_gateway, upstreams):
                  "lunos_cost_usd_total", "lunos_history_queue_depth", "lunos_in_flight_requests"):
         assert name in text, name
     assert '# TYPE lunos_request_duration_seconds histogram' in text
+    assert any(line.startswith("lunos_requests_total{") and 'endpoint="chat"' in line
+               for line in text.splitlines())
 
 
 def test_workers_share_one_port_and_redis_limits(standins, tmp_path):

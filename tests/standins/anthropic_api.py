@@ -7,7 +7,8 @@ rejects what the real API rejects, with Anthropic's error shape and wording:
 
 Beyond the fake model:
 - `thinking` enabled (or adaptive): a `thinking` block comes first, signed with an HMAC of
-  its text; a last user text containing "redact" adds a `redacted_thinking` block. Thinking
+  its text (with `display: "omitted"`, the text is left out and the signature alone comes
+  back); a last user text containing "redact" adds a `redacted_thinking` block. Thinking
   blocks sent back must carry the signature this stand-in issued, and in a tool loop the
   assistant turn must start with one, so tests prove the round trip carries them.
 - Prompt caching: the words of everything up to the last block marked `cache_control`
@@ -15,6 +16,9 @@ Beyond the fake model:
   `cache_read_input_tokens` afterwards (no 1024-token minimum here); `cache_creation`
   splits the writes by each breakpoint's `ttl` (`5m` or `1h`), as the real API does.
 - URL image sources are not fetched; the fake model reports their URL.
+- Documents (`document` blocks: plain text, base64 PDF, URL or content sources) are checked;
+  when the last user turn has a plain-text document with `citations.enabled`, the answer
+  quotes its first sentence with a `char_location` citation (`citations_delta` in a stream).
 - The `web_search` server tool (`web_search_20250305`): a user text asking for a search gets
   a `server_tool_use` block, its `web_search_tool_result`, and text whose last sentence
   cites `fake_model.NATIVE_SOURCE` (`citations` of type `web_search_result_location`).
@@ -24,6 +28,21 @@ Beyond the fake model:
   constraints, `minItems` 0 or 1, known string formats, no `oneOf`, no recursion. Tool
   `input_schema`s must be valid draft 2020-12 schemas. Answers follow the schema; the
   `[[bad-json]]` / `[[off-schema]]` markers of structured.py apply.
+- Betas: the `anthropic-beta` header takes the beta names the official SDK knows and the ones
+  Claude Code sends; another name is refused, as the API refuses it. Fields that belong to a
+  beta (`context_management`, `mcp_servers`, `compaction`, ...) are accepted only with their
+  beta and refused otherwise as any unknown field is ("Extra inputs are not permitted").
+  With `context_management` the answer carries `context_management.applied_edits` (none).
+- `role: "system"` messages in `messages` (mid-conversation system messages, Claude Opus 4.8
+  and later; no beta): text only, never first, right after a user turn, followed by an
+  assistant turn or last, never two in a row; their text joins the system prompt.
+- `POST /v1/messages/count_tokens`: the same body without `max_tokens` and the fields only
+  answering takes (`stream`, `metadata`, `stop_sequences`, sampling), checked the same way;
+  answers `{"input_tokens": N}` with N the prompt tokens /v1/messages would report for it
+  (`input_tokens` + both cache counts).
+- Test marker in the last user text: `[[stream-error:TYPE]]` makes a stream fail after its
+  first text delta with `event: error` of that type (e.g. `overloaded_error`), as Anthropic
+  ends a stream that breaks down; a JSON answer fails with that error's status instead.
 """
 
 from __future__ import annotations
@@ -34,8 +53,10 @@ import hashlib
 import hmac
 import re
 import secrets
+import typing
 
 import orjson
+from anthropic.types.anthropic_beta_param import AnthropicBetaParam
 from jsonschema import Draft202012Validator, SchemaError
 
 from .fake_model import (
@@ -56,8 +77,43 @@ SAMPLING = ("temperature", "top_p", "top_k")
 TOP_LEVEL = {
     "model", "messages", "max_tokens", "system", "metadata", "stop_sequences", "stream",
     "temperature", "top_p", "top_k", "tools", "tool_choice", "thinking", "output_config",
-    "service_tier", "container", "inference_geo", "cache_control",
+    "service_tier", "container", "inference_geo", "cache_control", "diagnostics", "speed",
 }
+# count_tokens takes the prompt and what shapes it, nothing that only steers the answer.
+COUNT_TOP_LEVEL = {"model", "messages", "system", "tools", "tool_choice", "thinking", "output_config",
+                   "cache_control", "speed"}
+# The beta names the official SDK lists, and those Claude Code sends besides.
+KNOWN_BETAS = frozenset(typing.get_args(typing.get_args(AnthropicBetaParam)[1])) | {
+    "claude-code-20250219", "oauth-2025-04-20", "fine-grained-tool-streaming-2025-05-14",
+    "effort-2025-11-24", "tool-examples-2025-10-29", "advanced-tool-use-2025-11-20",
+}
+# Request fields that exist only under a beta: field -> the betas that enable it.
+BETA_FIELDS = {
+    "context_management": ("context-management-2025-06-27",),
+    "mcp_servers": ("mcp-client-2025-04-04", "mcp-client-2025-11-20", "mcp-client-2026-09-15"),
+    "compaction": ("compact-2026-01-12", "compact-2026-09-04"),
+    "thread": ("message-threads-2026-08-12",),
+    "fallbacks": ("server-side-fallback-2026-06-01", "server-side-fallback-2026-07-01"),
+    "fallback_credit_token": ("fallback-credit-2026-06-01", "fallback-credit-2026-07-01"),
+    "billing_policy": ("user-profiles-billing-2026-10-01",),
+}
+COUNT_BETA_FIELDS = ("context_management", "mcp_servers", "compaction", "billing_policy")
+EDITS = {  # context_management edit type -> its fields
+    "clear_tool_uses_20250919": {"type", "trigger", "keep", "clear_at_least", "clear_tool_inputs",
+                                 "exclude_tools"},
+    "clear_thinking_20251015": {"type", "keep"},
+    "compact_20260112": {"type", "trigger", "instructions", "pause_after_compaction"},
+}
+SYSTEM_MESSAGES = re.compile(r"^claude-(opus-4-8|[a-z]+-5)(-|$)")  # mid-conversation system messages
+SYSTEM_MESSAGE_FIELDS = {"role", "content"}
+SYSTEM_MESSAGE_BETA_FIELDS = {"clear_at": "mid-conversation-system-clear-at-2026-08-21",
+                              "output_config": "mid-conversation-output-config-2026-07-01"}
+TOOL_FIELDS = {"type", "name", "description", "input_schema", "cache_control", "allowed_callers",
+               "defer_loading", "eager_input_streaming", "input_examples", "strict"}
+STREAM_ERROR = re.compile(r"\[\[stream-error:([a-z_]+)\]\]")
+ERROR_STATUS = {"invalid_request_error": 400, "authentication_error": 401, "permission_error": 403,
+                "not_found_error": 404, "request_too_large": 413, "rate_limit_error": 429,
+                "api_error": 500, "overloaded_error": 529}
 BLOCK_FIELDS = {  # block type -> (roles it may appear in, allowed keys)
     "text": ({"user", "assistant"}, {"type", "text", "cache_control", "citations"}),
     "image": ({"user"}, {"type", "source", "cache_control"}),
@@ -65,6 +121,7 @@ BLOCK_FIELDS = {  # block type -> (roles it may appear in, allowed keys)
     "tool_use": ({"assistant"}, {"type", "id", "name", "input", "cache_control"}),
     "thinking": ({"assistant"}, {"type", "thinking", "signature"}),
     "redacted_thinking": ({"assistant"}, {"type", "data"}),
+    "document": ({"user"}, {"type", "source", "title", "context", "citations", "cache_control"}),
 }
 MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
@@ -158,6 +215,20 @@ RULES = {
                     "at https://docs.claude.com/en/docs/tool-use.",
     "citations": "messages.{i}.content.{j}.citations: citations are not accepted on `user` text "
                  "blocks in this API version",
+    "beta": "Unexpected value(s) `{names}` for the `anthropic-beta` header. Please consult our "
+            "documentation at docs.claude.com or try again without the header.",
+    "edit_type": "context_management.edits.{k}: Input tag '{tag}' found using 'type' does not match "
+                 "any of the expected tags: " + ", ".join(f"'{t}'" for t in EDITS),
+    "speed": "speed: Input should be 'standard' or 'fast'",
+    "display": "thinking.{kind}.display: Input should be 'summarized' or 'omitted'",
+    "system_first": "messages.0.role: the first message cannot have role `system`; use the top-level "
+                    "`system` parameter",
+    "system_after": "messages.{i}: a `system` message must immediately follow a `user` message",
+    "system_before": "messages.{i}: a `system` message must be the last message or be followed by an "
+                     "`assistant` message",
+    "system_content": "messages.{i}.content.{j}: `system` messages may only contain `text` blocks",
+    "system_twice": "messages.{i}: consecutive `system` messages are not allowed",
+    "mcp_server": "mcp_servers.{k}.{name}: Field required",
 }
 
 
@@ -183,10 +254,12 @@ class AnthropicStandIn(StandInApp):
         self.api_key = api_key
         self._secret = secrets.token_bytes(16)
         self._cached: set[str] = set()
+        self._omitted: set[str] = set()  # signatures of thinking sent without its text
 
     def reset(self) -> None:
         super().reset()
         self._cached.clear()
+        self._omitted.clear()
 
     # ------------------------------------------------------------ signatures
 
@@ -205,7 +278,7 @@ class AnthropicStandIn(StandInApp):
     # ------------------------------------------------------------ request handling
 
     async def handle(self, rec: Recorded, send) -> None:
-        if rec.path != "/v1/messages" or rec.method != "POST":
+        if rec.path not in ("/v1/messages", "/v1/messages/count_tokens") or rec.method != "POST":
             raise Reject(404, _error("Not Found", "not_found_error"))
         key = rec.headers.get("x-api-key")
         if key is None and rec.headers.get("authorization", "").startswith("Bearer "):
@@ -217,41 +290,52 @@ class AnthropicStandIn(StandInApp):
             raise bad("version_missing")
         if version not in VERSIONS:
             raise bad("version_unknown", value=version)
+        betas = _betas(rec.headers.get("anthropic-beta"))
         body = rec.json
         if not isinstance(body, dict):
             raise bad("json")
-        conv, thinking = self.validate(body, version)
+        if rec.path.endswith("/count_tokens"):
+            conv, _ = self.validate(body, version, betas, counting=True)
+            await send_json(send, 200, {"input_tokens": respond(conv).prompt_tokens})
+            return
+        conv, thinking = self.validate(body, version, betas)
         await self.answer(body, conv, thinking, send)
 
-    def validate(self, body: dict, version: str) -> tuple[Conversation, bool]:
-        """Check `body` as the real API would; return the fake model's view of it."""
-        known = TOP_LEVEL - set(SAMPLING) if version >= "2026-10-21" else TOP_LEVEL
+    def validate(self, body: dict, version: str, betas: frozenset[str] = frozenset(),
+                 counting: bool = False) -> tuple[Conversation, bool]:
+        """Check `body` as the real API would (as a count_tokens body when `counting`);
+        return the fake model's view of it."""
+        known = COUNT_TOP_LEVEL if counting else TOP_LEVEL - set(SAMPLING) if version >= "2026-10-21" else TOP_LEVEL
+        known = known | {name for name, enabling in BETA_FIELDS.items() if betas & set(enabling)
+                         and (not counting or name in COUNT_BETA_FIELDS)}
         for name in body:
             if name not in known:
                 raise bad("extra", path=name)
-        for name in ("model", "messages", "max_tokens"):
+        for name in ("model", "messages") if counting else ("model", "messages", "max_tokens"):
             if name not in body:
                 raise bad("required", path=name)
         model = body["model"]
         if not isinstance(model, str) or not model.startswith("claude-"):
             raise Reject(404, _error(RULES["model"].format(model=model), "not_found_error"))
-        max_tokens = body["max_tokens"]
-        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
-            raise bad("type", path="max_tokens", kind="integer")
-        if max_tokens < 1:
-            raise bad("ge", path="max_tokens", limit=1)
+        if not counting:
+            max_tokens = body["max_tokens"]
+            if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
+                raise bad("type", path="max_tokens", kind="integer")
+            if max_tokens < 1:
+                raise bad("ge", path="max_tokens", limit=1)
         self._sampling(body, model)
+        _check_beta_fields(body)
         tools = self._tools(body)
-        thinking = self._thinking(body, model)
+        thinking = self._thinking(body, model, betas)
         system = self._system(body.get("system"))
-        conv = self._messages(body, version, thinking)
-        conv.system = system
+        conv = self._messages(body, version, thinking, betas)
+        conv.system = "\n".join(t for t in (system, conv.system) if t)
         conv.tools = tools
         conv.tool_choice = self._tool_choice(body, tools, thinking)
         conv.response_schema = self._output_format(body, model)
         if conv.response_schema is None:  # JSON asked for in words, as a real model reads it
             conv.response_schema, conv.json_mode = instructed(conv.system)
-        conv.max_tokens = max_tokens
+        conv.max_tokens = body.get("max_tokens")
         stops = body.get("stop_sequences") or []
         if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
             raise bad("type", path="stop_sequences", kind="list of strings")
@@ -281,11 +365,13 @@ class AnthropicStandIn(StandInApp):
                 and body.get("top_p") is not None:
             raise bad("exclusive")
 
-    def _thinking(self, body: dict, model: str) -> bool:
+    def _thinking(self, body: dict, model: str, betas: frozenset[str] = frozenset()) -> bool:
         config = body.get("thinking")
         effort = (body.get("output_config") or {}).get("effort")
+        allowed_output = ("effort", "format", "task_budget") if "task-budgets-2026-03-13" in betas \
+            else ("effort", "format")
         for name in body.get("output_config") or {}:
-            if name not in ("effort", "format"):
+            if name not in allowed_output:
                 raise bad("extra", path=f"output_config.{name}")
         if effort is not None and effort not in EFFORTS:
             raise bad("effort")
@@ -306,7 +392,7 @@ class AnthropicStandIn(StandInApp):
                 raise bad("required", path="thinking.enabled.budget_tokens")
             if budget < 1024:
                 raise bad("budget_min")
-            if budget >= body["max_tokens"]:
+            if "max_tokens" in body and budget >= body["max_tokens"]:
                 raise bad("budget_max")
             allowed = {"type", "budget_tokens", "display"}
         else:
@@ -314,6 +400,8 @@ class AnthropicStandIn(StandInApp):
         for name in config:
             if name not in allowed:
                 raise bad("extra", path=f"thinking.{kind}.{name}")
+        if config.get("display") not in (None, "summarized", "omitted"):
+            raise bad("display", kind=kind)
         if body.get("temperature") not in (None, 1):
             raise bad("thinking_temperature")
         if body.get("top_p") is not None and body["top_p"] < 0.95:
@@ -329,7 +417,7 @@ class AnthropicStandIn(StandInApp):
             if tool.get("type") not in (None, "custom"):
                 raise bad("tool_type", i=i, tag=tool.get("type"))
             for name in tool:
-                if name not in ("type", "name", "description", "input_schema", "cache_control"):
+                if name not in TOOL_FIELDS:
                     raise bad("extra", path=f"tools.{i}.custom.{name}")
             for name in ("name", "input_schema"):
                 if name not in tool:
@@ -404,7 +492,8 @@ class AnthropicStandIn(StandInApp):
             texts.append(block["text"])
         return "\n".join(texts)
 
-    def _messages(self, body: dict, version: str, thinking: bool) -> Conversation:
+    def _messages(self, body: dict, version: str, thinking: bool,
+                  betas: frozenset[str] = frozenset()) -> Conversation:
         messages = body["messages"]
         if not isinstance(messages, list):
             raise bad("type", path="messages", kind="list")
@@ -414,10 +503,14 @@ class AnthropicStandIn(StandInApp):
         names: dict[str, str] = {}
         seen_ids: set[str] = set()
         for i, m in enumerate(messages):
+            role = m.get("role")
+            if role == "system" and SYSTEM_MESSAGES.match(body["model"]):
+                text = _system_message(messages, i, betas)
+                conv.system = f"{conv.system}\n{text}" if conv.system else text
+                continue
             for name in m:
                 if name not in ("role", "content"):
                     raise bad("extra", path=f"messages.{i}.{name}")
-            role = m.get("role")
             if role not in ("user", "assistant"):
                 raise bad("role", i=i)
             content = m.get("content")
@@ -428,7 +521,8 @@ class AnthropicStandIn(StandInApp):
             if not content and not (role == "assistant" and i == len(messages) - 1):
                 raise bad("empty_content", i=i)
             turn = Turn(role)
-            previous_uses = _tool_use_ids(messages[i - 1]) if i and messages[i - 1].get("role") == "assistant" else []
+            previous = _previous_turn(messages, i)
+            previous_uses = _tool_use_ids(previous) if previous and previous.get("role") == "assistant" else []
             answered = set()
             for j, block in enumerate(content):
                 self._block(block, role, i, j, version)
@@ -452,13 +546,15 @@ class AnthropicStandIn(StandInApp):
                 missing = [u for u in previous_uses if u not in answered]
                 raise bad("missing_result", i=i - 1, ids=", ".join(missing))
             conv.turns.append(turn)
-        last = messages[-1]
+        turns = [(i, m) for i, m in enumerate(messages) if m.get("role") != "system"]
+        last_i, last = turns[-1]
         if last.get("role") == "assistant" and _tool_use_ids(last):
-            raise bad("missing_result", i=len(messages) - 1, ids=", ".join(_tool_use_ids(last)))
-        if thinking and turn.tool_results and len(messages) > 1:
-            first = (_blocks(messages[-2]) or [{}])[0]
+            raise bad("missing_result", i=last_i, ids=", ".join(_tool_use_ids(last)))
+        if thinking and turn.tool_results and len(turns) > 1:
+            before_i, before = turns[-2]
+            first = (_blocks(before) or [{}])[0]
             if first.get("type") not in ("thinking", "redacted_thinking"):
-                raise bad("thinking_first", i=len(messages) - 2, found=first.get("type"))
+                raise bad("thinking_first", i=before_i, found=first.get("type"))
         return conv
 
     def _block(self, block: dict, role: str, i: int, j: int, version: str) -> None:
@@ -470,7 +566,7 @@ class AnthropicStandIn(StandInApp):
         for name in block:
             if name not in BLOCK_FIELDS[kind][1]:
                 raise bad("extra", path=f"{path}.{kind}.{name}")
-        for name in BLOCK_FIELDS[kind][1] - {"cache_control", "citations", "is_error", "content"}:
+        for name in BLOCK_FIELDS[kind][1] - {"cache_control", "citations", "is_error", "content", "title", "context"}:
             if name not in block:
                 raise bad("required", path=f"{path}.{kind}.{name}")
         if kind == "text":
@@ -480,11 +576,15 @@ class AnthropicStandIn(StandInApp):
                 raise bad("citations", i=i, j=j)
         elif kind == "image":
             _check_image(block, path)
+        elif kind == "document":
+            _check_document(block, path)
         elif kind == "tool_use":
             if not isinstance(block["input"], dict):
                 raise bad("type", path=f"{path}.tool_use.input", kind="dictionary")
         elif kind == "thinking":
-            if not hmac.compare_digest(str(block["signature"]), self.sign(block["thinking"])):
+            signature = str(block["signature"])
+            omitted = block["thinking"] == "" and signature in self._omitted
+            if not omitted and not hmac.compare_digest(signature, self.sign(block["thinking"])):
                 raise bad("signature", i=i, j=j)
         elif kind == "redacted_thinking" and not self._redacted_ok(str(block["data"])):
             raise bad("redacted", i=i, j=j)
@@ -541,6 +641,10 @@ class AnthropicStandIn(StandInApp):
         native = native_search(conv) if any(_web_search_tool(t) for t in body.get("tools") or ()) else None
         if native:
             answer.text, answer.tool_calls, answer.finish = native[1], [], "stop"
+        cited = None if native or answer.tool_calls else _cited_document(body)
+        if cited:
+            answer.text, answer.finish = cited[0]["text"] + cited[1]["text"], "stop"
+            answer.completion_tokens = _words(answer.text)
         if choice.get("disable_parallel_tool_use"):
             answer.tool_calls = answer.tool_calls[:1]
         n = len(self.requests)
@@ -550,12 +654,18 @@ class AnthropicStandIn(StandInApp):
             last = conv.turns[-1]
             subject = "the tool results" if last.tool_results else f"'{last.text}'"
             thought = f"The user asked about {subject}. I will answer."
-            blocks.append({"type": "thinking", "thinking": thought, "signature": self.sign(thought)})
+            signature = self.sign(thought)
+            if (body.get("thinking") or {}).get("display") == "omitted":  # a signature, no text
+                thought = ""
+                self._omitted.add(signature)
+            blocks.append({"type": "thinking", "thinking": thought, "signature": signature})
             thought_words = _words(thought)
             if "redact" in last.text:
                 blocks.append({"type": "redacted_thinking", "data": self.redacted_data()})
         if native:
             blocks.extend(_search_blocks(native, n))
+        elif cited:
+            blocks.extend(cited)
         elif answer.text or not answer.tool_calls:
             blocks.append({"type": "text", "text": answer.text})
         for k, (name, args) in enumerate(answer.tool_calls):
@@ -571,10 +681,19 @@ class AnthropicStandIn(StandInApp):
         message = {"id": f"msg_standin{n:04d}", "type": "message", "role": "assistant",
                    "model": body["model"], "content": blocks, "stop_reason": stop_reason,
                    "stop_sequence": answer.stop_sequence, "usage": {**usage, **output}}
+        if "context_management" in body:
+            message["context_management"] = {"applied_edits": []}
+        failure = STREAM_ERROR.search(conv.turns[-1].text if conv.turns else "")
         if not body.get("stream"):
+            if failure:
+                kind = failure.group(1)
+                raise Reject(ERROR_STATUS.get(kind, 500), _error(f"stand-in {kind}", kind))
             await send_json(send, 200, message)
             return
-        await send_sse(send, _stream_events(message, usage, output))
+        events = _stream_events(message, usage, output)
+        if failure:
+            events = _broken(events, failure.group(1))
+        await send_sse(send, events)
 
 
 def _web_search_tool(tool) -> bool:
@@ -649,15 +768,96 @@ def _stream_events(message: dict, usage: dict, output: dict) -> list[bytes]:
             events.append(_event("content_block_delta", {"type": "content_block_delta", "index": index,
                                                          "delta": delta}))
         events.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
-    events.append(_event("message_delta", {
-        "type": "message_delta",
-        "delta": {"stop_reason": message["stop_reason"], "stop_sequence": message["stop_sequence"]},
-        "usage": output}))
+    delta = {"type": "message_delta",
+             "delta": {"stop_reason": message["stop_reason"], "stop_sequence": message["stop_sequence"]},
+             "usage": output}
+    if "context_management" in message:
+        delta["context_management"] = message["context_management"]
+    events.append(_event("message_delta", delta))
     events.append(_event("message_stop", {"type": "message_stop"}))
     return events
 
 
+def _broken(events: list[bytes], kind: str) -> list[bytes]:
+    """The stream up to its first content delta, then Anthropic's `event: error` of `kind`."""
+    first = next(k for k, e in enumerate(events) if e.startswith(b"event: content_block_delta"))
+    error = {"type": "error", "error": {"type": kind, "message": f"stand-in {kind}"}}
+    return [*events[: first + 1], _event("error", error)]
+
+
 # ---------------------------------------------------------------- helpers
+
+
+def _betas(header: str | None) -> frozenset[str]:
+    """The betas named in an `anthropic-beta` header (comma separated); unknown ones refused."""
+    names = [name.strip() for name in (header or "").split(",") if name.strip()]
+    unknown = [name for name in names if name not in KNOWN_BETAS]
+    if unknown:
+        raise bad("beta", names=", ".join(unknown))
+    return frozenset(names)
+
+
+def _check_beta_fields(body: dict) -> None:
+    """The shapes of the beta fields the stand-in knows (only present with their beta)."""
+    for k, edit in enumerate((body.get("context_management") or {}).get("edits") or ()):
+        kind = edit.get("type") if isinstance(edit, dict) else None
+        if kind not in EDITS:
+            raise bad("edit_type", k=k, tag=kind)
+        for name in edit:
+            if name not in EDITS[kind]:
+                raise bad("extra", path=f"context_management.edits.{k}.{kind}.{name}")
+    for name in body.get("context_management") or {}:
+        if name != "edits":
+            raise bad("extra", path=f"context_management.{name}")
+    for k, server in enumerate(body.get("mcp_servers") or ()):
+        for name in ("type", "url", "name"):
+            if name not in server:
+                raise bad("mcp_server", k=k, name=name)
+        for name in server:
+            if name not in ("type", "url", "name", "authorization_token", "tool_configuration"):
+                raise bad("extra", path=f"mcp_servers.{k}.{name}")
+    if body.get("speed") not in (None, "standard", "fast"):
+        raise bad("speed")
+    for name in body.get("diagnostics") or {}:
+        if name != "previous_message_id":
+            raise bad("extra", path=f"diagnostics.{name}")
+
+
+def _previous_turn(messages: list[dict], i: int) -> dict | None:
+    """The user or assistant message before message `i`."""
+    return next((m for m in reversed(messages[:i]) if m.get("role") != "system"), None)
+
+
+def _system_message(messages: list[dict], i: int, betas: frozenset[str]) -> str:
+    """Check a mid-conversation `role: "system"` message where it stands; return its text."""
+    message = messages[i]
+    allowed = SYSTEM_MESSAGE_FIELDS | {name for name, beta in SYSTEM_MESSAGE_BETA_FIELDS.items() if beta in betas}
+    for name in message:
+        if name not in allowed:
+            raise bad("extra", path=f"messages.{i}.system.{name}")
+    if i == 0:
+        raise bad("system_first")
+    if i + 1 < len(messages) and messages[i + 1].get("role") == "system":
+        raise bad("system_twice", i=i + 1)
+    if messages[i - 1].get("role") != "user":
+        raise bad("system_after", i=i)
+    if i + 1 < len(messages) and messages[i + 1].get("role") != "assistant":
+        raise bad("system_before", i=i)
+    content = message.get("content")
+    blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+    if not isinstance(blocks, list) or not blocks:
+        raise bad("empty_content", i=i)
+    texts = []
+    for j, block in enumerate(blocks):
+        if not isinstance(block, dict) or block.get("type") != "text":
+            raise bad("system_content", i=i, j=j)
+        for name in block:
+            if name not in ("type", "text", "cache_control"):
+                raise bad("extra", path=f"messages.{i}.content.{j}.text.{name}")
+        if not block.get("text"):
+            raise bad("empty_text")
+        texts.append(block["text"])
+    return "\n".join(texts)
 
 
 def _check_format_schema(node, path: str) -> None:
@@ -722,6 +922,45 @@ def _result_text(content) -> str:
     if isinstance(content, str):
         return content
     return "".join(b.get("text", "") for b in content or () if b.get("type") == "text")
+
+
+def _check_document(block: dict, path: str) -> None:
+    source = block["source"]
+    kind = source.get("type") if isinstance(source, dict) else None
+    fields = {"text": {"type", "media_type", "data"}, "base64": {"type", "media_type", "data"},
+              "url": {"type", "url"}, "content": {"type", "content"}}
+    if kind not in fields:
+        raise bad("tag", path=f"{path}.document.source", tag=kind, expected="'base64', 'text', 'content', 'url'")
+    for name in source:
+        if name not in fields[kind]:
+            raise bad("extra", path=f"{path}.document.source.{kind}.{name}")
+    if kind == "text" and (source.get("media_type") != "text/plain" or not isinstance(source.get("data"), str)):
+        raise Reject(400, _error(f"{path}.document.source.text.media_type: Input should be 'text/plain'"))
+    if kind == "base64" and source.get("media_type") != "application/pdf":
+        raise Reject(400, _error(f"{path}.document.source.base64.media_type: Input should be 'application/pdf'"))
+    citations = block.get("citations")
+    if citations is not None and (not isinstance(citations, dict) or set(citations) - {"enabled"}):
+        raise bad("extra", path=f"{path}.document.citations")
+
+
+def _cited_document(body: dict) -> list[dict] | None:
+    """The answer blocks citing a plain-text document of the last user turn that asks for
+    citations: a lead-in, then its first sentence with a `char_location` citation."""
+    documents = [b for m in body["messages"] if m.get("role") == "user" for b in _blocks(m)
+                 if b.get("type") == "document"]
+    last = next(m for m in reversed(body["messages"]) if m.get("role") == "user")
+    for block in _blocks(last):
+        if block.get("type") == "document" and (block.get("citations") or {}).get("enabled") \
+                and block["source"]["type"] == "text":
+            data = block["source"]["data"]
+            sentence = re.match(r"[^.!?]*[.!?]?", data).group(0).strip() or data
+            start = data.index(sentence)
+            citation = {"type": "char_location", "cited_text": sentence, "document_index": documents.index(block),
+                        "document_title": block.get("title"), "start_char_index": start,
+                        "end_char_index": start + len(sentence)}
+            return [{"type": "text", "text": "According to the document: "},
+                    {"type": "text", "text": sentence, "citations": [citation]}]
+    return None
 
 
 def _check_image(block: dict, path: str) -> None:

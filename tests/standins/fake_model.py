@@ -6,12 +6,16 @@ the `Answer` back into its wire format. Behaviour, in order:
 
 1. the last turn carries tool results  -> text "Tool results: <name>=<content>; ..."
    (results of `web_search`: see "Web search" below)
-2. tools offered, and tool_choice forces one (required/named) or the last user text
+2. the user turns since the last answer hold `[[call <tool> <json object>]]` and that tool
+   is offered                           -> a call of it with exactly those arguments (one call
+   per marker, in order); lets a test script a real agent's tool use whatever else the agent
+   puts in its prompt. Markers naming a tool not offered are ignored.
+3. tools offered, and tool_choice forces one (required/named) or the last user text
    names a tool                        -> a call of that tool, arguments built from its schema
    (a user text "call <a> and <b>" asks for two calls in one turn)
-3. the last user turn has images       -> text "I see 1 image: image/png 68 bytes"
-4. a response schema was given         -> JSON built from the schema
-5. otherwise                           -> text "You said: <last user text>"
+4. the last user turn has images       -> text "I see 1 image: image/png 68 bytes"
+5. a response schema was given         -> JSON built from the schema
+6. otherwise                           -> text "You said: <last user text>"
 
 Web search: offered a `web_search` function and asked something with "search" or "latest"
 in the last user text, the model calls `web_search({"query": <that text>})` (with a caller's
@@ -186,6 +190,9 @@ def _choose(conv: Conversation) -> Answer:
     if last.tool_results:
         text = "Tool results: " + "; ".join(f"{n}={c}" for n, c in last.tool_results)
         return Answer(text=text)
+    scripted = _scripted_calls(conv)
+    if scripted:
+        return Answer(tool_calls=scripted, finish="tool_calls")
     last_user = next((t for t in reversed(conv.turns) if t.role == "user"), Turn("user"))
     calls = _tool_calls(conv, last_user.text)
     if calls:
@@ -202,6 +209,31 @@ def _choose(conv: Conversation) -> Answer:
     if conv.json_mode:
         return Answer(text=json.dumps({"said": last_user.text}))
     return Answer(text=f"You said: {last_user.text}")
+
+
+_SCRIPTED_CALL = re.compile(r"\[\[call ([\w-]+) (\{.*?\})\]\]", re.DOTALL)
+
+
+def _scripted_calls(conv: Conversation) -> list[tuple[str, dict]]:
+    """The `[[call <tool> {...}]]` markers of the user turns after the last assistant turn
+    (an agent may add its own user turns after the one holding the task)."""
+    if not conv.tools or conv.tool_choice == "none":
+        return []
+    offered = {t["name"] for t in conv.tools}
+    current = []
+    for turn in reversed(conv.turns):
+        if turn.role != "user":
+            break
+        current.insert(0, turn.text)
+    calls = []
+    for name, arguments in _SCRIPTED_CALL.findall("\n".join(current)):
+        try:
+            parsed = json.loads(arguments)
+        except ValueError:
+            continue
+        if name in offered and isinstance(parsed, dict):
+            calls.append((name, parsed))
+    return calls
 
 
 def _tool_calls(conv: Conversation, user_text: str) -> list[tuple[str, dict]]:

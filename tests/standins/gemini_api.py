@@ -31,6 +31,10 @@ Rejected as the real API does, in its words where they are known:
   `thoughtSignature`; and, on any model, a signature this stand-in did not issue for that
   call ("Corrupted thought signature."), except Google's documented placeholders.
 
+`:countTokens` takes `contents` or a whole `generateContentRequest` (with its `model`),
+checked as generateContent checks them, and answers `{"totalTokens": N}` with N the
+`promptTokenCount` generateContent would report for the same prompt.
+
 Answers come from `fake_model`. For gemini-3* models function-call parts carry a signature
 (the first call of a response only, as the real API does: base64 of an HMAC of the call) and
 a text answer ends with a signature (on the text part; in a stream, on a last empty text
@@ -77,7 +81,7 @@ from .structured import instructed, resolved, shape
 
 PLACEHOLDER_SIGNATURES = frozenset({"skip_thought_signature_validator",
                                     "context_engineering_is_the_way_to_go"})
-ROUTE = re.compile(r"/v1beta/models/([^/:]+):(generateContent|streamGenerateContent)")
+ROUTE = re.compile(r"/v1beta/models/([^/:]+):(generateContent|streamGenerateContent|countTokens)")
 FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:\-]{0,63}")
 SIGNATURE_DOCS = "Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures for more details."
 
@@ -108,6 +112,7 @@ MESSAGES: dict[str, dict] = {
         "safetySettings": L(M("SafetySetting")), "generationConfig": M("GenerationConfig"),
         "cachedContent": STR,
     },
+    "CountTokensRequest": {"contents": L(M("Content")), "generateContentRequest": M("GenerateContentRequest")},
     "Content": {"role": STR, "parts": L(M("Part"))},
     "Part": {
         "text": STR, "inlineData": M("Blob"), "functionCall": M("FunctionCall"),
@@ -327,17 +332,49 @@ class GeminiStandIn(StandInApp):
         body = rec.json
         if not isinstance(body, dict):
             raise _bad("Invalid JSON payload received. Expected an object.")
+        if method == "countTokens":
+            await send_json(send, 200, self._count(model, body))
+            return
+        body = self._checked(model, body)
+        conv, options = self.conversation(body)
+        if stream:
+            await send_sse(send, self._events(model, conv, options))
+        else:
+            await send_json(send, 200, self._response(model, conv, options))
+
+    def _checked(self, model: str, body: dict) -> dict:
+        """`body` as a GenerateContentRequest, checked as the API checks it, camelCased."""
         errors: list[str] = []
         check_fields(body, "GenerateContentRequest", "", errors)
         if errors:
             raise _bad("\n".join(errors))
         body = _normalize(body, "GenerateContentRequest")
         self._validate(model, body)
-        conv, options = self.conversation(body)
-        if stream:
-            await send_sse(send, self._events(model, conv, options))
+        return body
+
+    def _count(self, model: str, body: dict) -> dict:
+        """countTokens: `contents` alone, or a whole `generateContentRequest` (never both);
+        the count is the promptTokenCount generateContent would report for it."""
+        errors: list[str] = []
+        check_fields(body, "CountTokensRequest", "", errors)
+        if errors:
+            raise _bad("\n".join(errors))
+        body = _normalize(body, "CountTokensRequest")
+        request = body.get("generateContentRequest")
+        if request is not None and body.get("contents"):
+            raise _bad("* CountTokensRequest: contents and generate_content_request are mutually "
+                       "exclusive; set only one.\n")
+        if request is not None:
+            named = request.get("model")
+            if not isinstance(named, str) or not named.startswith("models/"):
+                raise _bad("* CountTokensRequest.generate_content_request.model: unexpected model "
+                           f"name format: {json.dumps(named)}\n")
+            request = {k: v for k, v in request.items() if k != "model"}
         else:
-            await send_json(send, 200, self._response(model, conv, options))
+            request = {"contents": body.get("contents") or []}
+        conv, _ = self.conversation(self._checked(model, request))
+        total = respond(conv).prompt_tokens
+        return {"totalTokens": total, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": total}]}
 
     def _authenticate(self, rec: Recorded) -> None:
         key = rec.headers.get("x-goog-api-key")

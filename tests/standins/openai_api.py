@@ -14,7 +14,9 @@ With `web_search_options` (OpenAI's search models), a user text asking for a sea
 answered citing a source, with a `url_citation` in `annotations` (a delta in a stream).
 
 Test markers in the last user text: `[[status:503]]` answers with that error status,
-`[[delay:0.5]]` waits before answering, `[[slow:0.1]]` waits between stream events. Every
+`[[delay:0.5]]` waits before answering, `[[slow:0.1]]` waits between stream events,
+`[[cut:2]]` drops the connection of a stream after that many pieces of the answer (no
+finish_reason, no [DONE], the chunked body never terminated), as a network failure would. Every
 answer that reached a still-connected client is added to `billed` (its usage), so tests
 can compare the gateway's cost accounting with what the provider would have charged.
 """
@@ -31,7 +33,7 @@ from .fake_model import NATIVE_SOURCE, Conversation, Image, Turn, native_search,
 from .harness import Recorded, Reject, StandInApp, disconnected, send_json, sleep_unless_gone
 from .structured import instructed, resolved, shape
 
-MARKER = re.compile(r"\[\[(status|delay|slow):([0-9.]+)\]\]")
+MARKER = re.compile(r"\[\[(status|delay|slow|cut):([0-9.]+)\]\]")
 
 KNOWN_FIELDS = {
     "model", "messages", "temperature", "max_tokens", "max_completion_tokens", "top_p", "stop",
@@ -140,6 +142,8 @@ class OpenAIStandIn(StandInApp):
         for k, event in enumerate(events):
             if "slow" in markers and not await sleep_unless_gone(rec, markers["slow"]):
                 return
+            if "cut" in markers and k == 1 + int(markers["cut"]):  # the role chunk, then pieces
+                raise ConnectionAbortedError("stand-in: stream cut on purpose ([[cut]] marker)")
             if k == billing_at:
                 if await disconnected(rec):
                     return

@@ -78,12 +78,16 @@ class LunosApp:
         self._transport = transport  # tests: an in-process mock instead of the network
         self.gw: Gateway | None = None
         from . import dashboard
-        from .routes import admin, chat, health, logs, metrics, models
+        from .routes import admin, chat, health, logs, messages, metrics, models
 
         self.dashboard = dashboard.handle
 
         self.routes: dict[tuple[str, str], RouteSpec] = {
             ("POST", "/v1/chat/completions"): RouteSpec(chat.chat_completions, "key", record=True),
+            ("POST", "/v1/messages"): RouteSpec(messages.create_message, "key", record=True,
+                                                anthropic=True, id_prefix="msg_"),
+            ("POST", "/v1/messages/count_tokens"): RouteSpec(messages.count_tokens, "key",
+                                                             anthropic=True),
             ("GET", "/v1/models"): RouteSpec(models.list_models, "public"),
             ("GET", "/v1/logs"): RouteSpec(logs.list_logs),
             ("GET", "/v1/usage"): RouteSpec(logs.usage),
@@ -253,8 +257,9 @@ class LunosApp:
                 return
         if spec is None:
             spec, args = self._prefix_route(request)
-        if spec is None:
-            await send_error(send, self._no_route(request), [("x-request-id", new_request_id())])
+        if spec is None:  # Anthropic's error shape under the Messages door's paths
+            await send_error(send, self._no_route(request), [("x-request-id", new_request_id())],
+                             request.path.startswith("/v1/messages"))
             return
         record: CallRecord | None = None
         counted = False

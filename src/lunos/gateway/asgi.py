@@ -32,7 +32,9 @@ _IDS = _Ids()
 
 
 def new_request_id(prefix: str = "req") -> str:
-    return f"{prefix}-{_IDS.process}{next(_IDS.counter):012x}"
+    """`req-…`; a prefix that ends in `_` keeps it as the separator (`msg_…`, Anthropic's ids)."""
+    sep = "" if prefix.endswith("_") else "-"
+    return f"{prefix}{sep}{_IDS.process}{next(_IDS.counter):012x}"
 
 
 class Request:

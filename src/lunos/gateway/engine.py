@@ -76,7 +76,13 @@ class Engine:
         include_usage = bool(stream and (body.get("stream_options") or {}).get("include_usage"))
         req = ChatRequest(body, route.model, route.provider, route.upstream_model,
                           route.model_info, stream, include_usage)
+        if options.fit_max_tokens:
+            req.body = _fit_max_tokens(req.body, route)
         unsupported = route.adapter.check(req)
+        if unsupported and options.hinted:
+            hinted = {u.param for u in unsupported} & options.hinted
+            req.body = {k: v for k, v in req.body.items() if k not in hinted}
+            unsupported = [u for u in unsupported if u.param not in hinted]
         if unsupported:
             drop = options.drop_params if options.drop_params is not None else self.settings.drop_params
             if not drop:
@@ -84,7 +90,7 @@ class Engine:
                 raise GatewayError(400, first.message + " (set drop_params to drop it instead)",
                                    param=first.param, code="unsupported_parameter")
             names = list(dict.fromkeys(u.param for u in unsupported))
-            req.body = {k: v for k, v in body.items() if k not in names}
+            req.body = {k: v for k, v in req.body.items() if k not in names}
             record.dropped_params = names
         if not route.adapter.fetches_image_urls:
             req.body = await self.inline_images(req.body)
@@ -458,6 +464,15 @@ class Engine:
                                retryable=True) from None
         finally:
             attempt.latency_ms = round(attempt.latency_ms, 3)
+
+
+def _fit_max_tokens(body: dict, route: Route) -> dict:
+    """The body with `max_tokens` lowered to the model's catalog `max_output`, if above it."""
+    most = route.model_info.max_output if route.model_info is not None else None
+    asked = body.get("max_tokens")
+    if most and isinstance(asked, int) and asked > most:
+        return {**body, "max_tokens": most}
+    return body
 
 
 def credentials(router: Router) -> list[str | None]:

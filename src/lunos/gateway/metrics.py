@@ -17,9 +17,11 @@ from .records import CallRecord
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 HELP = {
-    "lunos_requests_total": ("counter", "Chat requests by final status, provider and streaming"),
-    "lunos_request_duration_seconds": ("histogram", "Chat request latency"),
-    "lunos_time_to_first_token_seconds": ("histogram", "Time to the first streamed token"),
+    "lunos_requests_total": ("counter", "Requests by endpoint, final status, provider and "
+                             "streaming"),
+    "lunos_request_duration_seconds": ("histogram", "Request latency by endpoint and provider"),
+    "lunos_time_to_first_token_seconds": ("histogram", "Time to the first streamed token, by endpoint "
+                                          "and provider"),
     "lunos_tokens_total": ("counter", "Tokens by provider and kind"),
     "lunos_cost_usd_total": ("counter", "Cost in USD by provider"),
     "lunos_upstream_attempts_total": ("counter", "Upstream calls by provider and outcome"),
@@ -81,15 +83,16 @@ class Metrics:
         hist.observe(value)
 
     def observe(self, record: CallRecord) -> None:
-        """Fold one finished chat request."""
+        """Fold one finished request, of any endpoint."""
         provider = record.provider or "none"
-        self.inc("lunos_requests_total", (("status", str(record.status)), ("provider", provider),
+        endpoint = ("endpoint", record.endpoint)
+        self.inc("lunos_requests_total", (endpoint, ("status", str(record.status)), ("provider", provider),
                                           ("stream", "true" if record.stream else "false")))
         if record.latency_ms is not None:
-            self.observe_value("lunos_request_duration_seconds", (("provider", provider),),
+            self.observe_value("lunos_request_duration_seconds", (endpoint, ("provider", provider)),
                                record.latency_ms / 1000)
         if record.ttft_ms is not None and record.stream:
-            self.observe_value("lunos_time_to_first_token_seconds", (("provider", provider),),
+            self.observe_value("lunos_time_to_first_token_seconds", (endpoint, ("provider", provider)),
                                record.ttft_ms / 1000)
         t = record.tokens
         for kind, value in (("prompt", t.prompt), ("completion", t.completion),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from .params import ENDPOINTS
+
 ERROR = {"$ref": "#/components/schemas/Error"}
 
 
@@ -89,6 +91,76 @@ CHAT_REQUEST = {
 }
 
 
+# The Messages door (SPEC §9.1): Anthropic's body, enough of it for client generators and fuzzing.
+BLOCK = {"type": "object", "required": ["type"], "properties": {
+    "type": {"enum": ["text", "image", "tool_use", "tool_result", "thinking", "document"]},
+    "text": {"type": "string"}, "id": {"type": "string"}, "name": {"type": "string"},
+    "input": {"type": "object"}, "tool_use_id": {"type": "string"},
+    "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+    "thinking": {"type": "string"}, "signature": {"type": "string"},
+    "source": {"type": "object", "properties": {
+        "type": {"enum": ["base64", "url"]}, "media_type": {"type": "string"},
+        "data": {"type": "string"}, "url": {"type": "string"}}},
+    "cache_control": {"type": "object"}}}
+MESSAGES_REQUEST = {
+    "type": "object",
+    "required": ["model", "max_tokens", "messages"],
+    "properties": {
+        "model": {"type": "string", "minLength": 1, "examples": ["anthropic/claude-sonnet-4-5"]},
+        "max_tokens": {"type": "integer", "minimum": 1},
+        "messages": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "required": ["role", "content"], "properties": {
+                "role": {"enum": ["user", "assistant"]},
+                "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": BLOCK}]}}}},
+        "system": {"anyOf": [{"type": "string"}, {"type": "array", "items": BLOCK}]},
+        "stop_sequences": {"type": "array", "items": {"type": "string"}},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 1},
+        "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+        "top_k": {"type": "integer", "minimum": 0},
+        "stream": {"type": "boolean"},
+        "metadata": {"type": "object", "properties": {"user_id": {"type": "string"}}},
+        "tools": {"type": "array", "items": {"type": "object", "properties": {
+            "name": {"type": "string"}, "description": {"type": "string"},
+            "input_schema": {"type": "object"}, "type": {"type": "string"}}}},
+        "tool_choice": {"type": "object", "required": ["type"], "properties": {
+            "type": {"enum": ["auto", "any", "tool", "none"]}, "name": {"type": "string"},
+            "disable_parallel_tool_use": {"type": "boolean"}}},
+        "thinking": {"type": "object", "required": ["type"], "properties": {
+            "type": {"enum": ["enabled", "disabled", "adaptive"]},
+            "budget_tokens": {"type": "integer", "minimum": 1024}}},
+        **{k: v for k, v in CHAT_REQUEST["properties"].items()
+           if k in ("observability", "models", "fallback_model", "drop_params")},
+    },
+}
+ANTHROPIC_ERROR = {"type": "object", "required": ["type", "error"], "properties": {
+    "type": {"const": "error"}, "error": {"type": "object", "required": ["type", "message"], "properties": {
+        "type": {"type": "string"}, "message": {"type": "string"}}}}}
+
+
+def _anthropic_errors(*statuses: int) -> dict:
+    return {str(s): _json(ANTHROPIC_ERROR, "error") for s in statuses}
+
+
+def _messages_paths(key: list) -> dict:
+    headers = [{"name": n, "in": "header", "required": False, "schema": {"type": "string"}}
+               for n in ("anthropic-version", "anthropic-beta", "X-App-ID")]
+    body = {"required": True, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/MessagesRequest"}}}}
+    return {
+        "/v1/messages": {"post": {
+            "operationId": "createMessage", "security": key, "parameters": headers,
+            "requestBody": body,
+            "responses": {"200": {"description": "message, or text/event-stream of Messages events"},
+                          **_anthropic_errors(400, 401, 403, 404, 413, 429, 502, 503, 504, 529)}}},
+        "/v1/messages/count_tokens": {"post": {
+            "operationId": "countMessageTokens", "security": key, "parameters": headers,
+            "requestBody": body,
+            "responses": {"200": _json({"type": "object", "required": ["input_tokens"],
+                                        "properties": {"input_tokens": {"type": "integer"}}}),
+                          **_anthropic_errors(400, 401, 403, 404, 502)}}},
+    }
+
+
 @lru_cache(maxsize=1)
 def document() -> dict:
     key = [{"bearer": []}]
@@ -96,11 +168,13 @@ def document() -> dict:
         {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
         for n in ("model", "app_id", "status", "since", "until", "cursor", "key_id")
     ] + [{"name": "limit", "in": "query", "required": False,
-          "schema": {"type": "integer", "minimum": 1, "maximum": 500}}]
+          "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+         {"name": "endpoint", "in": "query", "required": False,
+          "schema": {"type": "string", "enum": list(ENDPOINTS)}}]
     return {
         "openapi": "3.1.0",
         "info": {"title": "Lunos gateway", "version": "1",
-                 "description": "OpenAI Chat Completions to every provider (see SPEC.md)."},
+                 "description": "OpenAI Chat Completions and Anthropic Messages to every provider (see SPEC.md)."},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
@@ -110,6 +184,7 @@ def document() -> dict:
                                    "param": {"type": ["string", "null"]},
                                    "code": {"type": ["string", "null"]}}}}},
                 "ChatRequest": CHAT_REQUEST,
+                "MessagesRequest": MESSAGES_REQUEST,
             },
         },
         "paths": {
@@ -159,5 +234,6 @@ def document() -> dict:
             "/readyz": {"get": {"operationId": "ready", "responses": {"200": _json({"type": "object"}),
                                                                       **_errors(503)}}},
             "/metrics": {"get": {"operationId": "metrics", "responses": {"200": {"description": "Prometheus"}}}},
+            **_messages_paths(key),
         },
     }

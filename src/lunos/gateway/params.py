@@ -15,6 +15,9 @@ import orjson
 
 from .errors import GatewayError
 
+# The routes a history row can come through, its `endpoint` (SPEC §9).
+ENDPOINTS = ("chat", "messages", "responses", "embeddings", "images", "audio", "completions")
+
 # 9999-12-31T23:59:59Z: a time past it (or before minus it) is no time a row can have.
 MAX_TIME = 253402300799.0
 
@@ -56,6 +59,15 @@ def status_filter(raw: str | None) -> str | None:
                                        and 100 <= int(raw) <= 599):
         return raw
     raise GatewayError(400, "'status' must be success, error or an HTTP status", param="status")
+
+
+def endpoint_filter(raw: str | None) -> str | None:
+    """One of ENDPOINTS."""
+    if not raw:
+        return None
+    if raw in ENDPOINTS:
+        return raw
+    raise GatewayError(400, f"'endpoint' must be one of {', '.join(ENDPOINTS)}", param="endpoint")
 
 
 def text_filter(raw: str | None, param: str) -> str | None:

@@ -36,6 +36,7 @@ class CallRecord:
     key_id: str | None
     app_id: str
     model: str  # requested first; the answering model once one answers
+    endpoint: str = "chat"  # the route it came through, one of params.ENDPOINTS (SPEC §9)
     stream: bool = False
     provider: str | None = None
     status: int = 0

@@ -56,6 +56,10 @@ class ChatOptions:
     models: list[str] = field(default_factory=list)  # fallbacks, in order (after `model`)
     drop_params: bool | None = None
     web_search: WebSearchOptions | None = None
+    # Set by a front door that derived these parameters from hints the client cannot help
+    # sending (Claude Code's `thinking`): dropped silently where the model cannot take them.
+    hinted: frozenset[str] = frozenset()
+    fit_max_tokens: bool = False  # lower max_tokens to the model's max_output (agents ask a lot)
 
 
 def parse_json(raw: bytes) -> Any:

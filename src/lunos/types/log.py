@@ -29,6 +29,7 @@ class LogEntry(BaseModel):
     id: str
     key_id: str | None = None
     app_id: str | None = None
+    endpoint: str | None = None  # the route it came through: chat, messages, responses, ...
     model: str | None = None
     provider: str | None = None
     status: int | str | None = None

@@ -167,6 +167,7 @@ def test_walkthrough(watch, gw, standins):
     row = page.locator(f'tr[data-id="{first.id}"]')
     assert row.locator("td").nth(1).inner_text().startswith(first.id)
     assert MODEL in row.inner_text() and "dashboard-e2e" in row.inner_text()
+    assert row.locator("td.endpoint").inner_text() == "chat"
     watch.shot("02-logs")
 
     # Its Detail has the prompt and the output.
@@ -177,6 +178,7 @@ def test_walkthrough(watch, gw, standins):
     assert "Hello dashboard" in page.inner_text("#request")
     assert page.inner_text("#output") == "You said: Hello dashboard"
     assert "openai" in page.inner_text(".facts")
+    assert page.inner_text("#row-endpoint") == "chat"
     watch.shot("03-detail")
 
     # Filters: by app, and by status.
@@ -206,6 +208,14 @@ def test_walkthrough(watch, gw, standins):
     assert row_ids(page) == [failed_id]
     assert "400" in page.locator(f'tr[data-id="{failed_id}"]').inner_text()
     watch.shot("05-logs-filtered-by-status")
+    page.select_option('#filters select[name="endpoint"]', "chat")
+    with page.expect_navigation():
+        page.click('#filters button[type="submit"]')
+    assert "endpoint=chat" in page.url and row_ids(page) == [failed_id]
+    page.select_option('#filters select[name="endpoint"]', "messages")
+    with page.expect_navigation():
+        page.click('#filters button[type="submit"]')
+    assert row_ids(page) == [] and "No requests match." in page.inner_text("main")
     page.goto(f"{gw.url}/dashboard/logs/{failed_id}")
     assert "Invalid value for 'messages'" in page.inner_text("#row-error")
 

@@ -267,6 +267,29 @@ async def test_logs_filters_and_pagination(site):
         assert bad_time.status_code == 400
 
 
+async def test_logs_show_and_filter_the_endpoint(site):
+    key, raw = await site.new_key("doors")
+    await site.add_row("chatcmpl-door-chat", key["id"])
+    await site.add_row("msg_door_messages", key["id"], endpoint="messages",
+                       model="anthropic/claude-haiku-4-5")
+    async with site.client() as client:
+        await site.sign_in(client, raw)
+        page = (await client.get("/dashboard/logs")).text
+        cells = dict(re.findall(r'<tr data-id="([^"]+)">.*?<td class="endpoint">([^<]*)</td>',
+                                page, re.S))
+        assert cells == {"msg_door_messages": "messages", "chatcmpl-door-chat": "chat"}
+        assert '<option value="messages">messages</option>' in page
+        filtered = (await client.get("/dashboard/logs?endpoint=messages")).text
+        assert row_ids(filtered) == ["msg_door_messages"]
+        assert '<option value="messages" selected>messages</option>' in filtered
+        assert row_ids((await client.get("/dashboard/logs?endpoint=chat")).text) == ["chatcmpl-door-chat"]
+        detail = (await client.get("/dashboard/logs/msg_door_messages")).text
+        assert '<dd id="row-endpoint">messages</dd>' in detail
+        bad = await client.get("/dashboard/logs?endpoint=telepathy")
+        assert bad.status_code == 400 and row_ids(bad.text) == []
+        assert "&#39;endpoint&#39; must be one of chat, messages, responses" in bad.text
+
+
 async def test_detail_page_shows_the_row(site):
     await site.add_row(
         "chatcmpl-detail", None, trace=True, status=200, ttft_ms=80.0, tokens_per_second=55.5,
@@ -355,7 +378,7 @@ async def test_odd_query_values_are_a_400_page_naming_the_parameter(site):
         for query, param in [("status=%C2%B2", "status"), ("status=99999999999999999999", "status"),
                              ("since=1e999", "since"), ("until=garbage", "until"),
                              ("cursor=garbage", "cursor"), ("model=a%00b", "model"),
-                             ("app=%00", "app"), ("key=%00", "key")]:
+                             ("app=%00", "app"), ("key=%00", "key"), ("endpoint=%00", "endpoint")]:
             page = await client.get(f"/dashboard/logs?{query}")
             assert page.status_code == 400, (query, page.status_code)
             assert f"&#39;{param}&#39;" in page.text, query

@@ -23,7 +23,8 @@ def ctx() -> views.Context:
 
 def log_row() -> dict:
     return {
-        "id": XSS, "key_id": XSS, "app_id": XSS, "model": XSS, "provider": XSS, "status": 502,
+        "id": XSS, "key_id": XSS, "app_id": XSS, "endpoint": XSS, "model": XSS, "provider": XSS,
+        "status": 502,
         "error": XSS,
         "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3,
                   "cached_tokens": 0, "cache_write_tokens": 0, "reasoning_tokens": 0,
@@ -85,6 +86,7 @@ PAGES = {
     "error.html": lambda: {"code": 400, "message": XSS},
     "logs.html": lambda: {"rows": [log_row()], "filters": dict.fromkeys(views.LOG_FILTERS, XSS),
                           "error": XSS, "choices": {"models": [XSS], "apps": [XSS]},
+                          "endpoints": [XSS],
                           "paged": True, "next_url": XSS, "first_url": XSS},
     "detail.html": lambda: {"row": log_row(), "request": trace.request_view(TRACE_REQUEST),
                             "response": trace.response_view(TRACE_RESPONSE), "extra": XSS},

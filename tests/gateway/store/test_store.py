@@ -7,13 +7,13 @@ import sqlite3
 import time
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import insert, inspect, text
 
 from lunos.gateway.auth import Authenticator
 from lunos.gateway.errors import GatewayError
 from lunos.gateway.keys import hash_key
 from lunos.gateway.records import CallRecord
-from lunos.gateway.store import HistoryWriter, KeySync, Store, row_values
+from lunos.gateway.store import HistoryWriter, KeySync, Store, row_values, schema
 from lunos.gateway.store.rows import COUNT_MAX
 from lunos.gateway.store.sqlite_rows import PAGE_SIZE
 from lunos.gateway.usage import TokenCounts
@@ -69,6 +69,27 @@ async def test_migration_2_drops_the_day_index_of_an_older_database(store):
 async def test_migration_3_adds_trace_ref_to_an_older_database(store):
     await rerun_migration(store, 3, "ALTER TABLE lunos_requests DROP COLUMN trace_ref")
     assert (await history_table(store, "get_columns"))[-1]["name"] == "trace_ref"
+
+
+async def test_migration_5_adds_endpoint_and_older_rows_read_as_chat(store):
+    """A new database gets the column from step 1; an older one from step 5, the same."""
+    column = lambda columns: {c["name"]: c for c in columns}["endpoint"]  # noqa: E731
+    new = column(await history_table(store, "get_columns"))
+    async with store.engine.begin() as conn:  # the database as the version before left it
+        await conn.execute(text("ALTER TABLE lunos_requests DROP COLUMN endpoint"))
+        await conn.execute(text("DELETE FROM lunos_migrations WHERE version = 5"))
+        await conn.execute(insert(schema.requests).values(  # a row written by that version
+            id="chatcmpl-old", app_id="app1", model="openai/gpt-4o", status=200,
+            created_at=1_700_000_000.0, day="2023-11-14"))
+    assert "endpoint" not in {c["name"] for c in await history_table(store, "get_columns")}
+    assert await store.migrate() == [5]
+    migrated = column(await history_table(store, "get_columns"))
+    for got in (new, migrated):
+        assert got["nullable"] is False and "'chat'" in str(got["default"]), got
+    assert (await store.get_log("chatcmpl-old", None))["endpoint"] == "chat"
+    await store.insert_rows([row_values(record(1, endpoint="messages"))])
+    assert (await store.get_log("chatcmpl-0001", None))["endpoint"] == "messages"
+    assert await store.migrate() == []
 
 
 async def test_keys_are_hashed_shown_once_and_revocable(store):
@@ -291,6 +312,33 @@ async def test_usage_by_day_model_app(store):
     assert rows[0]["prompt_tokens"] == 20 and rows[0]["total_tokens"] == 30
     by_app = await store.usage(key_id=None, group_by=("app_id",))
     assert by_app == [{**by_app[0], "app_id": "app1", "requests": 4}]
+
+
+async def test_endpoint_is_kept_filtered_and_grouped(store):
+    """Rows of every front door through the real writer: `endpoint` reads back as written,
+    filters the list and groups usage; a record that does not set it is chat."""
+    writer = HistoryWriter(store, interval=0.05)
+    await writer.start()
+    writer.put(record(1, cost=0.1))
+    writer.put(record(2, endpoint="messages", cost=0.25))
+    writer.put(record(3, endpoint="messages", cost=0.5, status=502))
+    writer.put(record(4, endpoint="embeddings", cost=0.01, key_id="key_b"))
+    await writer.close()
+    assert writer.written == 4
+    rows, _ = await store.list_logs(key_id=None)
+    assert {r["id"]: r["endpoint"] for r in rows} == {
+        "chatcmpl-0001": "chat", "chatcmpl-0002": "messages", "chatcmpl-0003": "messages",
+        "chatcmpl-0004": "embeddings"}
+    messages, _ = await store.list_logs(key_id=None, endpoint="messages")
+    assert [r["id"] for r in messages] == ["chatcmpl-0003", "chatcmpl-0002"]
+    assert (await store.list_logs(key_id="key_b", endpoint="messages"))[0] == []
+    assert (await store.list_logs(key_id=None, endpoint="messages", status="error"))[0][0]["id"] == "chatcmpl-0003"
+    by_endpoint = await store.usage(key_id=None, group_by=("endpoint",))
+    assert [(r["endpoint"], r["requests"], r["errors"], r["cost"]) for r in by_endpoint] == [
+        ("chat", 1, 0, 0.1), ("embeddings", 1, 0, 0.01), ("messages", 2, 1, 0.75)]
+    by_both = await store.usage(key_id="key_a", group_by=("endpoint", "model"))
+    assert [(r["endpoint"], r["model"], r["requests"]) for r in by_both] == [
+        ("chat", "openai/gpt-4o", 1), ("messages", "openai/gpt-4o", 2)]
 
 
 async def test_purge_traces_keeps_rows(store):

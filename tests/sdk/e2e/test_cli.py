@@ -129,9 +129,9 @@ def test_logs_shows_the_newest_rows_of_the_key(gateway, upstreams):
     result = lunos("logs", "-n", "3", environment=environment)
     assert result.returncode == 0, result.stderr
     header, *lines = result.stdout.splitlines()
-    assert header.split()[:4] == ["CREATED", "(UTC)", "ID", "MODEL"]
+    assert header.split()[:5] == ["CREATED", "(UTC)", "ID", "ENDPOINT", "MODEL"]
     assert [line.split()[2] for line in lines] == newest[:3]
-    assert all(line.split()[3:6] == ["openai/gpt-4o", "cli-app", "200"] for line in lines)
+    assert all(line.split()[3:7] == ["chat", "openai/gpt-4o", "cli-app", "200"] for line in lines)
     assert lunos("logs", "-n", "0", environment=environment).returncode == 2
 
 

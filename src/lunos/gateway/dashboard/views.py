@@ -19,7 +19,15 @@ from ..asgi import Request
 from ..auth import Principal
 from ..errors import GatewayError
 from ..keys import hash_key
-from ..params import cursor_filter, parse_time, status_filter, text_filter, validate_key_request
+from ..params import (
+    ENDPOINTS,
+    cursor_filter,
+    endpoint_filter,
+    parse_time,
+    status_filter,
+    text_filter,
+    validate_key_request,
+)
 from . import charts, trace
 from .csrf import Csrf
 from .session import COOKIE, Session, Sessions, cookie_header, read_cookie
@@ -154,7 +162,7 @@ async def logout(ctx: Context) -> Response:
 
 
 # ---------------------------------------------------------------------- logs
-LOG_FILTERS = ("model", "app", "status", "since", "until", "key")
+LOG_FILTERS = ("model", "app", "endpoint", "status", "since", "until", "key")
 
 
 async def logs(ctx: Context) -> Response:
@@ -176,6 +184,7 @@ async def logs(ctx: Context) -> Response:
             until=parse_time(filters["until"], "until"),
             limit=PAGE_SIZE,
             cursor=cursor_filter(cursor),
+            endpoint=endpoint_filter(filters["endpoint"]),
         )
     except GatewayError as exc:
         if exc.status != 400:
@@ -185,7 +194,7 @@ async def logs(ctx: Context) -> Response:
     choices = await _filter_choices(ctx)
     return render(
         "logs.html", ctx, 400 if error else 200, title="Logs", nav="logs", rows=rows,
-        filters=filters, error=error, choices=choices, paged=bool(cursor),
+        filters=filters, error=error, choices=choices, endpoints=ENDPOINTS, paged=bool(cursor),
         next_url=("/dashboard/logs?" + urlencode({**active, "cursor": next_cursor})
                   if next_cursor else ""),
         first_url="/dashboard/logs" + ("?" + urlencode(active) if active else ""),

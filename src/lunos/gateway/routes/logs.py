@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from ..asgi import Request, send_json
 from ..errors import GatewayError
-from ..params import cursor_filter, parse_time, status_filter, text_filter, whole_number
+from ..params import (
+    cursor_filter,
+    endpoint_filter,
+    parse_time,
+    status_filter,
+    text_filter,
+    whole_number,
+)
 
 
 def scope_key(request: Request, principal) -> str | None:
@@ -24,6 +31,7 @@ async def list_logs(gw, request: Request, send, principal) -> None:
         until=parse_time(request.arg("until"), "until"),
         limit=whole_number(request.arg("limit"), "limit", default=50, maximum=500),
         cursor=cursor_filter(request.arg("cursor")),
+        endpoint=endpoint_filter(request.arg("endpoint")),
     )
     await send_json(send, 200, {"object": "list", "data": rows, "next_cursor": cursor})
 
@@ -36,7 +44,7 @@ async def get_log(gw, request: Request, send, principal, row_id: str) -> None:
     await send_json(send, 200, row)
 
 
-GROUPS = ("day", "model", "app_id", "provider", "key_id")
+GROUPS = ("day", "model", "app_id", "provider", "key_id", "endpoint")
 
 
 async def usage(gw, request: Request, send, principal) -> None:

@@ -42,11 +42,21 @@ def _v4_no_whole_key_prefix(conn: Connection) -> None:
             conn.execute(update(keys).where(keys.c.id == key_id).values(prefix=display_prefix(prefix)))
 
 
+def _v5_endpoint(conn: Connection) -> None:
+    """The route each row came through (SPEC §9); every row before it came through chat.
+    A constant default: PostgreSQL adds the column without rewriting the table."""
+    columns = {c["name"] for c in inspect(conn).get_columns("lunos_requests")}
+    if "endpoint" not in columns:  # a database created by step 1 of this version has it
+        conn.execute(text("ALTER TABLE lunos_requests "
+                          "ADD COLUMN endpoint VARCHAR(20) NOT NULL DEFAULT 'chat'"))
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_initial),
     (2, _v2_drop_day_index),
     (3, _v3_trace_ref),
     (4, _v4_no_whole_key_prefix),
+    (5, _v5_endpoint),
 ]
 
 

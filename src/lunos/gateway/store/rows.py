@@ -27,6 +27,7 @@ class HistoryRow(NamedTuple):
     key_id: str | None
     app_id: str
     model: str
+    endpoint: str
     provider: str | None
     status: int
     error: str | None
@@ -82,6 +83,7 @@ def row_values(record: CallRecord) -> HistoryRow:
         record.key_id,
         _text(record.app_id[:200]),
         _text((record.model or "")[:300]),
+        record.endpoint,
         record.provider,
         record.status,
         _text(record.error),

@@ -81,6 +81,8 @@ requests = Table(
     Column("response", Text),  # JSON, only with observability
     Column("extra", Text),  # JSON (web searches, ...)
     Column("trace_ref", Text),  # SQLite: where the trace's payloads lie (trace_files.py)
+    # The route the request came through (params.ENDPOINTS); rows older than it are chat.
+    Column("endpoint", String(20), nullable=False, server_default="chat"),
     Index("ix_lunos_requests_key_created", "key_id", "created_at"),
     Index("ix_lunos_requests_created", "created_at"),
 )

@@ -111,6 +111,7 @@ def row_to_public(row: Any, payloads: tuple[Any, Any] | None = None) -> dict:
         "id": m["id"],
         "key_id": m["key_id"],
         "app_id": m["app_id"],
+        "endpoint": m["endpoint"],
         "model": m["model"],
         "provider": m["provider"],
         "status": m["status"],
@@ -362,11 +363,14 @@ class Store:
         return {r[0] for r in rows}
 
     def _filters(self, key_id: str | None, model: str | None, app_id: str | None,
-                 status: str | None, since: float | None, until: float | None) -> list:
+                 status: str | None, since: float | None, until: float | None,
+                 endpoint: str | None = None) -> list:
         c = schema.requests.c
         where = []
         if key_id is not None:
             where.append(c.key_id == key_id)
+        if endpoint:
+            where.append(c.endpoint == endpoint)
         if model:  # as rows store them (rows.py): a NUL would make PostgreSQL refuse the query
             where.append(c.model == model.replace("\0", ""))
         if app_id:
@@ -398,9 +402,10 @@ class Store:
         until: float | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        endpoint: str | None = None,
     ) -> tuple[list[dict], str | None]:
         c = schema.requests.c
-        where = self._filters(key_id, model, app_id, status, since, until)
+        where = self._filters(key_id, model, app_id, status, since, until, endpoint)
         if cursor:
             at, row_id = _decode_cursor(cursor)
             where.append(or_(c.created_at < at, and_(c.created_at == at, c.id < row_id)))

@@ -18,7 +18,7 @@ from functools import lru_cache
 from .trace_files import TraceFiles
 
 PAGE_SIZE = 16384  # of a new database file
-ROWS_PER_STATEMENT = 256  # x 24 columns: well under SQLite's 32,766 bound parameters
+ROWS_PER_STATEMENT = 256  # x 25 columns: well under SQLite's 32,766 bound parameters
 
 
 def statement_sizes(n: int) -> list[int]:

@@ -81,6 +81,15 @@ class GoogleAdapter:
         url = f"{self._base}/v1beta/{quote(model, safe='/-._')}:{method}"
         return UpstreamRequest("POST", url, self._headers, orjson.dumps(build_body(req)))
 
+    def count_tokens_request(self, req: ChatRequest) -> UpstreamRequest:
+        """Google's own count (`countTokens`) of the request `build_request` would send."""
+        model = req.upstream_model
+        if not model.startswith(("models/", "tunedModels/")):
+            model = "models/" + model
+        url = f"{self._base}/v1beta/{quote(model, safe='/-._')}:countTokens"
+        body = {"generateContentRequest": {"model": model, **build_body(req)}}
+        return UpstreamRequest("POST", url, self._headers, orjson.dumps(body))
+
     def parse_response(self, req: ChatRequest, status: int, body: bytes) -> dict:
         completion = parse_completion(body, self.config.name)
         if req.body.get("parallel_tool_calls") is False:
