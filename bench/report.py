@@ -227,12 +227,12 @@ def messages_section(messages: dict) -> list[str]:
     rounds, slice_ms = messages["rounds"], messages["slice_s"] * 1000
     return [
         f"`{messages['command']}` ({messages['date']}): three `lunos serve` processes "
-        "configured as the Lunos row, one per door, all on CPU 0. JSON at c=64: the three "
-        f"loaded in the same seconds, taking turns of {slice_ms:g} ms on the core (req/s is "
-        "each one's rate with a third of the core). Streams at 128: one door after the "
-        f"other, the order rotating. {rounds} rounds; CPU per request is the median over "
-        "them, the ratio to chat's is taken within each round. The target: a Messages door "
-        f"spends at most {MESSAGES_LIMIT:g}x chat's CPU per request.",
+        "configured as the Lunos row, one per door, all on CPU 0, loaded in the same "
+        f"seconds and taking turns of {slice_ms:g} ms on the core, so req/s is each one's "
+        "rate with a third of the core, and streams are relayed in bursts (less CPU per "
+        f"event than in the stream table). {rounds} rounds; CPU per request is the median "
+        "over them, the ratio to chat's is taken within each round. The target: a Messages "
+        f"door spends at most {MESSAGES_LIMIT:g}x chat's CPU per request.",
         "",
         *messages_table(messages),
         "",

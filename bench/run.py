@@ -3,7 +3,7 @@
     python bench/run.py                 # full run (~10 min): every target, every scenario
     python bench/run.py --quick         # ~3 min, shorter phases
     python bench/run.py --only lunos --scenarios json-c1,json-c64,stream-128
-    python bench/run.py --scenarios messages   # the Messages door against chat (~4 min)
+    python bench/run.py --scenarios messages   # the Messages door against chat (~2.5 min)
     python bench/run.py --soak 600      # 10 min mixed load against Lunos, RSS over time
 
 Targets: direct (the stand-in itself), pipe (a byte pipe: the floor), lunos, lunos-trace,
@@ -52,7 +52,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, help="seconds of warm-up per point")
     p.add_argument("--duration", type=float, help="measured seconds per point")
     p.add_argument("--drain", type=float, help="max seconds to wait for in-flight requests")
-    p.add_argument("--rounds", type=int, help="rounds of the messages scenarios (default 4; "
+    p.add_argument("--rounds", type=int, help="rounds of the messages scenarios (default 5; "
                    "3 with --quick)")
     p.add_argument("--chunks", type=int, default=64, help="content chunks per stream")
     p.add_argument("--chunk-delay-ms", type=float, default=10.0, help="stand-in token pacing")
@@ -92,7 +92,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.targets = []
     if args.soak and not (args.only or args.scenarios):
         args.targets, args.scenario_list, args.messages_list = [], [], []
-    args.rounds = args.rounds or (3 if args.quick else 4)
+    args.rounds = args.rounds or (3 if args.quick else 5)
     args.warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 3.0)
     args.duration = args.duration if args.duration is not None else (2.0 if args.quick else 10.0)
     args.drain = args.drain if args.drain is not None else (5.0 if args.quick else 20.0)
