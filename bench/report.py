@@ -230,9 +230,10 @@ def messages_section(messages: dict) -> list[str]:
         "configured as the Lunos row, one per door, all on CPU 0, loaded in the same "
         f"seconds and taking turns of {slice_ms:g} ms on the core, so req/s is each one's "
         "rate with a third of the core, and streams are relayed in bursts (less CPU per "
-        f"event than in the stream table). {rounds} rounds; CPU per request is the median "
-        "over them, the ratio to chat's is taken within each round. The target: a Messages "
-        f"door spends at most {MESSAGES_LIMIT:g}x chat's CPU per request.",
+        f"event than in the stream table). {rounds} round{'s' * (rounds != 1)}; CPU per "
+        "request is the median over them, the ratio to chat's is taken within each round. "
+        f"The target: a Messages door spends at most {MESSAGES_LIMIT:g}x chat's CPU per "
+        "request.",
         "",
         *messages_table(messages),
         "",

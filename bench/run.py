@@ -3,7 +3,7 @@
     python bench/run.py                 # full run (~10 min): every target, every scenario
     python bench/run.py --quick         # ~3 min, shorter phases
     python bench/run.py --only lunos --scenarios json-c1,json-c64,stream-128
-    python bench/run.py --scenarios messages   # the Messages door against chat (~2.5 min)
+    python bench/run.py --scenarios messages   # the Messages door against chat (~3 min)
     python bench/run.py --soak 600      # 10 min mixed load against Lunos, RSS over time
 
 Targets: direct (the stand-in itself), pipe (a byte pipe: the floor), lunos, lunos-trace,
