@@ -1,7 +1,12 @@
-"""Closed-loop HTTP/1.1 load generator for chat completions (uvloop + httptools, keep-alive).
+"""Closed-loop HTTP/1.1 load generator for chat completions and Anthropic Messages (uvloop +
+httptools, keep-alive).
 
     python bench/load.py --url http://127.0.0.1:8000/v1/chat/completions --model M \
         --mix json=1 --concurrency 64 --warmup 3 --duration 10 [--pid GATEWAY_PID]
+
+A URL ending in `/v1/messages` gets Messages bodies (the same prompt, `system` apart, with
+`max_tokens`) and Anthropic's stream events (`message_stop` ends a stream, each
+`text_delta` is a content chunk); any other URL gets chat completion bodies.
 
 Each of `--concurrency` virtual users owns one connection and sends its next request as soon
 as the previous answer is complete. `--mix` picks each request's kind by weight:
@@ -47,7 +52,7 @@ PROMPT = (
     "per-request overhead, streaming behaviour under many concurrent clients, memory over "
     "time, and the cost of keeping a history of every request. Answer plainly."
 )
-CONTENT_TS = re.compile(rb'"content": ?" t(\d+)"')
+CONTENT_TS = re.compile(rb'"(?:content|text)": ?" t(\d+)"')  # chat or Messages
 KINDS = ("json", "stream", "fail", "disconnect")
 
 
@@ -64,6 +69,21 @@ def body_for(model: str, stream: bool, extra: dict | None = None) -> bytes:
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
+    body.update(extra or {})
+    return orjson.dumps(body)
+
+
+def messages_body_for(model: str, stream: bool, extra: dict | None = None) -> bytes:
+    """The same request in Anthropic's Messages format."""
+    body = {
+        "model": model,
+        "system": "You are a concise assistant.",
+        "messages": [{"role": "user", "content": PROMPT}],
+        "max_tokens": 256,
+        "temperature": 0.7,
+    }
+    if stream:
+        body["stream"] = True
     body.update(extra or {})
     return orjson.dumps(body)
 
@@ -134,6 +154,8 @@ class SSECounter:
                 continue
             if b"data:" not in ev:
                 continue  # a comment or keep-alive
+            if ev.startswith(b"event: message_stop"):  # Messages: the last event
+                self.done = True
             self.events += 1
             if self.first == 0:
                 self.first = now
@@ -437,10 +459,11 @@ def build_plan(args: argparse.Namespace) -> Plan:
     headers = [tuple(h.split(":", 1)) for h in args.header]
     headers = [(k.strip(), v.strip()) for k, v in headers]
     extra = orjson.loads(args.extra) if args.extra else None
+    make = messages_body_for if urlsplit(args.url).path.endswith("/v1/messages") else body_for
     requests = {
-        "json": body_for(args.model, False, extra),
-        "stream": body_for(args.model, True, extra),
-        "fail": body_for(args.fail_model or args.model + "-fail", False, extra),
+        "json": make(args.model, False, extra),
+        "stream": make(args.model, True, extra),
+        "fail": make(args.fail_model or args.model + "-fail", False, extra),
     }
     requests["disconnect"] = requests["stream"]
     return Plan(

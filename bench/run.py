@@ -3,12 +3,15 @@
     python bench/run.py                 # full run (~10 min): every target, every scenario
     python bench/run.py --quick         # ~3 min, shorter phases
     python bench/run.py --only lunos --scenarios json-c1,json-c64,stream-128
+    python bench/run.py --scenarios messages   # the Messages door against chat (~3 min)
     python bench/run.py --soak 600      # 10 min mixed load against Lunos, RSS over time
 
 Targets: direct (the stand-in itself), pipe (a byte pipe: the floor), lunos, lunos-trace,
-litellm, portkey. `direct` always runs: every other row is compared with it. Results go to
+litellm, portkey. `direct` always runs: every other row is compared with it. The `messages`
+scenarios measure Lunos's doors against each other (bench/messages_door.py). Results go to
 bench/.work/results/ (JSON and Markdown); a full run or a soak run (or --write-docs) also
-rewrites docs/benchmarks.md with the newest comparison and soak, keeping its notes.
+rewrites docs/benchmarks.md with the newest comparison, Messages door and soak, keeping its
+notes.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from bench import report, targets
 from bench.procstat import Watch
 
 ALL_TARGETS = ("direct", "pipe", "lunos", "lunos-trace", "portkey", "litellm")
-GROUPS = {"json": list(report.JSON_SCENARIOS), "stream": list(report.STREAM_SCENARIOS)}
+GROUPS = {"json": list(report.JSON_SCENARIOS), "stream": list(report.STREAM_SCENARIOS),
+          "messages": list(report.MESSAGES_SCENARIOS)}
 
 
 def log(msg: str) -> None:
@@ -43,11 +47,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Lunos gateway benchmark (see bench/README.md)")
     p.add_argument("--quick", action="store_true", help="short phases (~2-3 minutes in all)")
     p.add_argument("--only", help=f"comma list of targets: {', '.join(ALL_TARGETS)}")
-    p.add_argument("--scenarios", help="comma list of scenarios or groups (json, stream): "
-                   + ", ".join(report.SCENARIOS))
+    p.add_argument("--scenarios", help="comma list of scenarios or groups (json, stream, "
+                   "messages): " + ", ".join([*report.SCENARIOS, *report.MESSAGES_SCENARIOS]))
     p.add_argument("--warmup", type=float, help="seconds of warm-up per point")
     p.add_argument("--duration", type=float, help="measured seconds per point")
     p.add_argument("--drain", type=float, help="max seconds to wait for in-flight requests")
+    p.add_argument("--rounds", type=int, help="rounds of the messages scenarios (default 5; "
+                   "3 with --quick)")
     p.add_argument("--chunks", type=int, default=64, help="content chunks per stream")
     p.add_argument("--chunk-delay-ms", type=float, default=10.0, help="stand-in token pacing")
     p.add_argument("--no-pin", action="store_true",
@@ -71,17 +77,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             p.error(f"unknown target(s): {', '.join(sorted(unknown))}")
         args.targets = [t for t in ALL_TARGETS if t == "direct" or t in wanted]
     scen = []
-    for item in (args.scenarios or "json,stream").split(","):
+    for item in (args.scenarios or "json,stream,messages").split(","):
         item = item.strip()
         if item in GROUPS:
             scen += GROUPS[item]
-        elif item in report.SCENARIOS:
+        elif item in report.SCENARIOS or item in report.MESSAGES_SCENARIOS:
             scen.append(item)
         elif item:
             p.error(f"unknown scenario {item!r}")
     args.scenario_list = [s for s in report.SCENARIOS if s in scen]
+    args.messages_list = [s for s in report.MESSAGES_SCENARIOS if s in scen
+                          and "lunos" in args.targets]
+    if not args.scenario_list:
+        args.targets = []
     if args.soak and not (args.only or args.scenarios):
-        args.targets, args.scenario_list = [], []
+        args.targets, args.scenario_list, args.messages_list = [], [], []
+    args.rounds = args.rounds or (3 if args.quick else 5)
     args.warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 3.0)
     args.duration = args.duration if args.duration is not None else (2.0 if args.quick else 10.0)
     args.drain = args.drain if args.drain is not None else (5.0 if args.quick else 20.0)
@@ -359,6 +370,13 @@ def main(argv: list[str] | None = None) -> int:
             except RuntimeError as exc:
                 log(f"{name}: {exc}")
                 results["targets"][name] = {"points": {}, "failed": str(exc)[-2000:]}
+        if args.messages_list:
+            from bench import messages_door  # it imports this module (load_command, run_load)
+
+            log(f"the Messages door against chat: {', '.join(args.messages_list)}")
+            results["messages"] = {
+                "command": results["meta"]["command"], "date": results["meta"]["date"],
+                **messages_door.measure(args, standin, gw_cpu, side_cpu)}
         if args.soak:
             results["soak"] = soak(args, standin, gw_cpu, side_cpu)
     finally:
@@ -382,6 +400,8 @@ def write_results(results: dict, args) -> None:
                    report.memory_table(results)]
     if results["targets"].get("lunos"):
         tables.append(report.target_checks(results))
+    if results.get("messages"):
+        tables.append(report.messages_section(results["messages"]))
     if results.get("soak"):
         tables.append(report.soak_table(results["soak"]))
     for table in tables:
@@ -402,14 +422,17 @@ def latest_results(key: str) -> dict | None:
 
 
 def write_docs(results: dict) -> None:
-    """docs/benchmarks.md: the newest comparison run and the newest soak, notes kept."""
+    """docs/benchmarks.md: the newest comparison run, Messages door measurement and soak,
+    notes kept."""
     docs_path = targets.ROOT / "docs" / "benchmarks.md"
     main_run = results if results["targets"] else latest_results("targets")
     if main_run is None:
         log("no comparison run yet: docs/benchmarks.md not written")
         return
-    soak_run = results if results.get("soak") else latest_results("soak")
-    combined = {**main_run, "soak": soak_run["soak"] if soak_run else None}
+    combined = dict(main_run)
+    for part in ("messages", "soak"):
+        newest = results if results.get(part) else latest_results(part)
+        combined[part] = newest[part] if newest else None
     notes = report.kept_notes(docs_path.read_text()) if docs_path.exists() else ""
     docs_path.write_text(report.markdown(combined, notes))
     log(f"wrote {docs_path}")

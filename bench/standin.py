@@ -1,4 +1,5 @@
-"""A fast OpenAI-compatible upstream for the benchmark: raw asyncio (uvloop) + httptools.
+"""A fast OpenAI- and Anthropic-compatible upstream for the benchmark: raw asyncio (uvloop)
++ httptools.
 
     python bench/standin.py --port 0 [--chunks 64] [--chunk-delay-ms 10] [--workers 1]
 
@@ -12,6 +13,11 @@ Prints one line `standin listening on PORT` when ready. Answers POST .../chat/co
   With a chunk delay, one shared ticker advances every open stream once per tick (as a
   batched inference server does); without one, a stream is written in one go.
 - A model whose name contains `fail` gets a 500 error body (for error-path load).
+
+and POST .../v1/messages as Anthropic does, with the same text and pacing: a ~1 KB
+`message`, or the events `message_start`, `content_block_start` and `ping` at once, then
+`--chunks` `text_delta`s (` t<ns>` as above), then `content_block_stop`, `message_delta`
+(stop reason, usage) and `message_stop`.
 
 `GET /stats` answers this process's counts `{"requests", "streams", "failed"}`; any other
 request gets a small 200 JSON body (health checks). No TLS, loopback only.
@@ -50,6 +56,8 @@ USAGE = {
                                   "rejected_prediction_tokens": 0},
 }
 CREATED = 1_760_000_000
+ANTHROPIC_USAGE = {"input_tokens": 84, "cache_creation_input_tokens": 0,
+                   "cache_read_input_tokens": 0, "output_tokens": 128}
 ERROR_BODY = orjson.dumps({"error": {"message": "The server had an error while processing "
                                                 "your request.", "type": "server_error",
                                      "param": None, "code": None}})
@@ -57,9 +65,9 @@ SSE_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
             b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n")
 
 
-def _chunk(data: bytes) -> bytes:
-    """One HTTP/1.1 chunk holding one SSE event."""
-    event = b"data: " + data + b"\n\n"
+def _chunk(data: bytes, name: bytes = b"") -> bytes:
+    """One HTTP/1.1 chunk holding one SSE event (named `name`, if given)."""
+    event = (b"event: " + name + b"\n" if name else b"") + b"data: " + data + b"\n\n"
     return b"%x\r\n%s\r\n" % (len(event), event)
 
 
@@ -99,19 +107,64 @@ class Templates:
     def event(self, rid: int, choices: bytes) -> bytes:
         return _chunk(self.chunk_head % (rid, CREATED) + choices)
 
+    def stream(self, rid: int, req: dict) -> tuple[bytes, bytes, bytes]:
+        """(what is written at once, the content event's format, the closing bytes)."""
+        # "data: {...head...}[{...content:" t%d"...}]}\n\n": one format per chunk.
+        content = b"data: " + (self.chunk_head % (rid, CREATED)).replace(b"%", b"%%") \
+            + self.content + b"\n\n"
+        tail = self.event(rid, self.finish)
+        if (req.get("stream_options") or {}).get("include_usage"):
+            tail += self.event(rid, self.usage)
+        return self.event(rid, self.role), content, tail + _chunk(b"[DONE]")
+
+
+class MessagesTemplates:
+    """The same answer in Anthropic's Messages format, pre-rendered per model name."""
+
+    def __init__(self, model: str) -> None:
+        self.json_head = b'{"id":"msg_bench'
+        self.json_tail = orjson.dumps({
+            "type": "message", "role": "assistant", "model": model,
+            "content": [{"type": "text", "text": CONTENT}],
+            "stop_reason": "end_turn", "stop_sequence": None, "usage": ANTHROPIC_USAGE,
+        })[1:]
+        self.start = orjson.dumps({
+            "type": "message_start",
+            "message": {"id": "msg_bench%d", "type": "message", "role": "assistant",
+                        "model": model, "content": [], "stop_reason": None,
+                        "stop_sequence": None, "usage": {**ANTHROPIC_USAGE, "output_tokens": 1}},
+        }).replace(b"%", b"%%").replace(b"msg_bench%%d", b"msg_bench%d")
+        self.opening = (
+            _chunk(b'{"type":"content_block_start","index":0,'
+                   b'"content_block":{"type":"text","text":""}}', b"content_block_start")
+            + _chunk(b'{"type":"ping"}', b"ping"))
+        self.content = (b'event: content_block_delta\ndata: {"type":"content_block_delta",'
+                        b'"index":0,"delta":{"type":"text_delta","text":" t%d"}}\n\n')
+        self.tail = (
+            _chunk(b'{"type":"content_block_stop","index":0}', b"content_block_stop")
+            + _chunk(b'{"type":"message_delta","delta":{"stop_reason":"end_turn",'
+                     b'"stop_sequence":null},"usage":{"output_tokens":128}}', b"message_delta")
+            + _chunk(b'{"type":"message_stop"}', b"message_stop"))
+
+    def json(self, rid: int) -> bytes:
+        return _response(b"200 OK", self.json_head + b'%d",' % rid + self.json_tail)
+
+    def stream(self, rid: int, req: dict) -> tuple[bytes, bytes, bytes]:
+        first = _chunk(self.start % rid, b"message_start") + self.opening
+        return first, self.content, self.tail
+
 
 class Stream:
-    __slots__ = ("content", "include_usage", "left", "rid", "tpl", "transport")
+    """One open stream: `left` content events to write from `content` (a format with the
+    clock's slot), then `tail`."""
 
-    def __init__(self, transport, tpl: Templates, rid: int, chunks: int, include_usage: bool):
+    __slots__ = ("content", "left", "tail", "transport")
+
+    def __init__(self, transport, chunks: int, content: bytes, tail: bytes):
         self.transport = transport
-        self.tpl = tpl
-        self.rid = rid
         self.left = chunks
-        self.include_usage = include_usage
-        # "data: {...head...}[{...content:" t%d"...}]}\n\n": one format per chunk.
-        self.content = b"data: " + (tpl.chunk_head % (rid, CREATED)).replace(b"%", b"%%") \
-            + tpl.content + b"\n\n"
+        self.content = content
+        self.tail = tail
 
     def next_event(self) -> bytes:
         """The next content chunk, or the closing events when none are left."""
@@ -119,11 +172,7 @@ class Stream:
             self.left -= 1
             event = self.content % time.monotonic_ns()
             return b"%x\r\n%b\r\n" % (len(event), event)
-        tpl = self.tpl
-        tail = tpl.event(self.rid, tpl.finish)
-        if self.include_usage:
-            tail += tpl.event(self.rid, tpl.usage)
-        return tail + _chunk(b"[DONE]") + b"0\r\n\r\n"
+        return self.tail + b"0\r\n\r\n"
 
 
 class Ticker:
@@ -161,21 +210,27 @@ class Server:
     def __init__(self, chunks: int, delay: float) -> None:
         self.chunks = chunks
         self.ticker = Ticker(delay) if delay > 0 else None
-        self.templates: dict[str, Templates] = {}
+        self.templates: dict[tuple[type, str], Templates | MessagesTemplates] = {}
         self.counter = 0
         self.streams = 0
         self.failed = 0
 
-    def templates_for(self, model: str) -> Templates:
-        tpl = self.templates.get(model)
+    def templates_for(self, kind: type, model: str) -> Templates | MessagesTemplates:
+        tpl = self.templates.get((kind, model))
         if tpl is None:
             if len(self.templates) > 64:
                 self.templates.clear()
-            tpl = self.templates[model] = Templates(model)
+            tpl = self.templates[kind, model] = kind(model)
         return tpl
 
     def handle(self, transport, method: bytes, url: bytes, body: bytes) -> None:
-        if method != b"POST" or not url.endswith(b"/chat/completions"):
+        if url.endswith(b"/chat/completions"):
+            kind = Templates
+        elif url.endswith(b"/v1/messages"):
+            kind = MessagesTemplates
+        else:
+            kind = None
+        if method != b"POST" or kind is None:
             if url == b"/stats":
                 stats = {"requests": self.counter + self.failed, "streams": self.streams,
                          "failed": self.failed}
@@ -194,14 +249,14 @@ class Server:
             transport.write(_response(b"500 Internal Server Error", ERROR_BODY))
             return
         self.counter += 1
-        tpl = self.templates_for(model)
+        tpl = self.templates_for(kind, model)
         if not req.get("stream"):
             transport.write(tpl.json(self.counter))
             return
         self.streams += 1
-        usage = bool((req.get("stream_options") or {}).get("include_usage"))
-        stream = Stream(transport, tpl, self.counter, self.chunks, usage)
-        first = SSE_HEAD + tpl.event(stream.rid, tpl.role)
+        first, content, tail = tpl.stream(self.counter, req)
+        stream = Stream(transport, self.chunks, content, tail)
+        first = SSE_HEAD + first
         if self.ticker is None:
             parts = [first]
             while stream.left > 0:

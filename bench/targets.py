@@ -125,6 +125,7 @@ def lunos_env(home: Path, upstream: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LUNOS_")}
     env.update(LUNOS_HOME=str(home), LUNOS_MASTER_KEY=LUNOS_MASTER,
                OPENAI_BASE_URL=upstream + "/v1", OPENAI_API_KEY=UPSTREAM_KEY,
+               ANTHROPIC_BASE_URL=upstream, ANTHROPIC_API_KEY=UPSTREAM_KEY,
                PYTHONPATH=str(ROOT / "src"))
     return env
 

@@ -1,5 +1,6 @@
-"""The benchmark harness works: the stand-in speaks OpenAI JSON and SSE, the load generator
-counts requests, streams and latencies right against it, and the report renders.
+"""The benchmark harness works: the stand-in speaks OpenAI's and Anthropic's JSON and SSE,
+the load generator counts requests, streams and latencies right against it, and the report
+renders.
 
 No performance is asserted here; the gateways themselves are not started.
 """
@@ -55,10 +56,9 @@ def stats(base: str) -> dict:
     return httpx.get(base + "/stats", timeout=5).json()
 
 
-def load(base: str, *args: str) -> dict:
+def load(base: str, *args: str, path: str = "/v1/chat/completions") -> dict:
     out = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "load.py"), "--url",
-         base + "/v1/chat/completions", *args],
+        [sys.executable, str(ROOT / "bench" / "load.py"), "--url", base + path, *args],
         capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
@@ -113,6 +113,68 @@ def test_standin_stream_without_usage_and_failure(standin):
     assert r.status_code == 500
     assert r.json()["error"]["type"] == "server_error"
     assert httpx.get(base + "/health", timeout=5).status_code == 200
+
+
+def named_events(text: str) -> list[tuple[str, dict]]:
+    out = []
+    for block in text.strip().split("\n\n"):
+        name, data = block.split("\n")
+        assert name.startswith("event: ") and data.startswith("data: ")
+        out.append((name[len("event: "):], json.loads(data[len("data: "):])))
+    return out
+
+
+def test_standin_speaks_messages(standin):
+    _, base = standin
+    body = {"model": "claude-bench", "max_tokens": 16,
+            "messages": [{"role": "user", "content": "hi"}]}
+    r = httpx.post(base + "/v1/messages", json=body, timeout=10)
+    assert r.status_code == 200
+    assert 800 <= len(r.content) <= 1600
+    message = r.json()
+    assert (message["type"], message["role"], message["model"]) == ("message", "assistant",
+                                                                     "claude-bench")
+    assert message["content"][0]["type"] == "text" and message["content"][0]["text"]
+    assert message["stop_reason"] == "end_turn"
+    assert message["usage"]["input_tokens"] > 0 and message["usage"]["output_tokens"] > 0
+    assert message["id"].startswith("msg_")
+
+    r = httpx.post(base + "/v1/messages", json={**body, "stream": True}, timeout=10)
+    assert r.headers["content-type"] == "text/event-stream"
+    events = named_events(r.text)
+    names = [name for name, _ in events]
+    assert names == ["message_start", "content_block_start", "ping",
+                     *["content_block_delta"] * CHUNKS,
+                     "content_block_stop", "message_delta", "message_stop"]
+    assert all(name == data["type"] for name, data in events)
+    assert events[0][1]["message"]["model"] == "claude-bench"
+    assert events[0][1]["message"]["id"] != message["id"]
+    texts = [data["delta"]["text"] for name, data in events if name == "content_block_delta"]
+    assert all(re.fullmatch(r" t\d+", t) for t in texts)
+    stamps = [int(t[2:]) for t in texts]
+    assert stamps == sorted(stamps)
+    assert stamps[-1] - stamps[0] >= (CHUNKS - 1) * DELAY_MS * 1e6 * 0.5  # paced as chat
+    assert events[-2][1]["delta"]["stop_reason"] == "end_turn"
+    assert events[-2][1]["usage"]["output_tokens"] > 0
+
+
+def test_load_counts_messages_requests_and_streams(standin):
+    _, base = standin
+    before = stats(base)
+    j = load(base, "--concurrency", "2", "--requests", "40", path="/v1/messages")
+    s = load(base, "--mix", "stream=1", "--concurrency", "3", "--requests", "9",
+             "--expect-content", str(CHUNKS), path="/v1/messages")
+    after = stats(base)
+    assert j["totals"]["ok"] == j["totals"]["sent"] >= 40
+    assert s["kinds"]["stream"]["content_events"] == {str(CHUNKS): 9}
+    # Complete: message_stop seen, every text delta counted, nothing taken for an error.
+    assert s["totals"]["ok"] == s["totals"]["sent"]
+    assert s["totals"].get("incomplete", 0) == 0
+    assert after["streams"] - before["streams"] == s["totals"]["sent"]
+    assert after["requests"] - before["requests"] == j["totals"]["sent"] + s["totals"]["sent"]
+    # message_start, content_block_start, ping, the deltas, block stop, delta, stop.
+    assert s["events"] >= 9 * (CHUNKS + 6)
+    assert s["kinds"]["stream"]["relay_ms"]["n"] >= 9 * CHUNKS
 
 
 def test_load_counts_json_requests(standin):
@@ -283,3 +345,33 @@ def test_take_turns_runs_one_process_at_a_time_and_leaves_both_running():
         for w in [*workers, load]:
             w.kill()
             w.wait()
+
+
+def test_messages_summary_ratios_and_section():
+    from bench.messages_door import summarise
+
+    def point(cost: float | None, rps: float, **totals) -> dict:
+        return {"rps": rps, "totals": {"sent": 10, "ok": 10, **totals},
+                "gateway": {"cpu_ms_per_request": cost, "cpu_us_per_event": None}}
+
+    points = {"messages-json-c64": {
+        "chat": [point(0.20, 900), point(0.30, 800), point(0.25, 850)],
+        "messages-anthropic": [point(0.21, 880), point(0.30, 790), point(0.30, 700)],
+        "messages-openai": [point(0.30, 600), point(0.36, 500), point(0.25, 700, http_error=3)],
+    }}
+    summary = summarise(points)["messages-json-c64"]
+    assert summary["chat"]["ratio"] is None
+    assert summary["chat"]["cpu_ms_per_request"] == 0.25
+    assert summary["messages-anthropic"]["ratios"] == pytest.approx([1.05, 1.0, 1.2])
+    assert summary["messages-anthropic"]["ratio"] == pytest.approx(1.05)  # within each round
+    assert summary["messages-openai"]["ratio"] == pytest.approx(1.2)
+    messages = {"command": "python bench/run.py --scenarios messages", "date": "today",
+                "rounds": 3, "slice_s": 0.05, "points": points,
+                "summary": summarise(points),
+                "history": {"chat": {"rows": 30, "sent": 30}}}
+    text = "\n".join(report.messages_section(messages))
+    assert "python bench/run.py --scenarios messages" in text
+    assert "| Messages → Anthropic (pass-through) | json-c64 | 790 | 0.300 | - | 1.05 (1.05, 1.00, 1.20) | yes | 0 |" in text
+    # A door with errors does not meet the target, whatever its ratio.
+    assert "| 1.20 (1.50, 1.20, 1.00) | NO | 3 http error |" in text
+    assert "chat 30 / 30" in text

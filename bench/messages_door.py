@@ -1,0 +1,150 @@
+"""The Messages door against chat: what each door of one Lunos configuration costs per request.
+
+    python bench/run.py --scenarios messages [--quick] [--rounds N]
+
+Three `lunos serve` processes, configured as the `lunos` target (history on, traces off)
+with `openai/...` and `anthropic/...` both served by the stand-in, one per door:
+
+- chat: `POST /v1/chat/completions`, `openai/gpt-bench` (the `lunos` row);
+- Messages → Anthropic: `POST /v1/messages`, `anthropic/claude-bench`, passed through;
+- Messages → OpenAI: `POST /v1/messages`, `openai/gpt-bench`, translated both ways.
+
+JSON at c=64 (`messages-json-c64`) and streams at 128 (`messages-stream-128`): in each round
+the three are loaded in the same seconds, all on CPU 0, and take turns of `SLICE` seconds
+(`history_overhead.take_turns`): each is alone on the core while it runs, and the host's
+swings fall on all three alike. Each round gives every door's CPU per request and its ratio
+to chat's in that round; the table gives medians over the rounds.
+
+Streams in turns are not the stream row's regime: a paused gateway's upstream events wait in
+its sockets, so it relays them in bursts and its CPU per event is lower than alone. The
+per-request work (and a translator's per-event work) is not amortised that way, so the
+ratio to chat comes out, if anything, higher than alone. Measured one door after the other
+instead (four rounds each way, 2026-12-04), the ratios agreed within the noise, which was
+twice as wide as in turns.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import time
+
+from bench import report, run, targets
+from bench.history_overhead import take_turns
+
+SLICE = 0.05  # seconds per turn in the JSON rounds
+SETTLE = 1.5  # seconds of rest before each round: history rows still being written
+MESSAGES_HEADERS = ["anthropic-version: 2023-06-01"]
+DOORS = {  # name: (path, model)
+    "chat": ("/v1/chat/completions", f"openai/{targets.MODEL}"),
+    "messages-anthropic": ("/v1/messages", "anthropic/claude-bench"),
+    "messages-openai": ("/v1/messages", f"openai/{targets.MODEL}"),
+}
+
+
+def door_server(gateway: targets.Server, door: str) -> targets.Server:
+    """What a client of `door` sends to `gateway`: Messages clients authenticate with
+    `x-api-key` and send `anthropic-version`, as the anthropic SDK does."""
+    path, model = DOORS[door]
+    if path == "/v1/chat/completions":
+        return gateway
+    base = gateway.url.rsplit("/v1/", 1)[0]
+    headers = [h.replace("Authorization: Bearer ", "x-api-key: ") for h in gateway.headers]
+    return targets.Server(gateway.name, gateway.proc, base + path, model=model,
+                          headers=headers + MESSAGES_HEADERS, home=gateway.home)
+
+
+def measure(args, standin: targets.Server, gw_cpu: str | None, side_cpu: str | None) -> dict:
+    upstream = standin.url.rsplit("/v1/", 1)[0]
+    servers: dict[str, targets.Server] = {}
+    out: dict = {"rounds": args.rounds, "slice_s": SLICE, "points": {}}
+    try:
+        for door in DOORS:
+            gateway = targets.start_lunos(f"lunos-{door}", gw_cpu, upstream, trace=False)
+            servers[door] = door_server(gateway, door)
+        time.sleep(1.0)
+        for scenario in args.messages_list:
+            rounds = out["points"][scenario] = {door: [] for door in DOORS}
+            for round_no in range(args.rounds):
+                time.sleep(SETTLE)
+                points = _in_turns(servers, scenario, args, standin, side_cpu)
+                for door, point in points.items():
+                    rounds[door].append(point)
+                print(_round_line(scenario, round_no + 1, points), flush=True)
+                if any(s.proc.poll() is not None for s in servers.values()):
+                    raise RuntimeError(f"a gateway exited during {scenario}")
+        out["history"] = {door: run.wait_history(servers[door], sum(
+            p["totals"].get("sent", 0) for rounds in out["points"].values()
+            for p in rounds[door])) for door in DOORS}
+    finally:
+        for server in servers.values():
+            server.stop()
+    out["summary"] = summarise(out["points"])
+    return out
+
+
+def _command(server: targets.Server, scenario: str, args, standin: targets.Server) -> list[str]:
+    base = scenario.removeprefix("messages-")  # the chat scenario of the same shape
+    return run.load_command(server, base, args, standin, server.pid)
+
+
+def _in_turns(servers, scenario, args, standin, side_cpu) -> dict[str, dict]:
+    """All doors loaded in the same seconds, their gateways running in turns."""
+    procs = {door: subprocess.Popen(targets.pinned(_command(s, scenario, args, standin),
+                                                   side_cpu),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for door, s in servers.items()}
+    take_turns([s.pid for s in servers.values()], list(procs.values()), SLICE)
+    points = {}
+    for door, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=args.warmup + args.duration + args.drain + 60)
+        if proc.returncode != 0 or not stdout.strip():
+            raise RuntimeError(f"load generator failed for {door}:\n{stderr[-3000:]}")
+        points[door] = json.loads(stdout)
+    return points
+
+
+def _cost(point: dict) -> float | None:
+    return point["gateway"]["cpu_ms_per_request"]
+
+
+def _round_line(scenario: str, round_no: int, points: dict[str, dict]) -> str:
+    chat = _cost(points["chat"])
+    parts = []
+    for door, point in points.items():
+        cost = _cost(point)
+        text = f"{door} {point['rps']:,.0f}/s {cost:.3f} ms" if cost else f"{door} -"
+        if cost and chat and door != "chat":
+            text += f" ({cost / chat:.2f}x)"
+        if report.problems(point) != "0":
+            text += f" [{report.problems(point)}]"
+        parts.append(text)
+    return f"{scenario} round {round_no}: " + ", ".join(parts)
+
+
+def summarise(points: dict[str, dict[str, list[dict]]]) -> dict:
+    """Per scenario and door: medians over the rounds, and the per-round ratios to chat."""
+    out: dict = {}
+    for scenario, doors in points.items():
+        chat = [_cost(p) for p in doors["chat"]]
+        out[scenario] = {}
+        for door, rounds in doors.items():
+            costs = [_cost(p) for p in rounds]
+            events = [p["gateway"]["cpu_us_per_event"] for p in rounds]
+            ratios = [c / b for c, b in zip(costs, chat, strict=True) if c and b]
+            out[scenario][door] = {
+                "rps": statistics.median(p["rps"] for p in rounds),
+                "cpu_ms_per_request": _median(costs),
+                "cpu_us_per_event": _median(events),
+                "ratios": ratios,
+                "ratio": _median(ratios) if door != "chat" else None,
+                "errors": sum(1 for p in rounds if report.problems(p) != "0"),
+                "problems": [report.problems(p) for p in rounds],
+            }
+    return out
+
+
+def _median(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
