@@ -948,8 +948,8 @@ def _cited_document(body: dict) -> list[dict] | None:
     citations: a lead-in, then its first sentence with a `char_location` citation."""
     documents = [b for m in body["messages"] if m.get("role") == "user" for b in _blocks(m)
                  if b.get("type") == "document"]
-    last = next(m for m in reversed(body["messages"]) if m.get("role") == "user")
-    for block in _blocks(last):
+    last = next((m for m in reversed(body["messages"]) if m.get("role") == "user"), None)
+    for block in _blocks(last) if last is not None else ():
         if block.get("type") == "document" and (block.get("citations") or {}).get("enabled") \
                 and block["source"]["type"] == "text":
             data = block["source"]["data"]
