@@ -36,7 +36,10 @@ from typing import Any
 from ..errors import GatewayError
 from ..providers.common import new_tool_call_id
 from .messages_in import carry_signature
-from .messages_out import sse_event  # noqa: F401  (the same framing: `event:` + `data:`)
+from .messages_out import (
+    _call_signature,
+    sse_event,  # noqa: F401  (the same framing: `event:` + `data:`)
+)
 from .responses_in import new_id, tool_names
 
 Events = list[tuple[str, dict]]
@@ -119,13 +122,6 @@ def _fresh(part: dict) -> dict:
 
 def _status(finish: Any) -> str:
     return "incomplete" if finish in INCOMPLETE else "completed"
-
-
-def _call_signature(call: dict) -> str | None:
-    extra = call.get("extra_content")
-    google = extra.get("google") if isinstance(extra, dict) else None
-    signature = google.get("thought_signature") if isinstance(google, dict) else None
-    return signature if isinstance(signature, str) and signature else None
 
 
 def reasoning_item(text: str, details: list[dict], calls: dict[str, str], item_id: str | None = None) -> dict:
