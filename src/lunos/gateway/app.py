@@ -78,7 +78,7 @@ class LunosApp:
         self._transport = transport  # tests: an in-process mock instead of the network
         self.gw: Gateway | None = None
         from . import dashboard
-        from .routes import admin, chat, health, logs, messages, metrics, models
+        from .routes import admin, chat, health, logs, messages, metrics, models, stored_responses
 
         self.dashboard = dashboard.handle
 
@@ -108,6 +108,9 @@ class LunosApp:
             ("GET", "/v1/logs/"): RouteSpec(logs.get_log),
             ("DELETE", "/admin/keys/"): RouteSpec(admin.revoke_key, "master"),
             ("GET", "/v1/models/"): RouteSpec(models.get_model, "public", slashes=True),
+            # {id} and {id}/input_items; an id with a slash is simply not found
+            ("GET", "/v1/responses/"): RouteSpec(stored_responses.retrieve, slashes=True),
+            ("DELETE", "/v1/responses/"): RouteSpec(stored_responses.delete, slashes=True),
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -180,15 +183,20 @@ class LunosApp:
             return
 
     async def _purge_traces(self) -> None:
-        """Drop trace payloads older than the retention period, hourly (rows stay)."""
+        """Drop trace payloads older than the retention period, hourly (rows stay), and the
+        stored Responses-API responses as old."""
         import time
 
         days = self.settings.trace_retention_days
         while True:
             try:
-                purged = await self.gw.store.purge_traces(time.time() - days * 86400)
+                before = time.time() - days * 86400
+                purged = await self.gw.store.purge_traces(before)
                 if purged:
                     log.info("purged the traces of %d rows older than %g days", purged, days)
+                purged = await self.gw.store.purge_responses(before)
+                if purged:
+                    log.info("purged %d stored responses older than %g days", purged, days)
             except Exception as exc:  # the store may be down; try again next round
                 log.warning("trace purge failed: %s", exc.__class__.__name__)
             await asyncio.sleep(3600)

@@ -126,6 +126,7 @@ CODES = {
     "provider_not_found": "the model's prefix names no configured provider",
     "log_not_found": "no history row with this id for this key",
     "key_not_found": "no key with this id",
+    "response_not_found": "no stored response with this id for this key",
     "request_timeout": "the client sent its headers or body too slowly",
     "request_too_large": "the body is larger than max_body_bytes",
     "images_too_large": "the request's images add up to more bytes than allowed",

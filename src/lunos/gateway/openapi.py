@@ -161,6 +161,42 @@ def _messages_paths(key: list) -> dict:
     }
 
 
+def _stored_responses_paths(key: list) -> dict:
+    """The stored Responses-API responses (SPEC §9.2)."""
+    response_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+    include = {"name": "include", "in": "query", "required": False,
+               "schema": {"type": "array", "items": {"type": "string"}}}
+    return {
+        "/v1/responses/{id}": {
+            "get": {"operationId": "getResponse", "security": key, "parameters": [
+                        response_id, include,
+                        {"name": "stream", "in": "query", "required": False,
+                         "schema": {"type": "boolean", "const": False}}],
+                    "responses": {"200": _json({"type": "object"}), **_errors(400, 401, 404, 503)}},
+            "delete": {"operationId": "deleteResponse", "security": key, "parameters": [response_id],
+                       "responses": {"200": _json({"type": "object", "properties": {
+                           "id": {"type": "string"}, "object": {"const": "response.deleted"},
+                           "deleted": {"type": "boolean"}}}), **_errors(401, 404, 503)}},
+        },
+        "/v1/responses/{id}/input_items": {"get": {
+            "operationId": "listResponseInputItems", "security": key, "parameters": [
+                response_id, include,
+                {"name": "limit", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                {"name": "order", "in": "query", "required": False,
+                 "schema": {"enum": ["asc", "desc"]}},
+                {"name": "after", "in": "query", "required": False, "schema": {"type": "string"}}],
+            "responses": {"200": _json({"type": "object", "required": ["object", "data", "has_more"],
+                                        "properties": {
+                                            "object": {"const": "list"},
+                                            "data": {"type": "array", "items": {"type": "object"}},
+                                            "first_id": {"type": ["string", "null"]},
+                                            "last_id": {"type": ["string", "null"]},
+                                            "has_more": {"type": "boolean"}}}),
+                          **_errors(400, 401, 404, 503)}}},
+    }
+
+
 @lru_cache(maxsize=1)
 def document() -> dict:
     key = [{"bearer": []}]
@@ -235,5 +271,6 @@ def document() -> dict:
                                                                       **_errors(503)}}},
             "/metrics": {"get": {"operationId": "metrics", "responses": {"200": {"description": "Prometheus"}}}},
             **_messages_paths(key),
+            **_stored_responses_paths(key),
         },
     }

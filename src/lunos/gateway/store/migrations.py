@@ -51,12 +51,18 @@ def _v5_endpoint(conn: Connection) -> None:
                           "ADD COLUMN endpoint VARCHAR(20) NOT NULL DEFAULT 'chat'"))
 
 
+def _v6_responses(conn: Connection) -> None:
+    """Stored Responses-API responses (SPEC §9.2)."""
+    schema.responses.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_initial),
     (2, _v2_drop_day_index),
     (3, _v3_trace_ref),
     (4, _v4_no_whole_key_prefix),
     (5, _v5_endpoint),
+    (6, _v6_responses),
 ]
 
 

@@ -86,3 +86,18 @@ requests = Table(
     Index("ix_lunos_requests_key_created", "key_id", "created_at"),
     Index("ix_lunos_requests_created", "created_at"),
 )
+
+# Responses-API responses kept for `previous_response_id` and GET /v1/responses/{id}
+# (SPEC §9.2); each key sees only its own.
+responses = Table(
+    "lunos_responses",
+    metadata,
+    Column("id", String(128), primary_key=True),  # `resp_…`
+    Column("key_id", String(40), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("model", String(300), nullable=False),
+    Column("previous_response_id", String(128)),
+    Column("input_items", Text, nullable=False),  # JSON list, each item with its `id`
+    Column("response", Text, nullable=False),  # JSON: the response object as returned
+    Index("ix_lunos_responses_created", "created_at"),  # retention
+)

@@ -10,18 +10,23 @@ import base64
 import datetime
 import os
 import secrets
+import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import orjson
-from sqlalchemy import and_, case, func, insert, or_, select, text, update
+from sqlalchemy import and_, case, delete, func, insert, literal_column, or_, select, text, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ..errors import GatewayError
 from ..keys import display_prefix, hash_key, new_key
 from ..traces import public_request
-from . import schema
+from . import responses, schema
 from .migrations import migrate
 from .rows import COLUMNS, HistoryRow, as_text
 from .sqlite_rows import SqliteRowWriter, insert_rows_sql
@@ -166,6 +171,19 @@ def _decode_cursor(cursor: str) -> tuple[float, str]:
         return float(created_at), str(row_id)
     except (ValueError, TypeError, orjson.JSONDecodeError):
         raise GatewayError(400, "Invalid cursor", param="cursor") from None
+
+
+_DATABASE_ERRORS = (SQLAlchemyError, OSError, sqlite3.Error, asyncpg.PostgresError,
+                    asyncpg.InterfaceError)
+
+
+@contextmanager
+def _unavailable_on_failure() -> Iterator[None]:
+    """A database failure as the 503 a client can retry, whichever layer raised it."""
+    try:
+        yield
+    except _DATABASE_ERRORS as exc:
+        raise StoreUnavailable(exc.__class__.__name__) from exc
 
 
 def _create_private(path: Path) -> None:
@@ -485,4 +503,77 @@ class Store:
             )
         if self.trace_files is not None:
             await asyncio.to_thread(self.trace_files.purge, older_than)
+        return result.rowcount or 0
+
+    # ------------------------------------------------------------------ stored responses
+    # SPEC §9.2. Every method is scoped to one key: another key's response is as good as
+    # missing, for the master key too. A database failure raises StoreUnavailable.
+    async def save_response(self, row: responses.StoredResponse) -> None:
+        """Store one response at once (one INSERT, committed on return): the next turn may
+        name it as its `previous_response_id` straight away."""
+        values = responses.row_values(row)
+        with _unavailable_on_failure():
+            if self._rows is not None:
+                await self._rows.execute(responses.INSERT_SQLITE, values)
+                return
+            async with self.engine.connect() as conn:
+                driver = (await conn.get_raw_connection()).driver_connection
+                if self.is_sqlite:  # in memory: the engine's one connection
+                    await driver.execute(responses.INSERT_SQLITE, values)
+                    await driver.commit()
+                else:
+                    await driver.execute(responses.INSERT_PG, *values)
+
+    async def get_response(self, response_id: str, key_id: str) -> responses.StoredResponse | None:
+        """The response, or None when there is none of this key's with this id."""
+        if not responses.usable_id(response_id):
+            return None
+        c = schema.responses.c
+        with _unavailable_on_failure():
+            async with self.engine.connect() as conn:
+                row = (await conn.execute(select(schema.responses).where(
+                    c.id == response_id, c.key_id == key_id))).first()
+        return responses.from_db(row) if row else None
+
+    async def delete_response(self, response_id: str, key_id: str) -> bool:
+        """Delete this key's response; False when there was none. A later turn that names it
+        keeps its own row, and its chain now starts after the gap."""
+        if not responses.usable_id(response_id):
+            return False
+        c = schema.responses.c
+        with _unavailable_on_failure():
+            async with self.engine.begin() as conn:
+                result = await conn.execute(delete(schema.responses).where(
+                    c.id == response_id, c.key_id == key_id))
+        return bool(result.rowcount)
+
+    async def response_chain(self, response_id: str, key_id: str,
+                             limit: int = 1000) -> list[responses.StoredResponse]:
+        """The conversation ending at `response_id`, oldest first: the response and those
+        its `previous_response_id` links lead to, as long as they are this key's and at
+        most `limit` of them (the newest). Empty when the response itself is not found.
+        One query (a recursive CTE), however long the chain."""
+        if not responses.usable_id(response_id) or limit < 1:
+            return []
+        r = schema.responses
+        chain = (select(r.c.id, r.c.previous_response_id, literal_column("1").label("depth"))
+                 .where(r.c.id == response_id, r.c.key_id == key_id)
+                 .cte("chain", recursive=True))
+        chain = chain.union_all(
+            select(r.c.id, r.c.previous_response_id, chain.c.depth + 1)
+            .where(r.c.id == chain.c.previous_response_id, r.c.key_id == key_id,
+                   chain.c.depth < limit))
+        q = select(r).join(chain, r.c.id == chain.c.id).order_by(chain.c.depth.desc())
+        with _unavailable_on_failure():
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(q)).all()
+        return [responses.from_db(row) for row in rows]
+
+    async def purge_responses(self, before: float) -> int:
+        """Delete the stored responses created before `before` (trace retention); return
+        how many."""
+        with _unavailable_on_failure():
+            async with self.engine.begin() as conn:
+                result = await conn.execute(delete(schema.responses).where(
+                    schema.responses.c.created_at < before))
         return result.rowcount or 0

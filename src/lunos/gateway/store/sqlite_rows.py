@@ -77,11 +77,24 @@ class SqliteRowWriter:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._thread, self._write, rows, updates)
 
-    def _write(self, rows: list[tuple], updates: list[tuple]) -> None:
+    async def execute(self, sql: str, params: tuple) -> None:
+        """One statement of its own (it commits alone) on this thread: it waits for the
+        batch in progress, where another connection would poll for SQLite's write lock."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._thread, self._execute, sql, params)
+
+    def _connection(self) -> sqlite3.Connection:
         conn = self._conn
         if conn is None:
             conn = self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             configure(conn, cache_kib=2048)
+        return conn
+
+    def _execute(self, sql: str, params: tuple) -> None:
+        self._connection().execute(sql, params)
+
+    def _write(self, rows: list[tuple], updates: list[tuple]) -> None:
+        conn = self._connection()
         rows = self.trace_files.move_out(rows)
         conn.execute("BEGIN")
         try:
