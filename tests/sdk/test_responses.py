@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
@@ -194,6 +195,25 @@ async def test_leaving_the_with_block_early_closes_the_response(kind):
             first = await stream.__anext__()
     assert first.type == "response.created"
     assert body.closed
+
+
+async def test_breaking_out_of_a_loop_closes_the_response(kind):
+    reply, body = sse_reply(text_events())
+    client = make_client(kind, Server(reply))
+    stream = await resolve(client.responses.create(model="m", input="hi", stream=True))
+    if kind == "sync":
+        for _ in stream:
+            break
+    else:
+        async for _ in stream:
+            break
+        # The dropped async generator is finalized by the event loop on one of its next turns.
+        for _ in range(20):
+            if body.closed:
+                break
+            await asyncio.sleep(0)
+    assert body.closed
+    assert body.served == 1 and await collect(stream) == []
 
 
 async def test_a_stream_cut_before_its_last_event_raises(kind):

@@ -89,6 +89,8 @@ def _create_params(values: Mapping[str, Any]) -> dict[str, Any]:
     params = {name: values[name] for name in (*RESPONSES_PARAMS, *REQUEST_OPTIONS) if name in values}
     text = dict(values["text"] or {})
     if values.get("text_format") is not None:
+        if "format" in text:
+            raise TypeError("give the answer's format as text_format or as text.format, not both")
         text["format"] = text_format_for(values["text_format"])
     if values.get("verbosity") is not None:
         text["verbosity"] = values["verbosity"]
