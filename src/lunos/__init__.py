@@ -25,6 +25,7 @@ from ._exceptions import (
     UnprocessableEntityError,
 )
 from ._response import RawResponse
+from ._response_stream import AsyncResponseStream, ResponseStream
 from ._streaming import AsyncStream, Stream
 from .types import (
     Annotation,
@@ -37,6 +38,12 @@ from .types import (
     Model,
     ModelList,
     ParsedChatCompletion,
+    ParsedResponse,
+    Response,
+    ResponseDeleted,
+    ResponseItemList,
+    ResponseStreamEvent,
+    ResponseUsage,
     ToolCall,
 )
 
@@ -48,6 +55,7 @@ __all__ = [
     "APITimeoutError",
     "Annotation",
     "AsyncLunos",
+    "AsyncResponseStream",
     "AsyncStream",
     "AuthenticationError",
     "BadRequestError",
@@ -66,9 +74,16 @@ __all__ = [
     "ModelList",
     "NotFoundError",
     "ParsedChatCompletion",
+    "ParsedResponse",
     "PermissionDeniedError",
     "RateLimitError",
     "RawResponse",
+    "Response",
+    "ResponseDeleted",
+    "ResponseItemList",
+    "ResponseStream",
+    "ResponseStreamEvent",
+    "ResponseUsage",
     "Stream",
     "StructuredOutputError",
     "ToolCall",

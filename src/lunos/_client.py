@@ -20,6 +20,7 @@ from ._exceptions import LunosError
 from .resources.chat import AsyncChat, Chat
 from .resources.logs import AsyncLogs, Logs
 from .resources.models import AsyncModels, Models
+from .resources.responses import AsyncResponses, Responses
 
 __all__ = ["AsyncLunos", "Lunos"]
 
@@ -80,6 +81,10 @@ class Lunos(SyncAPIClient):
         return Chat(self)
 
     @cached_property
+    def responses(self) -> Responses:
+        return Responses(self)
+
+    @cached_property
     def models(self) -> Models:
         return Models(self)
 
@@ -124,6 +129,10 @@ class AsyncLunos(AsyncAPIClient):
     @cached_property
     def chat(self) -> AsyncChat:
         return AsyncChat(self)
+
+    @cached_property
+    def responses(self) -> AsyncResponses:
+        return AsyncResponses(self)
 
     @cached_property
     def models(self) -> AsyncModels:

@@ -1,16 +1,17 @@
 """`Stream` / `AsyncStream`: typed chunks out of a Server-Sent Events response.
 
 Bytes go through the shared `SSEDecoder`; each event's JSON becomes one item. `data: [DONE]`
-ends the stream; an event carrying an `error` object raises the typed error (the server
-sends one when a stream fails after it started); a body that ends with neither raises
-`IncompleteStreamError`, so a cut answer is never taken for a whole one. The response is closed when iteration
+ends the stream (or, for APIs without it, an item for which `last(item)` is true); an event
+carrying an `error` object raises the typed error (the server sends one when a stream fails
+after it started); a body that ends with neither raises `IncompleteStreamError`, so a cut
+answer is never taken for a whole one. The response is closed when iteration
 ends for any reason: exhaustion, `[DONE]`, an error, `break`, or leaving a `with` block.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 import httpx
@@ -65,9 +66,16 @@ class _Decode(Generic[ItemT]):
 class Stream(Generic[ItemT]):
     """Iterate it (once) for the items; use it as a context manager to close it early."""
 
-    def __init__(self, response: httpx.Response, cast: type[ItemT]) -> None:
+    def __init__(
+        self,
+        response: httpx.Response,
+        cast: type[ItemT],
+        *,
+        last: Callable[[ItemT], bool] | None = None,
+    ) -> None:
         self.response = response
         self._decode = _Decode(response, cast)
+        self._last = last
         self._iterator = self._items()
 
     @property
@@ -86,7 +94,10 @@ class Stream(Generic[ItemT]):
                 if event.data == "[DONE]":
                     return
                 if event.data.strip() or event.event == "error":  # no data: a keep-alive
-                    yield self._decode.item(event)
+                    item = self._decode.item(event)
+                    yield item
+                    if self._last is not None and self._last(item):
+                        return
             raise IncompleteStreamError(self.response.request)
         except httpx.TransportError as exc:  # the connection broke mid-stream: never retried
             raise connection_error(self.response.request, exc) from exc
@@ -125,9 +136,16 @@ class Stream(Generic[ItemT]):
 class AsyncStream(Generic[ItemT]):
     """`async for` it (once); use `async with` to close it early."""
 
-    def __init__(self, response: httpx.Response, cast: type[ItemT]) -> None:
+    def __init__(
+        self,
+        response: httpx.Response,
+        cast: type[ItemT],
+        *,
+        last: Callable[[ItemT], bool] | None = None,
+    ) -> None:
         self.response = response
         self._decode = _Decode(response, cast)
+        self._last = last
         self._iterator = self._items()
 
     @property
@@ -149,7 +167,10 @@ class AsyncStream(Generic[ItemT]):
                 if event.data == "[DONE]":
                     return
                 if event.data.strip() or event.event == "error":  # no data: a keep-alive
-                    yield self._decode.item(event)
+                    item = self._decode.item(event)
+                    yield item
+                    if self._last is not None and self._last(item):
+                        return
             raise IncompleteStreamError(self.response.request)
         except httpx.TransportError as exc:
             raise connection_error(self.response.request, exc) from exc

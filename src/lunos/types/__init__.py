@@ -19,6 +19,29 @@ from .chat import (
 )
 from .log import LogEntry, LogList, LogUsage
 from .model import Model, ModelList, ModelPricing
+from .responses import (
+    ParsedResponse,
+    Response,
+    ResponseAnnotation,
+    ResponseContent,
+    ResponseDeleted,
+    ResponseError,
+    ResponseFunctionCall,
+    ResponseFunctionCallOutput,
+    ResponseIncompleteDetails,
+    ResponseInputText,
+    ResponseItem,
+    ResponseItemList,
+    ResponseMessage,
+    ResponseOtherContent,
+    ResponseOtherItem,
+    ResponseOutputText,
+    ResponseReasoning,
+    ResponseReasoningSummary,
+    ResponseRefusal,
+    ResponseStreamEvent,
+    ResponseUsage,
+)
 from .usage import CompletionTokensDetails, CompletionUsage, PromptTokensDetails
 
 __all__ = [
@@ -43,7 +66,28 @@ __all__ = [
     "ParsedChatCompletion",
     "ParsedChatCompletionMessage",
     "ParsedChoice",
+    "ParsedResponse",
     "PromptTokensDetails",
+    "Response",
+    "ResponseAnnotation",
+    "ResponseContent",
+    "ResponseDeleted",
+    "ResponseError",
+    "ResponseFunctionCall",
+    "ResponseFunctionCallOutput",
+    "ResponseIncompleteDetails",
+    "ResponseInputText",
+    "ResponseItem",
+    "ResponseItemList",
+    "ResponseMessage",
+    "ResponseOtherContent",
+    "ResponseOtherItem",
+    "ResponseOutputText",
+    "ResponseReasoning",
+    "ResponseReasoningSummary",
+    "ResponseRefusal",
+    "ResponseStreamEvent",
+    "ResponseUsage",
     "ToolCall",
     "URLCitation",
 ]
