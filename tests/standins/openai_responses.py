@@ -430,6 +430,8 @@ class ResponsesAPI:
         thought_tokens = len(thought.split())
         budget = None if conv.max_tokens is None else conv.max_tokens - thought_tokens
         spent = budget is not None and budget <= 0  # reasoning used every allowed token
+        if spent:
+            thought_tokens = conv.max_tokens
         conv.max_tokens = 0 if spent else budget
         answer = respond(conv)
         shape(answer, conv)

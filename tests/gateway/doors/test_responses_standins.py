@@ -225,6 +225,7 @@ def test_max_output_tokens_makes_an_incomplete_response(client):
     assert names[-1] == "response.incomplete" and "response.completed" not in names
     thinking = client.responses.create(model="gpt-5", input=words, max_output_tokens=16)
     assert thinking.status == "incomplete" and [i.type for i in thinking.output] == ["reasoning"]
+    assert thinking.usage.output_tokens == thinking.usage.output_tokens_details.reasoning_tokens == 16
     refused(lambda: client.responses.create(model="gpt-4o", input="hi", max_output_tokens=5),
             400, "max_output_tokens", "integer_below_min_value")
 
