@@ -57,6 +57,9 @@ KNOWN_FIELDS = {
     "metadata", "store", "include", "stream", "stream_options", "previous_response_id",
     "conversation", "background", "prompt", "prompt_cache_key", "prompt_cache_retention",
     "safety_identifier", "service_tier", "truncation", "user", "context_management",
+    "access_programs", "background_options", "image", "moderation", "prompt_cache_options",
+    # Not in the SDK's types, but OpenAI takes it: Codex CLI sends it on every request.
+    "client_metadata",
 }
 INCLUDABLE = ("file_search_call.results", "web_search_call.results", "web_search_call.action.sources",
               "message.input_image.image_url", "computer_call_output.output.image_url",

@@ -260,8 +260,8 @@ def test_stored_responses_continue_and_can_be_read_and_deleted(client, upstreams
 
 
 def test_unknown_fields_and_bad_values_are_refused(client):
-    refused(lambda: client.responses.create(model="gpt-4o", input="hi", extra_body={"client_metadata": {"a": "b"}}),
-            400, "client_metadata", "unknown_parameter", "Unknown parameter: 'client_metadata'.")
+    refused(lambda: client.responses.create(model="gpt-4o", input="hi", extra_body={"frequency_penalty": 1}),
+            400, "frequency_penalty", "unknown_parameter", "Unknown parameter: 'frequency_penalty'.")
     refused(lambda: client.responses.create(model="gpt-4o", input="hi", extra_body={"messages": []}),
             400, "messages", "unknown_parameter")
     refused(lambda: client.responses.create(model="gpt-4o"), 400, "input", "missing_required_parameter")
@@ -272,7 +272,8 @@ def test_unknown_fields_and_bad_values_are_refused(client):
     refused(lambda: client.responses.create(model="gpt-4o", input="hi", include=["nope"]), 400, "include[0]",
             "invalid_value")
     accepted = client.responses.create(model="gpt-4o", input="hi", temperature=0.2, top_p=0.5, metadata={"a": "b"},
-                                       store=True, include=ENCRYPTED, text={"format": {"type": "text"}})
+                                       store=True, include=ENCRYPTED, text={"format": {"type": "text"}},
+                                       extra_body={"client_metadata": {"thread_id": "t1"}})  # as Codex sends
     assert accepted.metadata == {"a": "b"} and accepted.temperature == 0.2
 
 
