@@ -1,4 +1,5 @@
-"""Stand-in for OpenAI's Chat Completions API (`POST /v1/chat/completions`), strict.
+"""Stand-in for OpenAI's Chat Completions API (`POST /v1/chat/completions`), strict; its
+Responses API (`/v1/responses`) lives in openai_responses.py and answers with the same model.
 
 Rejects as the real API does: a wrong or missing bearer key (401), unknown top-level
 fields ("Unrecognized request argument supplied"), bad roles, a `tool` message whose
@@ -31,6 +32,7 @@ import orjson
 
 from .fake_model import NATIVE_SOURCE, Conversation, Image, Turn, native_search, respond
 from .harness import Recorded, Reject, StandInApp, disconnected, send_json, sleep_unless_gone
+from .openai_responses import ResponsesAPI
 from .structured import instructed, resolved, shape
 
 MARKER = re.compile(r"\[\[(status|delay|slow|cut):([0-9.]+)\]\]")
@@ -57,16 +59,22 @@ class OpenAIStandIn(StandInApp):
         super().__init__()
         self.api_key = api_key
         self.billed: list[dict] = []
+        self.responses = ResponsesAPI()  # its `billed` holds what Responses answers cost
 
     def reset(self) -> None:
         super().reset()
         self.billed.clear()
+        self.responses.reset()
 
     async def handle(self, rec: Recorded, send) -> None:
-        if rec.path != "/v1/chat/completions" or rec.method != "POST":
+        responses = rec.path == "/v1/responses" or rec.path.startswith("/v1/responses/")
+        if not responses and (rec.path != "/v1/chat/completions" or rec.method != "POST"):
             raise Reject(404, _error(f"Unknown request URL: {rec.method} {rec.path}", code="unknown_url"))
         if rec.headers.get("authorization") != f"Bearer {self.api_key}":
             raise Reject(401, _error("Incorrect API key provided.", code="invalid_api_key"))
+        if responses:
+            await self.responses.handle(rec, send)
+            return
         body = rec.json
         if not isinstance(body, dict):
             raise Reject(400, _error("We could not parse the JSON body of your request."))
