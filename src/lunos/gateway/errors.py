@@ -113,6 +113,7 @@ CODES = {
     "invalid_http": "the request is not valid HTTP",
     "search_not_configured": "web search was asked for and no backend is configured",
     "provider_not_configured": "the provider has no endpoint or key configured",
+    "previous_response_not_found": "previous_response_id names no stored response of this key",
     # 401, 403: who is calling
     "missing_api_key": "no key was sent",
     "invalid_api_key": "the key is unknown or revoked",

@@ -166,7 +166,22 @@ def _stored_responses_paths(key: list) -> dict:
     response_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
     include = {"name": "include", "in": "query", "required": False,
                "schema": {"type": "array", "items": {"type": "string"}}}
+    create = {"type": "object", "required": ["model"], "properties": {
+        "model": {"type": "string", "minLength": 1}, "instructions": {"type": "string"},
+        "input": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+        "tools": {"type": "array", "items": {"type": "object"}},
+        "max_output_tokens": {"type": "integer", "minimum": 16},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+        "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+        "store": {"type": "boolean"}, "stream": {"type": "boolean"},
+        "previous_response_id": {"type": "string"}, "text": {"type": "object"},
+        "reasoning": {"type": "object"}, "metadata": {"type": "object"}}}
     return {
+        "/v1/responses": {"post": {
+            "operationId": "createResponse", "security": key,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": create}}},
+            "responses": {"200": {"description": "response, or text/event-stream of typed events"},
+                          **_errors(400, 401, 403, 404, 413, 429, 502, 503, 504)}}},
         "/v1/responses/{id}": {
             "get": {"operationId": "getResponse", "security": key, "parameters": [
                         response_id, include,

@@ -222,6 +222,11 @@ class ResponsesStream:
         self._final: dict | None = None
 
     @property
+    def completed(self) -> bool:
+        """Whether the final event has been made (the response can be stored)."""
+        return self._final is not None
+
+    @property
     def response(self) -> dict:
         """The final response (what `response.completed` carried), or the one so far."""
         return self._final or self._snapshot("in_progress")

@@ -49,6 +49,7 @@ def _rename(response: dict, req: ChatRequest) -> dict:
     state = req.native.state
     response["id"] = state["id"]
     response["model"] = req.model
+    response.update(state.get("echo") or ())  # what the client asked, not what went upstream
     return response
 
 
