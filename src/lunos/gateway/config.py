@@ -28,8 +28,12 @@ class Preset:
     options: tuple[tuple[str, object], ...] = ()
 
 
+# The preset option of providers whose API also has OpenAI's Responses API (`POST /responses`):
+# the Responses door passes requests for their models through (providers/openai_responses.py).
+RESPONSES = (("responses_api", True),)
+
 PRESETS: dict[str, Preset] = {
-    "openai": Preset("openai", "https://api.openai.com/v1", ("OPENAI_API_KEY",)),
+    "openai": Preset("openai", "https://api.openai.com/v1", ("OPENAI_API_KEY",), options=RESPONSES),
     "anthropic": Preset("anthropic", "https://api.anthropic.com", ("ANTHROPIC_API_KEY",)),
     "google": Preset(
         "google",
@@ -37,13 +41,14 @@ PRESETS: dict[str, Preset] = {
         ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
         base_url_env="GEMINI_BASE_URL",
     ),
-    "groq": Preset("openai", "https://api.groq.com/openai/v1", ("GROQ_API_KEY",)),
+    "groq": Preset("openai", "https://api.groq.com/openai/v1", ("GROQ_API_KEY",), options=RESPONSES),
     "mistral": Preset("openai", "https://api.mistral.ai/v1", ("MISTRAL_API_KEY",),
                       options=(("stream_usage", False),)),
     "deepseek": Preset("openai", "https://api.deepseek.com/v1", ("DEEPSEEK_API_KEY",)),
     "together": Preset("openai", "https://api.together.xyz/v1", ("TOGETHER_API_KEY",)),
-    "openrouter": Preset("openai", "https://openrouter.ai/api/v1", ("OPENROUTER_API_KEY",)),
-    "xai": Preset("openai", "https://api.x.ai/v1", ("XAI_API_KEY",)),
+    "openrouter": Preset("openai", "https://openrouter.ai/api/v1", ("OPENROUTER_API_KEY",),
+                         options=RESPONSES),
+    "xai": Preset("openai", "https://api.x.ai/v1", ("XAI_API_KEY",), options=RESPONSES),
     "fireworks": Preset("openai", "https://api.fireworks.ai/inference/v1", ("FIREWORKS_API_KEY",)),
     "ollama": Preset("openai", "http://localhost:11434/v1", ("OLLAMA_API_KEY",), key_required=False),
     # vLLM's own default port (8000) is Lunos's too, so there is no default URL to guess.

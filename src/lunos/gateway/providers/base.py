@@ -44,6 +44,7 @@ class NativeBody:
     door: str
     body: dict  # without Lunos's own fields
     headers: list[tuple[str, str]] = field(default_factory=list)  # client headers to pass on
+    state: dict = field(default_factory=dict)  # what the door and the relay tell each other
 
 
 @dataclass(slots=True)

@@ -26,6 +26,7 @@ from .base import (
     check_parameters,
 )
 from .common import status_error, upstream_json, upstream_message
+from .openai_responses import ResponsesRelay, parse_responses, responses_request
 
 _ERROR_PATHS = (("error", "message"), ("message",), ("detail",), ("error",))
 # What `check` judges for catalog models: OpenAI's parameters, and `top_k` (Anthropic's and
@@ -43,6 +44,18 @@ class OpenAIAdapter:
         self._url = config.base_url.rstrip("/") + "/chat/completions"
         self._headers = bearer_headers(config)
         self._stream_usage = bool(config.options.get("stream_usage", True))
+        # Providers with OpenAI's Responses API take the Responses door's body as it is.
+        self.native_doors = frozenset({"responses"}) if config.options.get("responses_api") else frozenset()
+        self._responses_url = config.base_url.rstrip("/") + "/responses"
+
+    def build_native_request(self, req: ChatRequest) -> UpstreamRequest:
+        return responses_request(req, self._responses_url, self._headers)
+
+    def parse_native_response(self, req: ChatRequest, body: bytes) -> tuple[dict, dict | None]:
+        return parse_responses(req, body, self.config.name)
+
+    def native_relay(self, req: ChatRequest, trace: bool = False) -> ResponsesRelay:
+        return ResponsesRelay(req, self.config.name, trace)
 
     def check(self, req: ChatRequest) -> list[Unsupported]:
         """Unknown models: the upstream judges. Known ones: the catalog says, for the
