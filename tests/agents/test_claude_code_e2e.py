@@ -13,15 +13,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.gateway_process import MASTER_KEY
+from tests.agents.gateway_api import make_key, rows_of_app
 
-MASTER = {"authorization": f"Bearer {MASTER_KEY}"}
 CLAUDE = Path(__file__).parent / "node_modules" / ".bin" / "claude"
 # No login, no telemetry, no update checks: the run talks to the gateway only.
 QUIET = {
@@ -67,25 +64,6 @@ def run_claude(prompt: str, model: str, env: dict[str, str], cwd: Path) -> dict:
     )
     assert done.returncode == 0, f"claude exited {done.returncode}\n{done.stdout}\n{done.stderr}"
     return json.loads(done.stdout)
-
-
-def make_key(base: str, name: str) -> str:
-    r = httpx.post(f"{base}/admin/keys", headers=MASTER, json={"name": name}, timeout=10)
-    assert r.status_code == 201, r.text
-    return r.json()["key"]
-
-
-def rows_of_app(base: str, app_id: str, at_least: int) -> list[dict]:
-    """The history rows of `app_id`, once `at_least` are there (SPEC §7: rows are readable
-    within a second of the response)."""
-    deadline = time.monotonic() + 2.0
-    while True:
-        r = httpx.get(f"{base}/v1/logs", headers=MASTER, params={"app_id": app_id, "limit": 100}, timeout=10)
-        assert r.status_code == 200, r.text
-        rows = r.json()["data"]
-        if len(rows) >= at_least or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize(("model", "provider", "row_model", "key_var"), MODELS, ids=[m[0] for m in MODELS])
