@@ -78,7 +78,7 @@ class LunosApp:
         self._transport = transport  # tests: an in-process mock instead of the network
         self.gw: Gateway | None = None
         from . import dashboard
-        from .routes import admin, chat, health, logs, messages, metrics, models
+        from .routes import admin, chat, embeddings, health, logs, messages, metrics, models
 
         self.dashboard = dashboard.handle
 
@@ -86,6 +86,8 @@ class LunosApp:
             ("POST", "/v1/chat/completions"): RouteSpec(chat.chat_completions, "key", record=True),
             ("POST", "/v1/messages"): RouteSpec(messages.create_message, "key", record=True,
                                                 anthropic=True, id_prefix="msg_"),
+            ("POST", "/v1/embeddings"): RouteSpec(embeddings.create_embeddings, "key", record=True,
+                                                  id_prefix="emb"),
             ("POST", "/v1/messages/count_tokens"): RouteSpec(messages.count_tokens, "key",
                                                              anthropic=True),
             ("GET", "/v1/models"): RouteSpec(models.list_models, "public"),
