@@ -143,8 +143,12 @@ class MiniLM:
         heads, width = self.heads, hidden.shape[1] // self.heads
         scale = np.float32(1.0 / np.sqrt(width))
         padded = np.zeros((size * longest, 3 * heads * width), dtype=np.float32)
+        # The large intermediates are written into the same buffers in every layer: fresh
+        # arrays of this size cost page faults each time.
+        projected = np.empty((len(ids), 3 * heads * width), dtype=np.float32)
+        up = np.empty((len(ids), self.layers[0][5].shape[1]), dtype=np.float32)
         for qkv, qkv_bias, out_w, out_b, norm1, up_w, up_b, down_w, down_b, norm2 in self.layers:
-            projected = hidden @ qkv
+            np.matmul(hidden, qkv, out=projected)
             projected += qkv_bias
             padded[real] = projected
             q, k, v = padded.reshape(size, longest, 3, heads, width).transpose(2, 0, 3, 1, 4)
@@ -159,7 +163,7 @@ class MiniLM:
             attended += out_b
             attended += hidden
             hidden = self._norm(attended, norm1)
-            up = hidden @ up_w
+            np.matmul(hidden, up_w, out=up)
             up += up_b
             _gelu(np, up)
             down = up @ down_w
