@@ -29,6 +29,7 @@ EXPECTED = {
     "Errors and dropped parameters 1": ["400 seed", "dropped: seed", "You said: Hello"],
     "Structured outputs 1": ["test test 1 ['test']"],
     "Web search 1": ["[1]", "\n- ", ": http"],
+    "Embeddings 1": ["384 cat~kitten 0.", "tokens, $ 0.0"],
 }
 
 

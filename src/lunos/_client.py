@@ -18,6 +18,7 @@ from ._base_client import (
 )
 from ._exceptions import LunosError
 from .resources.chat import AsyncChat, Chat
+from .resources.embeddings import AsyncEmbeddings, Embeddings
 from .resources.logs import AsyncLogs, Logs
 from .resources.models import AsyncModels, Models
 from .resources.responses import AsyncResponses, Responses
@@ -83,6 +84,8 @@ class Lunos(SyncAPIClient):
     @cached_property
     def responses(self) -> Responses:
         return Responses(self)
+    def embeddings(self) -> Embeddings:
+        return Embeddings(self)
 
     @cached_property
     def models(self) -> Models:
@@ -133,6 +136,8 @@ class AsyncLunos(AsyncAPIClient):
     @cached_property
     def responses(self) -> AsyncResponses:
         return AsyncResponses(self)
+    def embeddings(self) -> AsyncEmbeddings:
+        return AsyncEmbeddings(self)
 
     @cached_property
     def models(self) -> AsyncModels:

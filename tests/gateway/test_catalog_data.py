@@ -16,6 +16,7 @@ from lunos.gateway.catalog import COMMON_PARAMETERS, Catalog
 BUILTIN_PROVIDERS = {
     "openai", "anthropic", "google", "groq", "mistral", "deepseek", "together",
     "openrouter", "xai", "fireworks", "ollama", "vllm",
+    "local",  # the built-in embedding model (local_model.py)
 }
 SELF_HOSTED = {"ollama", "vllm"}
 ENTRY_KEYS = {
@@ -25,6 +26,7 @@ ENTRY_KEYS = {
 }
 PRICE_KEYS = {"input", "output", "cached_input", "cache_write", "cache_write_1h", "reasoning"}
 MODALITIES = {"text", "image", "audio", "video", "file"}
+EMBEDDINGS = ["embeddings"]  # the output of an embedding model
 THINKING_KINDS = {"budget", "adaptive", "level", "toggle"}
 EFFORTS = {"none", "minimal", "low", "medium", "high", "xhigh", "max"}
 ANTHROPIC_NEVER = {"frequency_penalty", "presence_penalty", "seed", "n", "logprobs",
@@ -82,6 +84,8 @@ def test_entry_shape(entry):
         assert entry["max_output"] <= entry["context_length"]
     for key in ("input_modalities", "output_modalities"):
         if key in entry:
+            if key == "output_modalities" and entry[key] == EMBEDDINGS:
+                continue
             assert "text" in entry[key] and set(entry[key]) <= MODALITIES
     assert "note" not in entry or (isinstance(entry["note"], str) and entry["note"])
 
@@ -175,6 +179,8 @@ def test_anthropic_models_never_take_openai_only_sampling_knobs():
 
 def test_gemini_and_reasoning_models_refuse_what_their_apis_reject():
     for info in CATALOG:
+        if info.output_modalities == tuple(EMBEDDINGS):
+            continue  # embedding models have no chat parameters at all
         if info.provider == "google":
             assert not ({"logprobs", "frequency_penalty", "logit_bias"} & info.supported_parameters)
             assert info.features.thinking in {"budget", "level"}

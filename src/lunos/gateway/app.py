@@ -81,6 +81,7 @@ class LunosApp:
         from .routes import (
             admin,
             chat,
+            embeddings,
             health,
             logs,
             messages,
@@ -98,6 +99,8 @@ class LunosApp:
                                                 anthropic=True, id_prefix="msg_"),
             ("POST", "/v1/responses"): RouteSpec(responses.create_response, "key", record=True,
                                                  id_prefix="resp_"),
+            ("POST", "/v1/embeddings"): RouteSpec(embeddings.create_embeddings, "key", record=True,
+                                                  id_prefix="emb"),
             ("POST", "/v1/messages/count_tokens"): RouteSpec(messages.count_tokens, "key",
                                                              anthropic=True),
             ("GET", "/v1/models"): RouteSpec(models.list_models, "public"),

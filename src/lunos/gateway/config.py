@@ -131,6 +131,8 @@ class Settings:
     # (host, port) that serves it alone (then the API port does not).
     metrics_auth: str = "none"
     metrics_address: tuple[str, int] | None = None
+    # The built-in embedding model's files (local_model.py); None: the weights package's.
+    local_model_dir: str | None = None
 
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.home / 'lunos.db').as_posix()}"
@@ -307,6 +309,7 @@ def load_settings(
         key_sync_interval=pick("key_sync_interval", "LUNOS_KEY_SYNC_INTERVAL", float, 1.0),
         metrics_auth=pick("metrics_auth", "LUNOS_METRICS_AUTH", str, "none").strip().lower(),
         metrics_address=pick("metrics_address", "LUNOS_METRICS_ADDRESS", _address),
+        local_model_dir=pick("local_model_dir", "LUNOS_LOCAL_MODEL_DIR"),
     )
     if values["metrics_auth"] not in METRICS_AUTH:
         raise ConfigError(f"LUNOS_METRICS_AUTH / metrics_auth must be one of {', '.join(METRICS_AUTH)}, "

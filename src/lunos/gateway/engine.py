@@ -30,6 +30,7 @@ from .http_client import (
     UpstreamTimeout,
 )
 from .providers.base import ChatRequest, NativeBody, UpstreamRequest, speaks
+from .providers.embeddings import EmbeddingsRequest
 from .records import Attempt, CallRecord
 from .routing import Route, Router, check_credentials
 from .usage import Output, TokenCounts, cost_of
@@ -227,15 +228,18 @@ class Engine:
         )
 
     async def _attempts(self, body: dict, options: ChatOptions, record: CallRecord, stream: bool,
-                        native: NativeBody | None = None):
+                        native: NativeBody | None = None, prepare=None):
         """Yield (route, req, attempt) for each try: the requested model's deployments, then
         each fallback model's. The caller sends back the error of a failed try (`asend`),
         or closes the generator on success and then ends the route's health claim itself.
+        `prepare` builds each deployment's request (`self.prepare`, a chat request, unless
+        another route's request is given: `embed`).
 
         Open breakers move traffic, they never leave a request with nothing to try: a retry
         goes through whatever its breaker says, and when the last model's deployments are
         all open, the skipped deployment that failed longest ago is tried anyway (Envoy's
         panic threshold)."""
+        prepare = prepare or self.prepare
         error: GatewayError | None = None
         names = [body["model"], *options.models]
         skipped: list[Route] = []  # deployments left out because their breaker is open
@@ -259,8 +263,8 @@ class Engine:
                 try:
                     req = prepared.get(route.deployment)
                     if req is None:
-                        req = prepared[route.deployment] = await self.prepare(route, body, options, record,
-                                                                              stream, native)
+                        req = prepared[route.deployment] = await prepare(route, body, options, record,
+                                                                         stream, native)
                 except BaseException as exc:
                     self.health.end(route.deployment, None)
                     if isinstance(exc, GatewayError) and self.falls_back(exc):
@@ -352,6 +356,37 @@ class Engine:
                 if isinstance(function, dict) and not function.get("arguments"):
                     function["arguments"] = "{}"
         return out
+
+    # ------------------------------------------------------------------ embeddings
+    async def embed(self, body: dict, options: ChatOptions, record: CallRecord) -> tuple[list, dict | None]:
+        """Vectors (in input order) and usage for an embeddings body (`input` a list), with
+        the same retries, fallbacks and breakers as chat; the record says who answered."""
+        plan = self._attempts(body, options, record, stream=False, prepare=_embeddings_request)
+        step = await plan.__anext__()
+        while True:
+            route, req, attempt = step
+            try:
+                response = await self.send(route, None, attempt, route.adapter.build_embeddings_request(req))
+                try:
+                    raw = await response.read(limit=MAX_RESPONSE_BYTES)
+                except UpstreamTimeout as exc:
+                    raise self.timeout_error(route.provider, exc.phase) from None
+                except UpstreamProtocolError as exc:
+                    raise GatewayError(502, f"{route.provider}: {exc}", code="upstream_error",
+                                       retryable=True) from None
+                vectors, usage = route.adapter.parse_embeddings_response(req, raw)
+            except GatewayError as exc:
+                step = await plan.asend(exc)
+                continue
+            except BaseException:
+                self.health.end(route.deployment, None)
+                raise
+            self.health.end(route.deployment, True)
+            await plan.aclose()
+            record.model, record.provider, record.status = route.model, route.provider, 200
+            record.tokens.add(TokenCounts.of(usage))
+            record.cost = cost_of(record.tokens, route.model_info)
+            return vectors, usage
 
     # ------------------------------------------------------------------ streaming
     async def stream(self, body: dict, options: ChatOptions, record: CallRecord,
@@ -464,6 +499,16 @@ class Engine:
                                retryable=True) from None
         finally:
             attempt.latency_ms = round(attempt.latency_ms, 3)
+
+
+async def _embeddings_request(route: Route, body: dict, options, record, stream, native) -> EmbeddingsRequest:
+    """`_attempts`'s `prepare` for embeddings: the deployment's request, or a 400 when its
+    provider has no embeddings API."""
+    check_credentials(route)
+    if not hasattr(route.adapter, "build_embeddings_request"):
+        raise GatewayError(400, f"The provider {route.provider!r} has no embeddings API",
+                           param="model", code="unsupported_endpoint")
+    return EmbeddingsRequest(body, route.model, route.provider, route.upstream_model, route.model_info)
 
 
 def _fit_max_tokens(body: dict, route: Route) -> dict:

@@ -114,6 +114,7 @@ CODES = {
     "search_not_configured": "web search was asked for and no backend is configured",
     "provider_not_configured": "the provider has no endpoint or key configured",
     "previous_response_not_found": "previous_response_id names no stored response of this key",
+    "unsupported_endpoint": "the model's provider has no API for this route (embeddings)",
     # 401, 403: who is calling
     "missing_api_key": "no key was sent",
     "invalid_api_key": "the key is unknown or revoked",
@@ -139,6 +140,7 @@ CODES = {
     # 5xx: the gateway and its upstreams
     "internal_error": "a fault in the gateway (logged with its traceback)",
     "overloaded": "the gateway is at its concurrency limit",
+    "local_model_missing": "the built-in model's weights or libraries are not installed",
     "gateway_shutting_down": "the request was still running when the shutdown grace ended",
     "store_unavailable": "the gateway's database is unreachable",
     "limits_store_unavailable": "the rate-limit store (Redis) is unreachable",

@@ -17,6 +17,7 @@ from .chat import (
     ToolCall,
     URLCitation,
 )
+from .embeddings import CreateEmbeddingResponse, Embedding, EmbeddingUsage
 from .log import LogEntry, LogList, LogUsage
 from .model import Model, ModelList, ModelPricing
 from .responses import (
@@ -56,6 +57,9 @@ __all__ = [
     "ChunkChoice",
     "CompletionTokensDetails",
     "CompletionUsage",
+    "CreateEmbeddingResponse",
+    "Embedding",
+    "EmbeddingUsage",
     "Function",
     "LogEntry",
     "LogList",

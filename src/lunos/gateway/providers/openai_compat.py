@@ -26,6 +26,7 @@ from .base import (
     check_parameters,
 )
 from .common import status_error, upstream_json, upstream_message
+from .embeddings import EmbeddingsRequest
 from .openai_responses import ResponsesRelay, parse_responses, responses_request
 
 _ERROR_PATHS = (("error", "message"), ("message",), ("detail",), ("error",))
@@ -101,6 +102,23 @@ class OpenAIAdapter:
 
     def stream_translator(self, req: ChatRequest) -> OpenAIStreamTranslator:
         return OpenAIStreamTranslator(self.config.name)
+
+    # `POST /embeddings`: the body as the client sent it, only the model renamed.
+    def build_embeddings_request(self, req: EmbeddingsRequest) -> UpstreamRequest:
+        url = self.config.base_url.rstrip("/") + "/embeddings"
+        body = {**req.body, "model": req.upstream_model}
+        return UpstreamRequest("POST", url, self._headers, orjson.dumps(body))
+
+    def parse_embeddings_response(self, req: EmbeddingsRequest, body: bytes) -> tuple[list, dict | None]:
+        data = upstream_json(body, self.config.name)
+        items = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(items, list) or len(items) != len(req.body["input"]) or not all(
+                isinstance(item, dict) and isinstance(item.get("embedding"), (list, str)) for item in items):
+            raise GatewayError(502, f"{self.config.name} sent embeddings that do not match the "
+                               "inputs", code="upstream_bad_response")
+        items = sorted(items, key=lambda item: item["index"] if isinstance(item.get("index"), int) else 0)
+        usage = data.get("usage")
+        return [item["embedding"] for item in items], usage if isinstance(usage, dict) else None
 
 
 def _rename(body: dict, field: str, to: str | None) -> None:

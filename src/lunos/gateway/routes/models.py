@@ -27,7 +27,8 @@ def _entry(gw, info: ModelInfo, search: bool) -> dict:
     accepted = info.supported_parameters - {SEARCH}
     if adapter is not None:
         accepted &= adapter.parameters
-    entry["supported_parameters"] = sorted(accepted | ({SEARCH} if search else set()))
+    chats = "text" in info.output_modalities  # not an embedding model: web search applies
+    entry["supported_parameters"] = sorted(accepted | ({SEARCH} if search and chats else set()))
     return entry
 
 

@@ -22,8 +22,10 @@ from urllib.parse import quote
 import orjson
 
 from ...errors import GatewayError
+from ...tokens import count
 from ..base import ChatRequest, ProviderConfig, Unsupported, UpstreamRequest, check_parameters
-from ..common import require_turns
+from ..common import require_turns, upstream_json
+from ..embeddings import EmbeddingsRequest, normalized
 from .errors import parse_error
 from .request import build_body, can_stop_thinking, thinking_style
 from .response import parse_completion
@@ -101,6 +103,44 @@ class GoogleAdapter:
 
     def parse_error(self, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
         return parse_error(status, body, headers, self.config.name, self.config.api_key)
+
+    # Embeddings: `batchEmbedContents`, one request per input. `dimensions` is
+    # `outputDimensionality`; Gemini normalises only its full-size vectors, so every vector
+    # is normalised here, as OpenAI's are. `user` has no Gemini counterpart and is not sent.
+    MAX_EMBEDDING_INPUTS = 100  # per batchEmbedContents call
+
+    def build_embeddings_request(self, req: EmbeddingsRequest) -> UpstreamRequest:
+        inputs = req.body["input"]
+        if not all(isinstance(text, str) for text in inputs):
+            raise GatewayError(400, f"{req.model} takes text only: 'input' must be a string or "
+                               "an array of strings, not token arrays", param="input",
+                               code="invalid_type")
+        if len(inputs) > self.MAX_EMBEDDING_INPUTS:
+            raise GatewayError(400, f"{req.model} takes at most {self.MAX_EMBEDDING_INPUTS} inputs "
+                               f"per request, got {len(inputs)}", param="input")
+        model = req.upstream_model
+        if not model.startswith(("models/", "tunedModels/")):
+            model = "models/" + model
+        one = {"model": model}
+        if req.body.get("dimensions") is not None:
+            one["outputDimensionality"] = req.body["dimensions"]
+        body = {"requests": [{**one, "content": {"parts": [{"text": text}]}} for text in inputs]}
+        url = f"{self._base}/v1beta/{quote(model, safe='/-._')}:batchEmbedContents"
+        return UpstreamRequest("POST", url, self._headers, orjson.dumps(body))
+
+    def parse_embeddings_response(self, req: EmbeddingsRequest, body: bytes) -> tuple[list, dict | None]:
+        data = upstream_json(body, self.config.name)
+        items = data.get("embeddings") if isinstance(data, dict) else None
+        if not isinstance(items, list) or len(items) != len(req.body["input"]) or not all(
+                isinstance(item, dict) and isinstance(item.get("values"), list) for item in items):
+            raise GatewayError(502, f"{self.config.name} sent embeddings that do not match the "
+                               "inputs", code="upstream_bad_response")
+        vectors = [normalized([float(x) for x in item["values"]]) for item in items]
+        metadata = data.get("usageMetadata") or {}
+        tokens = metadata.get("promptTokenCount") if isinstance(metadata, dict) else None
+        if not isinstance(tokens, int):  # Gemini's answer says no count: a tokenizer's estimate
+            tokens = sum(count(text) for text in req.body["input"])
+        return vectors, {"prompt_tokens": tokens, "total_tokens": tokens}
 
     def stream_translator(self, req: ChatRequest) -> GoogleStreamTranslator:
         return GoogleStreamTranslator(self.config.name, self.config.api_key,
