@@ -30,6 +30,7 @@ EXPECTED = {
     "Structured outputs 1": ["test test 1 ['test']"],
     "Web search 1": ["[1]", "\n- ", ": http"],
     "Embeddings 1": ["384 cat~kitten 0.", "tokens, $ 0.0"],
+    "Responses 1": ["You said: Name a colour", "You said: And another", " tokens"],
 }
 
 
