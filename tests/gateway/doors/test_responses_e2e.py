@@ -205,6 +205,24 @@ def test_reasoning_state_is_carried_between_openai_turns(client, upstreams):
     assert_reached_responses(upstreams, "openai", 2)
 
 
+def test_reasoning_state_reaches_the_provider_that_can_read_it(client, upstreams):
+    """Claude's signed thinking goes back to Claude after a turn on OpenAI, and never to
+    OpenAI, which could not verify it."""
+    thinking = {"reasoning": {"effort": "low"}, "max_output_tokens": 4000}
+    first = client.responses.create(model=ANTHROPIC, input=ASK_WEATHER, tools=[WEATHER], **thinking)
+    assert [i.type for i in first.output] == ["reasoning", "function_call"]
+    answer = {"type": "function_call_output", "call_id": calls_of(first)[0].call_id, "output": "18C"}
+    second = client.responses.create(model="openai/gpt-5", previous_response_id=first.id, tools=[WEATHER],
+                                     input=[answer])
+    assert second.output_text == "Tool results: get_weather=18C"
+    assert [i["type"] for i in upstreams.openai.last.json["input"] if i.get("type") == "reasoning"] == []
+    third = client.responses.create(model=ANTHROPIC, previous_response_id=second.id, input="thanks", **thinking)
+    assert third.output_text == "You said: thanks"
+    blocks = [b for m in upstreams.anthropic.last.json["messages"] if m["role"] == "assistant"
+              for b in m["content"] if isinstance(b, dict) and b["type"] == "thinking"]
+    assert len(blocks) == 1 and blocks[0]["signature"] == upstreams.anthropic.sign(blocks[0]["thinking"])
+
+
 # ---------------------------------------------------------------- structured output, limits, search
 
 @pytest.mark.parametrize(("model", "standin"), PROVIDERS)
