@@ -1,12 +1,15 @@
-"""Closed-loop HTTP/1.1 load generator for chat completions and Anthropic Messages (uvloop +
-httptools, keep-alive).
+"""Closed-loop HTTP/1.1 load generator for chat completions, Anthropic Messages and OpenAI
+Responses (uvloop + httptools, keep-alive).
 
     python bench/load.py --url http://127.0.0.1:8000/v1/chat/completions --model M \
         --mix json=1 --concurrency 64 --warmup 3 --duration 10 [--pid GATEWAY_PID]
 
 A URL ending in `/v1/messages` gets Messages bodies (the same prompt, `system` apart, with
 `max_tokens`) and Anthropic's stream events (`message_stop` ends a stream, each
-`text_delta` is a content chunk); any other URL gets chat completion bodies.
+`text_delta` is a content chunk); one ending in `/v1/responses` gets Responses bodies (the
+prompt as `input`, `"store": false`) and reads Responses events (`response.completed` ends a
+stream, each `response.output_text.delta` is a content chunk); any other URL gets chat
+completion bodies.
 
 Each of `--concurrency` virtual users owns one connection and sends its next request as soon
 as the previous answer is complete. `--mix` picks each request's kind by weight:
@@ -36,6 +39,7 @@ import socket
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -52,7 +56,6 @@ PROMPT = (
     "per-request overhead, streaming behaviour under many concurrent clients, memory over "
     "time, and the cost of keeping a history of every request. Answer plainly."
 )
-CONTENT_TS = re.compile(rb'"(?:content|text)": ?" t(\d+)"')  # chat or Messages
 KINDS = ("json", "stream", "fail", "disconnect")
 
 
@@ -86,6 +89,41 @@ def messages_body_for(model: str, stream: bool, extra: dict | None = None) -> by
         body["stream"] = True
     body.update(extra or {})
     return orjson.dumps(body)
+
+
+def responses_body_for(model: str, stream: bool, extra: dict | None = None) -> bytes:
+    """The same request as OpenAI's Responses API takes it, stored nowhere."""
+    body = {"model": model, "instructions": "You are a concise assistant.", "input": PROMPT,
+            "max_output_tokens": 256, "temperature": 0.7, "stream": stream, "store": False}
+    body.update(extra or {})
+    return orjson.dumps(body)
+
+
+@dataclass(frozen=True)
+class Wire:
+    """One API's request body and stream events."""
+
+    body: Callable[[str, bool, dict | None], bytes]
+    content: re.Pattern  # a content chunk; group 1 is the stand-in's write time
+    end: bytes  # how a stream's last event starts
+    error: re.Pattern  # an event reporting a failure
+
+
+CHAT = Wire(body_for, re.compile(rb'"content": ?" t(\d+)"'), b"data: [DONE]",
+            re.compile(rb'"error"'))
+WIRES = {
+    "/v1/messages": Wire(messages_body_for, re.compile(rb'"text": ?" t(\d+)"'),
+                         b"event: message_stop", re.compile(rb'"error"')),
+    "/v1/responses": Wire(responses_body_for,
+                          re.compile(rb'^event: response\.output_text\.delta\n.*"delta": ?" t(\d+)"'),
+                          b"event: response.completed",
+                          re.compile(rb"^event: (?:error|response\.failed)\n")),
+}
+
+
+def wire_for(url: str) -> Wire:
+    path = urlsplit(url).path
+    return next((w for suffix, w in WIRES.items() if path.endswith(suffix)), CHAT)
 
 
 def request_bytes(url: str, headers: list[tuple[str, str]], body: bytes) -> bytes:
@@ -129,10 +167,11 @@ class SSECounter:
     """Splits a streamed body into events; counts them and times content chunks."""
 
     __slots__ = ("content", "cut_after", "done", "error", "events", "first", "last",
-                 "stats", "t0", "tail")
+                 "stats", "t0", "tail", "wire")
 
-    def __init__(self, stats: Stats, t0: int, cut_after: int | None) -> None:
+    def __init__(self, stats: Stats, t0: int, cut_after: int | None, wire: Wire = CHAT) -> None:
         self.stats = stats
+        self.wire = wire
         self.t0 = t0
         self.tail = b""
         self.events = self.content = 0
@@ -154,7 +193,7 @@ class SSECounter:
                 continue
             if b"data:" not in ev:
                 continue  # a comment or keep-alive
-            if ev.startswith(b"event: message_stop"):  # Messages: the last event
+            if ev.startswith(self.wire.end):  # Messages, Responses: the last event
                 self.done = True
             self.events += 1
             if self.first == 0:
@@ -164,12 +203,12 @@ class SSECounter:
             self.last = now
             if stats.measuring:
                 stats.events += 1
-            m = CONTENT_TS.search(ev)
+            m = self.wire.content.search(ev)
             if m is not None:
                 self.content += 1
                 if stats.measuring:
                     stats.relay.append((now - int(m.group(1))) / 1e6)
-            elif b'"error"' in ev:
+            elif self.wire.error.search(ev):
                 self.error = True
         return self.cut_after is not None and self.events >= self.cut_after
 
@@ -239,6 +278,7 @@ class Connection(asyncio.Protocol):
 class Plan:
     url: str
     requests: dict[str, bytes]
+    wire: Wire
     weights: list[tuple[str, float]]
     concurrency: int
     warmup: float = 3.0
@@ -345,8 +385,8 @@ class Load:
                     conn = await self.connect()
                 kind = self.pick()
                 t0 = time.monotonic_ns()
-                sse = SSECounter(st, t0, plan.cut_after if kind == "disconnect" else None) \
-                    if kind in ("stream", "disconnect") else None
+                sse = SSECounter(st, t0, plan.cut_after if kind == "disconnect" else None,
+                                 plan.wire) if kind in ("stream", "disconnect") else None
                 st.totals["sent"] += 1
                 try:
                     await conn.send(plan.requests[kind], sse)
@@ -459,7 +499,8 @@ def build_plan(args: argparse.Namespace) -> Plan:
     headers = [tuple(h.split(":", 1)) for h in args.header]
     headers = [(k.strip(), v.strip()) for k, v in headers]
     extra = orjson.loads(args.extra) if args.extra else None
-    make = messages_body_for if urlsplit(args.url).path.endswith("/v1/messages") else body_for
+    wire = wire_for(args.url)
+    make = wire.body
     requests = {
         "json": make(args.model, False, extra),
         "stream": make(args.model, True, extra),
@@ -469,6 +510,7 @@ def build_plan(args: argparse.Namespace) -> Plan:
     return Plan(
         url=args.url,
         requests={k: request_bytes(args.url, headers, b) for k, b in requests.items()},
+        wire=wire,
         weights=parse_mix(args.mix),
         concurrency=args.concurrency,
         warmup=args.warmup,

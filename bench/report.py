@@ -5,14 +5,20 @@ from __future__ import annotations
 JSON_SCENARIOS = {"json-c1": 1, "json-c16": 16, "json-c64": 64, "json-c256": 256}
 STREAM_SCENARIOS = {"stream-16": 16, "stream-128": 128, "stream-512": 512}
 SCENARIOS = {**JSON_SCENARIOS, **STREAM_SCENARIOS}
-# The Messages door against chat, in one gateway configuration (bench/messages_door.py).
+# The Messages and Responses doors against chat, in one gateway configuration (bench/doors.py).
 MESSAGES_SCENARIOS = {"messages-json-c64": 64, "messages-stream-128": 128}
+RESPONSES_SCENARIOS = {"responses-json-c64": 64, "responses-stream-128": 128}
+DOOR_SCENARIOS = {"messages": MESSAGES_SCENARIOS, "responses": RESPONSES_SCENARIOS}
+DOOR_TITLES = {"messages": "Messages", "responses": "Responses"}
 DOOR_NAMES = {
     "chat": "chat (`/v1/chat/completions`)",
     "messages-anthropic": "Messages → Anthropic (pass-through)",
     "messages-openai": "Messages → OpenAI (translated)",
+    "responses-openai": "Responses → OpenAI (pass-through)",
+    "responses-anthropic": "Responses → Anthropic (translated)",
+    "responses-openai-store": "Responses → OpenAI, `store: true`",
 }
-MESSAGES_LIMIT = 1.25  # a Messages door's CPU per request, at most this times chat's
+MESSAGES_LIMIT = 1.25  # a door's CPU per request, at most this times chat's
 TARGET_NAMES = {
     "direct": "direct (stand-in)",
     "pipe": "byte pipe (floor)",
@@ -203,12 +209,12 @@ def target_checks(results: dict, name: str = "lunos") -> list[str]:
     return lines
 
 
-def messages_table(messages: dict) -> list[str]:
+def door_table(door_run: dict) -> list[str]:
     """Each door's medians over the rounds, and its CPU per request against chat's."""
     lines = ["| door | scenario | req/s | CPU ms/req | CPU µs/event | CPU/req vs chat "
              "(median; rounds) | ≤ 1.25x | errors |",
              "|---|---|--:|--:|--:|---|:-:|---|"]
-    for scenario, doors in messages["summary"].items():
+    for scenario, doors in door_run["summary"].items():
         for door, s in doors.items():
             ratio = "-"
             met = "-"
@@ -217,29 +223,35 @@ def messages_table(messages: dict) -> list[str]:
                 met = "yes" if s["ratio"] <= MESSAGES_LIMIT and not s["errors"] else "NO"
             errors = "; ".join(p for p in s["problems"] if p != "0") or "0"
             lines.append(
-                f"| {DOOR_NAMES.get(door, door)} | {scenario.removeprefix('messages-')} "
+                f"| {DOOR_NAMES.get(door, door)} | {scenario.split('-', 1)[1]} "
                 f"| {_f(s['rps'], 0)} | {_f(s['cpu_ms_per_request'], 3)} "
                 f"| {_f(s['cpu_us_per_event'], 1)} | {ratio} | {met} | {errors} |")
     return lines
 
 
-def messages_section(messages: dict) -> list[str]:
-    rounds, slice_ms = messages["rounds"], messages["slice_s"] * 1000
+def door_section(door_run: dict, group: str = "messages") -> list[str]:
+    rounds, slice_ms = door_run["rounds"], door_run["slice_s"] * 1000
+    doors = next(iter(door_run["summary"].values()), {})
+    count = {3: ("three", "a third"), 4: ("four", "a quarter")}.get(
+        len(doors), (str(len(doors)), f"1/{len(doors)}"))
+    extra = (" `store: true` is the Responses → OpenAI door with Lunos saving each response "
+             "before the client sees its end (the other Responses rows send `store: false`)."
+             if "responses-openai-store" in doors else "")
     return [
-        f"`{messages['command']}` ({messages['date']}): three `lunos serve` processes "
+        f"`{door_run['command']}` ({door_run['date']}): {count[0]} `lunos serve` processes "
         "configured as the Lunos row, one per door, all on CPU 0, loaded in the same "
         f"seconds and taking turns of {slice_ms:g} ms on the core, so req/s is each one's "
-        "rate with a third of the core, and streams are relayed in bursts (less CPU per "
+        f"rate with {count[1]} of the core, and streams are relayed in bursts (less CPU per "
         f"event than in the stream table). {rounds} round{'s' * (rounds != 1)}; CPU per "
         "request is the median over them, the ratio to chat's is taken within each round. "
-        f"The target: a Messages door spends at most {MESSAGES_LIMIT:g}x chat's CPU per "
-        "request.",
+        f"The target: a {DOOR_TITLES[group]} door spends at most {MESSAGES_LIMIT:g}x chat's "
+        f"CPU per request.{extra}",
         "",
-        *messages_table(messages),
+        *door_table(door_run),
         "",
         "History rows / requests sent: " + ", ".join(
             f"{DOOR_NAMES.get(door, door).split(' (')[0]} {h['rows']} / {h['sent']}"
-            for door, h in (messages.get("history") or {}).items()) + ".",
+            for door, h in (door_run.get("history") or {}).items()) + ".",
     ]
 
 
@@ -347,8 +359,9 @@ def markdown(results: dict, notes: str = "") -> str:
     ]
     if results["targets"].get("lunos"):
         out += ["## Lunos against its targets", "", *target_checks(results), ""]
-    if results.get("messages"):
-        out += ["## Messages door", "", *messages_section(results["messages"]), ""]
+    for group, title in DOOR_TITLES.items():
+        if results.get(group):
+            out += [f"## {title} door", "", *door_section(results[group], group), ""]
     if results.get("soak"):
         out += ["## Soak", "", *soak_table(results["soak"]), ""]
     cap = capacity_lines(results)

@@ -4,14 +4,15 @@
     python bench/run.py --quick         # ~3 min, shorter phases
     python bench/run.py --only lunos --scenarios json-c1,json-c64,stream-128
     python bench/run.py --scenarios messages   # the Messages door against chat (~3 min)
+    python bench/run.py --scenarios responses  # the Responses door against chat (~3 min)
     python bench/run.py --soak 600      # 10 min mixed load against Lunos, RSS over time
 
 Targets: direct (the stand-in itself), pipe (a byte pipe: the floor), lunos, lunos-trace,
 litellm, portkey. `direct` always runs: every other row is compared with it. The `messages`
-scenarios measure Lunos's doors against each other (bench/messages_door.py). Results go to
+and `responses` scenarios measure Lunos's doors against chat (bench/doors.py). Results go to
 bench/.work/results/ (JSON and Markdown); a full run or a soak run (or --write-docs) also
-rewrites docs/benchmarks.md with the newest comparison, Messages door and soak, keeping its
-notes.
+rewrites docs/benchmarks.md with the newest comparison, door measurements and soak, keeping
+its notes.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from bench.procstat import Watch
 
 ALL_TARGETS = ("direct", "pipe", "lunos", "lunos-trace", "portkey", "litellm")
 GROUPS = {"json": list(report.JSON_SCENARIOS), "stream": list(report.STREAM_SCENARIOS),
-          "messages": list(report.MESSAGES_SCENARIOS)}
+          **{group: list(scenarios) for group, scenarios in report.DOOR_SCENARIOS.items()}}
+DOOR_SCENARIOS = [s for scenarios in report.DOOR_SCENARIOS.values() for s in scenarios]
 
 
 def log(msg: str) -> None:
@@ -48,11 +50,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="short phases (~2-3 minutes in all)")
     p.add_argument("--only", help=f"comma list of targets: {', '.join(ALL_TARGETS)}")
     p.add_argument("--scenarios", help="comma list of scenarios or groups (json, stream, "
-                   "messages): " + ", ".join([*report.SCENARIOS, *report.MESSAGES_SCENARIOS]))
+                   "messages, responses): " + ", ".join([*report.SCENARIOS, *DOOR_SCENARIOS]))
     p.add_argument("--warmup", type=float, help="seconds of warm-up per point")
     p.add_argument("--duration", type=float, help="measured seconds per point")
     p.add_argument("--drain", type=float, help="max seconds to wait for in-flight requests")
-    p.add_argument("--rounds", type=int, help="rounds of the messages scenarios (default 5; "
+    p.add_argument("--rounds", type=int, help="rounds of the door scenarios (default 5; "
                    "3 with --quick)")
     p.add_argument("--chunks", type=int, default=64, help="content chunks per stream")
     p.add_argument("--chunk-delay-ms", type=float, default=10.0, help="stand-in token pacing")
@@ -77,21 +79,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             p.error(f"unknown target(s): {', '.join(sorted(unknown))}")
         args.targets = [t for t in ALL_TARGETS if t == "direct" or t in wanted]
     scen = []
-    for item in (args.scenarios or "json,stream,messages").split(","):
+    for item in (args.scenarios or ",".join(GROUPS)).split(","):
         item = item.strip()
         if item in GROUPS:
             scen += GROUPS[item]
-        elif item in report.SCENARIOS or item in report.MESSAGES_SCENARIOS:
+        elif item in report.SCENARIOS or item in DOOR_SCENARIOS:
             scen.append(item)
         elif item:
             p.error(f"unknown scenario {item!r}")
     args.scenario_list = [s for s in report.SCENARIOS if s in scen]
-    args.messages_list = [s for s in report.MESSAGES_SCENARIOS if s in scen
-                          and "lunos" in args.targets]
+    args.door_lists = {group: [s for s in scenarios if s in scen and "lunos" in args.targets]
+                       for group, scenarios in report.DOOR_SCENARIOS.items()}
     if not args.scenario_list:
         args.targets = []
     if args.soak and not (args.only or args.scenarios):
-        args.targets, args.scenario_list, args.messages_list = [], [], []
+        args.targets, args.scenario_list, args.door_lists = [], [], {}
     args.rounds = args.rounds or (3 if args.quick else 5)
     args.warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 3.0)
     args.duration = args.duration if args.duration is not None else (2.0 if args.quick else 10.0)
@@ -370,13 +372,15 @@ def main(argv: list[str] | None = None) -> int:
             except RuntimeError as exc:
                 log(f"{name}: {exc}")
                 results["targets"][name] = {"points": {}, "failed": str(exc)[-2000:]}
-        if args.messages_list:
-            from bench import messages_door  # it imports this module (load_command, run_load)
+        for group, scenarios in args.door_lists.items():
+            if not scenarios:
+                continue
+            from bench import doors  # it imports this module (load_command, run_load)
 
-            log(f"the Messages door against chat: {', '.join(args.messages_list)}")
-            results["messages"] = {
+            log(f"the {report.DOOR_TITLES[group]} door against chat: {', '.join(scenarios)}")
+            results[group] = {
                 "command": results["meta"]["command"], "date": results["meta"]["date"],
-                **messages_door.measure(args, standin, gw_cpu, side_cpu)}
+                **doors.measure(args, group, standin, gw_cpu, side_cpu)}
         if args.soak:
             results["soak"] = soak(args, standin, gw_cpu, side_cpu)
     finally:
@@ -400,8 +404,9 @@ def write_results(results: dict, args) -> None:
                    report.memory_table(results)]
     if results["targets"].get("lunos"):
         tables.append(report.target_checks(results))
-    if results.get("messages"):
-        tables.append(report.messages_section(results["messages"]))
+    for group in report.DOOR_SCENARIOS:
+        if results.get(group):
+            tables.append(report.door_section(results[group], group))
     if results.get("soak"):
         tables.append(report.soak_table(results["soak"]))
     for table in tables:
@@ -422,15 +427,14 @@ def latest_results(key: str) -> dict | None:
 
 
 def write_docs(results: dict) -> None:
-    """docs/benchmarks.md: the newest comparison run, Messages door measurement and soak,
-    notes kept."""
+    """docs/benchmarks.md: the newest comparison run, door measurements and soak, notes kept."""
     docs_path = targets.ROOT / "docs" / "benchmarks.md"
     main_run = results if results["targets"] else latest_results("targets")
     if main_run is None:
         log("no comparison run yet: docs/benchmarks.md not written")
         return
     combined = dict(main_run)
-    for part in ("messages", "soak"):
+    for part in (*report.DOOR_SCENARIOS, "soak"):
         newest = results if results.get(part) else latest_results(part)
         combined[part] = newest[part] if newest else None
     notes = report.kept_notes(docs_path.read_text()) if docs_path.exists() else ""

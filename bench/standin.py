@@ -19,6 +19,12 @@ and POST .../v1/messages as Anthropic does, with the same text and pacing: a ~1 
 `--chunks` `text_delta`s (` t<ns>` as above), then `content_block_stop`, `message_delta`
 (stop reason, usage) and `message_stop`.
 
+and POST .../v1/responses as OpenAI's Responses API does, with the same text and pacing: a
+`response` object, or `response.created`, `.in_progress`, `.output_item.added` and
+`.content_part.added` at once, then `--chunks` `response.output_text.delta`s (` t<ns>`), then
+`.output_text.done`, `.content_part.done`, `.output_item.done` and `response.completed` (the
+whole response with usage), every event with its `sequence_number`.
+
 `GET /stats` answers this process's counts `{"requests", "streams", "failed"}`; any other
 request gets a small 200 JSON body (health checks). No TLS, loopback only.
 """
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import signal
 import socket
@@ -56,6 +63,9 @@ USAGE = {
                                   "rejected_prediction_tokens": 0},
 }
 CREATED = 1_760_000_000
+RESPONSES_USAGE = {"input_tokens": 84, "input_tokens_details": {"cached_tokens": 0},
+                   "output_tokens": 128, "output_tokens_details": {"reasoning_tokens": 0},
+                   "total_tokens": 212}
 ANTHROPIC_USAGE = {"input_tokens": 84, "cache_creation_input_tokens": 0,
                    "cache_read_input_tokens": 0, "output_tokens": 128}
 ERROR_BODY = orjson.dumps({"error": {"message": "The server had an error while processing "
@@ -67,8 +77,7 @@ SSE_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
 
 def _chunk(data: bytes, name: bytes = b"") -> bytes:
     """One HTTP/1.1 chunk holding one SSE event (named `name`, if given)."""
-    event = (b"event: " + name + b"\n" if name else b"") + b"data: " + data + b"\n\n"
-    return b"%x\r\n%s\r\n" % (len(event), event)
+    return _chunk_of((b"event: " + name + b"\n" if name else b"") + b"data: " + data + b"\n\n")
 
 
 def _response(status: bytes, body: bytes, ctype: bytes = b"application/json") -> bytes:
@@ -78,6 +87,8 @@ def _response(status: bytes, body: bytes, ctype: bytes = b"application/json") ->
 
 class Templates:
     """Pre-rendered bytes per model name: the per-request work is a few joins."""
+
+    first_seq = None  # content events are numbered from here (their format takes it first)
 
     def __init__(self, model: str) -> None:
         m = model.encode()
@@ -121,6 +132,8 @@ class Templates:
 class MessagesTemplates:
     """The same answer in Anthropic's Messages format, pre-rendered per model name."""
 
+    first_seq = None
+
     def __init__(self, model: str) -> None:
         self.json_head = b'{"id":"msg_bench'
         self.json_tail = orjson.dumps({
@@ -154,23 +167,96 @@ class MessagesTemplates:
         return first, self.content, self.tail
 
 
+class ResponsesTemplates:
+    """The same answer as an OpenAI Responses `response`, pre-rendered per model name (event
+    shapes as OpenAI's Responses stream sends them, fields in its order)."""
+
+    def __init__(self, model: str, chunks: int) -> None:
+        part = {"type": "output_text", "annotations": [], "logprobs": [], "text": CONTENT}
+        item = {"id": "msg_bench", "type": "message", "status": "completed", "content": [part],
+                "role": "assistant"}
+        done = {
+            "id": "resp_bench%d", "object": "response", "created_at": CREATED,
+            "status": "completed", "background": False, "error": None,
+            "incomplete_details": None, "instructions": None, "max_output_tokens": None,
+            "max_tool_calls": None, "model": model, "output": [item],
+            "parallel_tool_calls": True, "previous_response_id": None,
+            "reasoning": {"effort": None, "summary": None}, "service_tier": "default",
+            "store": False, "temperature": 1.0,
+            "text": {"format": {"type": "text"}, "verbosity": "medium"},
+            "tool_choice": "auto", "tools": [], "top_logprobs": 0, "top_p": 1.0,
+            "truncation": "disabled", "usage": RESPONSES_USAGE, "user": None, "metadata": {},
+        }
+        started = {**done, "status": "in_progress", "output": [], "usage": None}
+        self.json_body = _template(done)
+        at = {"item_id": "msg_bench", "output_index": 0, "content_index": 0}
+        head = [
+            ("response.created", {"response": started}),
+            ("response.in_progress", {"response": started}),
+            ("response.output_item.added", {"output_index": 0, "item": {
+                **item, "status": "in_progress", "content": []}}),
+            ("response.content_part.added", {**at, "part": {**part, "text": ""}}),
+        ]
+        self.head = _events(head, 0)
+        self.first_seq = len(head)
+        self.content = (b'event: response.output_text.delta\ndata: {"type":'
+                        b'"response.output_text.delta","sequence_number":%d,'
+                        b'"item_id":"msg_bench","output_index":0,"content_index":0,'
+                        b'"delta":" t%d","logprobs":[],"obfuscation":"a1b2c3d4"}\n\n')
+        tail = [
+            ("response.output_text.done", {**at, "text": CONTENT, "logprobs": []}),
+            ("response.content_part.done", {**at, "part": part}),
+            ("response.output_item.done", {"output_index": 0, "item": item}),
+            ("response.completed", {"response": done}),
+        ]
+        self.tail = _events(tail, len(head) + chunks)
+
+    def json(self, rid: int) -> bytes:
+        return _response(b"200 OK", self.json_body % {b"id": rid})
+
+    def stream(self, rid: int, req: dict) -> tuple[bytes, bytes, bytes]:
+        return (_chunk_of(self.head % {b"id": rid}), self.content,
+                _chunk_of(self.tail % {b"id": rid}))
+
+
+def _template(data: dict) -> bytes:
+    """JSON with `%(id)d` as the response id's slot (any other `%` escaped)."""
+    return orjson.dumps(data).replace(b"%", b"%%").replace(b"resp_bench%%d", b"resp_bench%(id)d")
+
+
+def _events(events: list[tuple[str, dict]], first: int) -> bytes:
+    """SSE events, named and numbered from `first`, as one format (see `_template`)."""
+    return b"".join(b"event: %b\ndata: %b\n\n" % (name.encode(), _template(
+        {"type": name, "sequence_number": first + n, **data})) for n, (name, data) in enumerate(events))
+
+
+def _chunk_of(events: bytes) -> bytes:
+    return b"%x\r\n%b\r\n" % (len(events), events)
+
+
 class Stream:
     """One open stream: `left` content events to write from `content` (a format with the
-    clock's slot), then `tail`."""
+    clock's slot, after the event's sequence number's when `seq` is not None), then `tail`."""
 
-    __slots__ = ("content", "left", "tail", "transport")
+    __slots__ = ("content", "left", "seq", "tail", "transport")
 
-    def __init__(self, transport, chunks: int, content: bytes, tail: bytes):
+    def __init__(self, transport, chunks: int, content: bytes, tail: bytes,
+                 seq: int | None = None):
         self.transport = transport
         self.left = chunks
         self.content = content
         self.tail = tail
+        self.seq = seq
 
     def next_event(self) -> bytes:
         """The next content chunk, or the closing events when none are left."""
         if self.left > 0:
             self.left -= 1
-            event = self.content % time.monotonic_ns()
+            if self.seq is None:
+                event = self.content % time.monotonic_ns()
+            else:
+                event = self.content % (self.seq, time.monotonic_ns())
+                self.seq += 1
             return b"%x\r\n%b\r\n" % (len(event), event)
         return self.tail + b"0\r\n\r\n"
 
@@ -210,12 +296,14 @@ class Server:
     def __init__(self, chunks: int, delay: float) -> None:
         self.chunks = chunks
         self.ticker = Ticker(delay) if delay > 0 else None
-        self.templates: dict[tuple[type, str], Templates | MessagesTemplates] = {}
+        self.templates: dict[tuple, Templates | MessagesTemplates | ResponsesTemplates] = {}
+        self.kinds = {b"/chat/completions": Templates, b"/v1/messages": MessagesTemplates,
+                      b"/v1/responses": functools.partial(ResponsesTemplates, chunks=chunks)}
         self.counter = 0
         self.streams = 0
         self.failed = 0
 
-    def templates_for(self, kind: type, model: str) -> Templates | MessagesTemplates:
+    def templates_for(self, kind, model: str) -> Templates | MessagesTemplates | ResponsesTemplates:
         tpl = self.templates.get((kind, model))
         if tpl is None:
             if len(self.templates) > 64:
@@ -224,12 +312,7 @@ class Server:
         return tpl
 
     def handle(self, transport, method: bytes, url: bytes, body: bytes) -> None:
-        if url.endswith(b"/chat/completions"):
-            kind = Templates
-        elif url.endswith(b"/v1/messages"):
-            kind = MessagesTemplates
-        else:
-            kind = None
+        kind = next((k for suffix, k in self.kinds.items() if url.endswith(suffix)), None)
         if method != b"POST" or kind is None:
             if url == b"/stats":
                 stats = {"requests": self.counter + self.failed, "streams": self.streams,
@@ -255,7 +338,7 @@ class Server:
             return
         self.streams += 1
         first, content, tail = tpl.stream(self.counter, req)
-        stream = Stream(transport, self.chunks, content, tail)
+        stream = Stream(transport, self.chunks, content, tail, tpl.first_seq)
         first = SSE_HEAD + first
         if self.ticker is None:
             parts = [first]

@@ -1,4 +1,5 @@
-"""The benchmark harness works: the stand-in speaks OpenAI's and Anthropic's JSON and SSE,
+"""The benchmark harness works: the stand-in speaks OpenAI's (chat and Responses) and
+Anthropic's JSON and SSE,
 the load generator counts requests, streams and latencies right against it, and the report
 renders.
 
@@ -177,6 +178,90 @@ def test_load_counts_messages_requests_and_streams(standin):
     assert s["kinds"]["stream"]["relay_ms"]["n"] >= 9 * CHUNKS
 
 
+def test_standin_speaks_responses(standin):
+    _, base = standin
+    body = {"model": "gpt-bench", "input": "hi", "store": False}
+    r = httpx.post(base + "/v1/responses", json=body, timeout=10)
+    assert r.status_code == 200
+    response = r.json()
+    assert (response["object"], response["status"], response["model"]) == ("response", "completed",
+                                                                            "gpt-bench")
+    assert response["id"].startswith("resp_")
+    [item] = response["output"]
+    assert (item["type"], item["role"]) == ("message", "assistant")
+    assert item["content"][0]["type"] == "output_text" and item["content"][0]["text"]
+    assert response["usage"]["input_tokens"] > 0 and response["usage"]["output_tokens"] > 0
+
+    r = httpx.post(base + "/v1/responses", json={**body, "stream": True}, timeout=10)
+    assert r.headers["content-type"] == "text/event-stream"
+    events = named_events(r.text)
+    names = [name for name, _ in events]
+    assert names == ["response.created", "response.in_progress", "response.output_item.added",
+                     "response.content_part.added", *["response.output_text.delta"] * CHUNKS,
+                     "response.output_text.done", "response.content_part.done",
+                     "response.output_item.done", "response.completed"]
+    assert all(name == data["type"] for name, data in events)
+    assert [data["sequence_number"] for _, data in events] == list(range(len(events)))
+    assert events[0][1]["response"]["id"] == events[-1][1]["response"]["id"] != response["id"]
+    assert events[0][1]["response"]["status"] == "in_progress"
+    deltas = [data["delta"] for name, data in events if name == "response.output_text.delta"]
+    assert all(re.fullmatch(r" t\d+", d) for d in deltas)
+    stamps = [int(d[2:]) for d in deltas]
+    assert stamps == sorted(stamps)
+    assert stamps[-1] - stamps[0] >= (CHUNKS - 1) * DELAY_MS * 1e6 * 0.5  # paced as chat
+    final = events[-1][1]["response"]
+    assert final["status"] == "completed" and final["usage"]["output_tokens"] > 0
+
+
+def test_load_counts_responses_requests_and_streams(standin):
+    _, base = standin
+    before = stats(base)
+    j = load(base, "--concurrency", "2", "--requests", "40", path="/v1/responses")
+    s = load(base, "--mix", "stream=1", "--concurrency", "3", "--requests", "9",
+             "--expect-content", str(CHUNKS), path="/v1/responses")
+    after = stats(base)
+    assert j["totals"]["ok"] == j["totals"]["sent"] >= 40
+    # Only the text deltas are content: the done events' whole text is not counted again.
+    assert s["kinds"]["stream"]["content_events"] == {str(CHUNKS): 9}
+    # Complete: response.completed seen, nothing taken for an error (`"error": null` is not).
+    assert s["totals"]["ok"] == s["totals"]["sent"]
+    assert s["totals"].get("incomplete", 0) == 0
+    assert after["streams"] - before["streams"] == s["totals"]["sent"]
+    assert after["requests"] - before["requests"] == j["totals"]["sent"] + s["totals"]["sent"]
+    assert s["events"] >= 9 * (CHUNKS + 8)  # four opening events, the deltas, four closing
+    assert s["kinds"]["stream"]["relay_ms"]["n"] >= 9 * CHUNKS
+
+
+def test_load_sends_responses_bodies():
+    from bench.load import build_plan, wire_for
+
+    url = "http://127.0.0.1:1/v1/responses"
+    assert wire_for(url).end == b"event: response.completed"
+    args = type("Args", (), dict(url=url, model="openai/gpt-bench", header=["Authorization: Bearer k"],
+                                 extra='{"store": true}', fail_model=None, mix="stream=1", concurrency=1,
+                                 warmup=0, duration=1, warmup_requests=None, requests=None, drain=1,
+                                 expect_content=None, cut_after=5, stagger=0))()
+    plan = build_plan(args)
+    head, _, body = plan.requests["stream"].partition(b"\r\n\r\n")
+    assert head.startswith(b"POST /v1/responses HTTP/1.1") and b"Authorization: Bearer k" in head
+    sent = json.loads(body)
+    assert (sent["model"], sent["stream"], sent["store"]) == ("openai/gpt-bench", True, True)
+    assert isinstance(sent["input"], str) and "messages" not in sent
+    assert json.loads(plan.requests["json"].partition(b"\r\n\r\n")[2])["stream"] is False
+
+
+def test_door_scenarios_parse():
+    from bench.run import parse_args
+
+    args = parse_args(["--scenarios", "responses", "--quick"])
+    assert args.door_lists == {"messages": [], "responses": ["responses-json-c64",
+                                                             "responses-stream-128"]}
+    assert args.scenario_list == [] and args.targets == []
+    args = parse_args(["--scenarios", "messages-json-c64,responses-stream-128"])
+    assert args.door_lists == {"messages": ["messages-json-c64"],
+                               "responses": ["responses-stream-128"]}
+
+
 def test_load_counts_json_requests(standin):
     _, base = standin
     before = stats(base)
@@ -348,7 +433,7 @@ def test_take_turns_runs_one_process_at_a_time_and_leaves_both_running():
 
 
 def test_messages_summary_ratios_and_section():
-    from bench.messages_door import summarise
+    from bench.doors import summarise
 
     def point(cost: float | None, rps: float, **totals) -> dict:
         return {"rps": rps, "totals": {"sent": 10, "ok": 10, **totals},
@@ -369,9 +454,28 @@ def test_messages_summary_ratios_and_section():
                 "rounds": 3, "slice_s": 0.05, "points": points,
                 "summary": summarise(points),
                 "history": {"chat": {"rows": 30, "sent": 30}}}
-    text = "\n".join(report.messages_section(messages))
+    text = "\n".join(report.door_section(messages))
     assert "python bench/run.py --scenarios messages" in text
     assert "| Messages → Anthropic (pass-through) | json-c64 | 790 | 0.300 | - | 1.05 (1.05, 1.00, 1.20) | yes | 0 |" in text
     # A door with errors does not meet the target, whatever its ratio.
     assert "| 1.20 (1.50, 1.20, 1.00) | NO | 3 http error |" in text
     assert "chat 30 / 30" in text
+
+
+def test_responses_section_names_its_doors():
+    from bench.doors import GROUPS, summarise
+
+    def point(cost: float) -> dict:
+        return {"rps": 100.0, "totals": {"sent": 10, "ok": 10},
+                "gateway": {"cpu_ms_per_request": cost, "cpu_us_per_event": None}}
+
+    points = {"responses-json-c64": {door: [point(0.2 * (1 + n / 10))]
+                                     for n, door in enumerate(GROUPS["responses"])}}
+    run = {"command": "python bench/run.py --scenarios responses", "date": "today", "rounds": 1,
+           "slice_s": 0.05, "points": points, "summary": summarise(points), "history": {}}
+    text = "\n".join(report.door_section(run, "responses"))
+    assert "four `lunos serve` processes" in text and "a quarter of the core" in text
+    assert "a Responses door spends at most 1.25x" in text
+    assert "| Responses → OpenAI (pass-through) | json-c64 | 100 | 0.220 | - | 1.10 (1.10) | yes | 0 |" in text
+    assert "| Responses → Anthropic (translated) | json-c64 |" in text
+    assert "| Responses → OpenAI, `store: true` | json-c64 |" in text

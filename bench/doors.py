@@ -1,18 +1,23 @@
-"""The Messages door against chat: what each door of one Lunos configuration costs per request.
+"""The Messages and Responses doors against chat: what each door of one Lunos configuration
+costs per request.
 
     python bench/run.py --scenarios messages [--quick] [--rounds N]
+    python bench/run.py --scenarios responses [--quick] [--rounds N]
 
-Three `lunos serve` processes, configured as the `lunos` target (history on, traces off)
-with `openai/...` and `anthropic/...` both served by the stand-in, one per door:
+One `lunos serve` process per door, configured as the `lunos` target (history on, traces off)
+with `openai/...` and `anthropic/...` both served by the stand-in:
 
-- chat: `POST /v1/chat/completions`, `openai/gpt-bench` (the `lunos` row);
+- chat: `POST /v1/chat/completions`, `openai/gpt-bench` (the `lunos` row), in both groups;
 - Messages → Anthropic: `POST /v1/messages`, `anthropic/claude-bench`, passed through;
-- Messages → OpenAI: `POST /v1/messages`, `openai/gpt-bench`, translated both ways.
+- Messages → OpenAI: `POST /v1/messages`, `openai/gpt-bench`, translated both ways;
+- Responses → OpenAI: `POST /v1/responses`, `openai/gpt-bench`, passed through (`"store":
+  false`), and once more with `"store": true` (Lunos saves each response before the end);
+- Responses → Anthropic: `POST /v1/responses`, `anthropic/claude-bench`, translated.
 
-JSON at c=64 (`messages-json-c64`) and streams at 128 (`messages-stream-128`): in each round
-the three are loaded in the same seconds, all on CPU 0, and take turns of `SLICE` seconds
-(`history_overhead.take_turns`): each is alone on the core while it runs, and the host's
-swings fall on all three alike. Each round gives every door's CPU per request and its ratio
+JSON at c=64 (`<group>-json-c64`) and streams at 128 (`<group>-stream-128`): in each round
+a group's doors are loaded in the same seconds, all on CPU 0, and take turns of `SLICE`
+seconds (`history_overhead.take_turns`): each is alone on the core while it runs, and the
+host's swings fall on all of them alike. Each round gives every door's CPU per request and its ratio
 to chat's in that round; the table gives medians over the rounds.
 
 Streams in turns are not the stream row's regime: a paused gateway's upstream events wait in
@@ -36,36 +41,52 @@ from bench.history_overhead import take_turns
 SLICE = 0.05  # seconds per turn in the JSON rounds
 SETTLE = 1.5  # seconds of rest before each round: history rows still being written
 MESSAGES_HEADERS = ["anthropic-version: 2023-06-01"]
-DOORS = {  # name: (path, model)
-    "chat": ("/v1/chat/completions", f"openai/{targets.MODEL}"),
-    "messages-anthropic": ("/v1/messages", "anthropic/claude-bench"),
-    "messages-openai": ("/v1/messages", f"openai/{targets.MODEL}"),
+OPENAI, ANTHROPIC = f"openai/{targets.MODEL}", "anthropic/claude-bench"
+CHAT = ("/v1/chat/completions", OPENAI, None)
+GROUPS = {  # group: {door: (path, model, fields added to the body)}
+    "messages": {
+        "chat": CHAT,
+        "messages-anthropic": ("/v1/messages", ANTHROPIC, None),
+        "messages-openai": ("/v1/messages", OPENAI, None),
+    },
+    "responses": {  # the load generator sends `"store": false` unless told otherwise
+        "chat": CHAT,
+        "responses-openai": ("/v1/responses", OPENAI, None),
+        "responses-anthropic": ("/v1/responses", ANTHROPIC, None),
+        "responses-openai-store": ("/v1/responses", OPENAI, {"store": True}),
+    },
 }
 
 
-def door_server(gateway: targets.Server, door: str) -> targets.Server:
+def door_server(gateway: targets.Server, door: tuple) -> targets.Server:
     """What a client of `door` sends to `gateway`: Messages clients authenticate with
     `x-api-key` and send `anthropic-version`, as the anthropic SDK does."""
-    path, model = DOORS[door]
+    path, model, extra = door
     if path == "/v1/chat/completions":
         return gateway
     base = gateway.url.rsplit("/v1/", 1)[0]
-    headers = [h.replace("Authorization: Bearer ", "x-api-key: ") for h in gateway.headers]
+    headers = gateway.headers
+    if path == "/v1/messages":
+        headers = [h.replace("Authorization: Bearer ", "x-api-key: ") for h in headers]
+        headers += MESSAGES_HEADERS
     return targets.Server(gateway.name, gateway.proc, base + path, model=model,
-                          headers=headers + MESSAGES_HEADERS, home=gateway.home)
+                          headers=headers, extra=extra, home=gateway.home)
 
 
-def measure(args, standin: targets.Server, gw_cpu: str | None, side_cpu: str | None) -> dict:
+def measure(args, group: str, standin: targets.Server, gw_cpu: str | None,
+            side_cpu: str | None) -> dict:
+    """`group`'s doors in `args.door_lists[group]`'s scenarios."""
+    doors = GROUPS[group]
     upstream = standin.url.rsplit("/v1/", 1)[0]
     servers: dict[str, targets.Server] = {}
     out: dict = {"rounds": args.rounds, "slice_s": SLICE, "points": {}}
     try:
-        for door in DOORS:
+        for door, spec in doors.items():
             gateway = targets.start_lunos(f"lunos-{door}", gw_cpu, upstream, trace=False)
-            servers[door] = door_server(gateway, door)
+            servers[door] = door_server(gateway, spec)
         time.sleep(1.0)
-        for scenario in args.messages_list:
-            rounds = out["points"][scenario] = {door: [] for door in DOORS}
+        for scenario in args.door_lists[group]:
+            rounds = out["points"][scenario] = {door: [] for door in doors}
             for round_no in range(args.rounds):
                 time.sleep(SETTLE)
                 points = _in_turns(servers, scenario, args, standin, side_cpu)
@@ -76,7 +97,7 @@ def measure(args, standin: targets.Server, gw_cpu: str | None, side_cpu: str | N
                     raise RuntimeError(f"a gateway exited during {scenario}")
         out["history"] = {door: run.wait_history(servers[door], sum(
             p["totals"].get("sent", 0) for rounds in out["points"].values()
-            for p in rounds[door])) for door in DOORS}
+            for p in rounds[door])) for door in doors}
     finally:
         for server in servers.values():
             server.stop()
@@ -85,7 +106,7 @@ def measure(args, standin: targets.Server, gw_cpu: str | None, side_cpu: str | N
 
 
 def _command(server: targets.Server, scenario: str, args, standin: targets.Server) -> list[str]:
-    base = scenario.removeprefix("messages-")  # the chat scenario of the same shape
+    base = scenario.split("-", 1)[1]  # the chat scenario of the same shape
     return run.load_command(server, base, args, standin, server.pid)
 
 
