@@ -84,6 +84,8 @@ class Lunos(SyncAPIClient):
     @cached_property
     def responses(self) -> Responses:
         return Responses(self)
+
+    @cached_property
     def embeddings(self) -> Embeddings:
         return Embeddings(self)
 
@@ -136,6 +138,8 @@ class AsyncLunos(AsyncAPIClient):
     @cached_property
     def responses(self) -> AsyncResponses:
         return AsyncResponses(self)
+
+    @cached_property
     def embeddings(self) -> AsyncEmbeddings:
         return AsyncEmbeddings(self)
 
