@@ -53,7 +53,6 @@ GROUPS = {  # group: {door: (path, model, fields added to the body)}
         "chat": CHAT,
         "responses-openai": ("/v1/responses", OPENAI, None),
         "responses-anthropic": ("/v1/responses", ANTHROPIC, None),
-        "chat-anthropic": ("/v1/chat/completions", ANTHROPIC, None),  # the same upstream, by chat
         "responses-openai-store": ("/v1/responses", OPENAI, {"store": True}),
     },
 }
