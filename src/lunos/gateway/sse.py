@@ -23,9 +23,16 @@ def error_event(error: GatewayError) -> bytes:
     return b"data: " + orjson.dumps(error.to_dict()) + b"\n\n"
 
 
+def named_event(name: str, data: str | bytes) -> bytes:
+    """A named event (`event:` then `data:`), as the Messages and Responses APIs frame them."""
+    if isinstance(data, str):
+        data = data.encode()
+    return b"event: " + name.encode() + b"\ndata: " + data + b"\n\n"
+
+
 def anthropic_error_event(error: GatewayError) -> bytes:
     """A failure after a Messages stream started: Anthropic's `event: error`."""
-    return b"event: error\ndata: " + orjson.dumps(anthropic_body(error)) + b"\n\n"
+    return named_event("error", orjson.dumps(anthropic_body(error)))
 
 
 def encode_batch(batch: list[dict], include_usage: bool) -> bytes:

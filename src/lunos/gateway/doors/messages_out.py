@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from ..providers.common import new_tool_call_id
+from ..sse import named_event
 from .messages_in import ANTHROPIC_FORMAT, carry_signature
 
 STOP_REASONS = {
@@ -126,7 +127,7 @@ def to_message(completion: dict, model: str, message_id: str) -> dict:
 
 
 def sse_event(name: str, data: dict) -> bytes:
-    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+    return named_event(name, orjson.dumps(data))
 
 
 # ---------------------------------------------------------------- streams

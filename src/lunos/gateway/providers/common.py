@@ -169,3 +169,36 @@ def require_turns(req, provider: str) -> None:
         raise GatewayError(400, f"{provider} needs at least one user or assistant message with "
                            "content besides the system messages", param="messages",
                            code="invalid_value")
+
+
+class HeldRelay:
+    """What every pass-through relay shares: the opening events wait until output begins
+    (until then the engine may still retry elsewhere), and a stream that ends before its
+    last event is incomplete."""
+
+    __slots__ = ("_held", "_provider", "done", "started")
+
+    def __init__(self, provider: str) -> None:
+        self._provider = provider
+        self._held: list[bytes] = []
+        self.started = False
+        self.done = False
+
+    def release(self, framed: bytes, opening: bool) -> list[bytes]:
+        """The events to send now: none while `opening` events arrive before output, then
+        everything held with the first event that is output."""
+        if self.started:
+            return [framed]
+        if opening:
+            self._held.append(framed)
+            return []
+        self.started = True
+        held, self._held = self._held, []
+        return [*held, framed]
+
+    def finish(self) -> list[bytes]:
+        if not self.done:
+            raise GatewayError(502, f"{self._provider}'s stream ended before its answer did",
+                               code="upstream_incomplete_stream", retryable=not self.started)
+        held, self._held = self._held, []
+        return held

@@ -20,8 +20,9 @@ import orjson
 
 from ..._sse import ServerSentEvent
 from ..errors import GatewayError
+from ..sse import named_event
 from .base import ChatRequest, UpstreamRequest
-from .common import make_usage, status_error, upstream_json
+from .common import HeldRelay, make_usage, status_error, upstream_json
 
 # Events whose data carries the whole response object.
 _WHOLE = frozenset({"response.created", "response.in_progress", "response.completed",
@@ -69,25 +70,16 @@ def _failed(response: dict, provider: str) -> GatewayError:
     return status_error(status, str(message), provider)
 
 
-def _frame(name: str, data: str | bytes) -> bytes:
-    if isinstance(data, str):
-        data = data.encode()
-    return b"event: " + name.encode() + b"\ndata: " + data + b"\n\n"
-
-
-class ResponsesRelay:
+class ResponsesRelay(HeldRelay):
     """One pass-through Responses stream (see the module docstring)."""
 
-    __slots__ = ("_held", "_provider", "_req", "_usage", "done", "output", "started")
+    __slots__ = ("_req", "_usage", "output")
 
     def __init__(self, req: ChatRequest, provider: str, trace: bool) -> None:
+        super().__init__(provider)
         self._req = req
-        self._provider = provider
-        self._held: list[bytes] = []
         self._usage: dict | None = None
         self.output = None  # traces read the stored final response instead
-        self.started = False
-        self.done = False
 
     @property
     def usage(self) -> dict | None:
@@ -114,22 +106,7 @@ class ResponsesRelay:
             self._note_sequence(data)
         else:
             self._note_sequence_fast(data_text)
-        framed = _frame(name, data_text)
-        if not self.started:
-            if name in _WHOLE and not self.done:
-                self._held.append(framed)
-                return []
-            self.started = True
-            held, self._held = self._held, []
-            return [*held, framed]
-        return [framed]
-
-    def finish(self) -> list[bytes]:
-        if not self.done:
-            raise GatewayError(502, f"{self._provider}'s stream ended before its answer did",
-                               code="upstream_incomplete_stream", retryable=not self.started)
-        held, self._held = self._held, []
-        return held
+        return self.release(named_event(name, data_text), opening=name in _WHOLE and not self.done)
 
     def _note_sequence(self, data) -> None:
         if isinstance(data, dict) and isinstance(data.get("sequence_number"), int):

@@ -18,9 +18,10 @@ import orjson
 
 from ...._sse import ServerSentEvent
 from ...errors import GatewayError
+from ...sse import named_event
 from ...usage import Output
 from ..base import ChatRequest
-from ..common import upstream_json
+from ..common import HeldRelay, upstream_json
 from .errors import error_from_event
 from .response import to_completion, usage_from
 from .stream import AnthropicStreamTranslator
@@ -73,29 +74,19 @@ def native_output(message: dict) -> dict:
     return output.to_dict()
 
 
-def _frame(name: str, data: str | bytes) -> bytes:
-    if isinstance(data, str):
-        data = data.encode()
-    return b"event: " + name.encode() + b"\ndata: " + data + b"\n\n"
-
-
-class AnthropicRelay:
+class AnthropicRelay(HeldRelay):
     """One pass-through stream (see the module docstring). With `trace`, the same events
     also go through the chat translator, whose deltas fold into `output`."""
 
-    __slots__ = ("_api_key", "_held", "_model", "_provider", "_shadow", "_usage", "done",
-                 "output", "started")
+    __slots__ = ("_api_key", "_model", "_shadow", "_usage", "output")
 
     def __init__(self, req: ChatRequest, provider: str, api_key: str | None, trace: bool) -> None:
+        super().__init__(provider)
         self._model = req.model
-        self._provider = provider
         self._api_key = api_key
-        self._held: list[bytes] = []
         self._usage: dict = {}
         self._shadow = AnthropicStreamTranslator(provider, api_key) if trace else None
         self.output = Output() if trace else None
-        self.started = False
-        self.done = False
 
     @property
     def usage(self) -> dict | None:
@@ -114,30 +105,14 @@ class AnthropicRelay:
             if isinstance(message, dict):
                 message["model"] = self._model
                 self._note_usage(message.get("usage"))
-            self._held.append(_frame(name, orjson.dumps(data)))
-            return []
+            return self.release(named_event(name, orjson.dumps(data)), opening=True)
         if name == "message_delta":
             data = upstream_json(event.data, self._provider, "a stream event")
             if isinstance(data, dict):
                 self._note_usage(data.get("usage"))
         elif name == "message_stop":
             self.done = True
-        framed = _frame(name, event.data)
-        if not self.started:
-            if name == "ping":
-                self._held.append(framed)
-                return []
-            self.started = True
-            held, self._held = self._held, []
-            return [*held, framed]
-        return [framed]
-
-    def finish(self) -> list[bytes]:
-        if not self.done:
-            raise GatewayError(502, f"{self._provider}'s stream ended before its answer did",
-                               code="upstream_incomplete_stream", retryable=not self.started)
-        held, self._held = self._held, []
-        return held
+        return self.release(named_event(name, event.data), opening=name == "ping")
 
     def _note_usage(self, usage) -> None:
         if isinstance(usage, dict):
