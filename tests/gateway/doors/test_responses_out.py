@@ -39,8 +39,32 @@ WEATHER = {"type": "function", "name": "weather", "description": "Weather for a 
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
 
 
+def read_events(raw: bytes) -> list[tuple[str, dict]]:
+    """Framed events read back, each exactly `event: NAME` then `data: JSON` then a blank line."""
+    events = []
+    for block in raw.split(b"\n\n")[:-1]:
+        event, data = block.split(b"\n")
+        assert event.startswith(b"event: ") and data.startswith(b"data: ")
+        events.append((event[7:].decode(), json.loads(data[6:])))
+    assert raw.endswith(b"\n\n") or raw == b""
+    return events
+
+
+class Translator(ResponsesStream):
+    """The stream translator with what it writes read back as (name, data) pairs."""
+
+    def feed(self, chunk: dict) -> list[tuple[str, dict]]:
+        return read_events(super().feed(chunk))
+
+    def finish(self) -> list[tuple[str, dict]]:
+        return read_events(super().finish())
+
+    def fail(self, error: GatewayError) -> list[tuple[str, dict]]:
+        return read_events(super().fail(error))
+
+
 def run(chunks: list[dict], request: dict | None = None) -> tuple[ResponsesStream, list[tuple[str, dict]]]:
-    stream = ResponsesStream("resp_1", "google/gemini-3-pro-preview", 1_700_000_000, request or REQUEST)
+    stream = Translator("resp_1", "google/gemini-3-pro-preview", 1_700_000_000, request or REQUEST)
     events = []
     for c in chunks:
         events.extend(stream.feed(c))
@@ -152,7 +176,7 @@ ARGUMENT_PIECES = ['{"loc', 'ation": "Par', "is", '"', ', "unit": "c"}']
 
 
 def test_arguments_stream_piece_by_piece_and_the_sdk_builds_the_call():
-    stream = ResponsesStream("resp_1", "m", 1, {"model": "m", "input": "go", "tools": [WEATHER]})
+    stream = Translator("resp_1", "m", 1, {"model": "m", "input": "go", "tools": [WEATHER]})
     head = stream.feed(chunk({"role": "assistant", "content": ""}))
     assert [n for n, _ in head] == ["response.created", "response.in_progress"]
     added = stream.feed(chunk({"tool_calls": [{"index": 0, "id": "toolu_1", "type": "function",
@@ -178,7 +202,7 @@ def test_arguments_stream_piece_by_piece_and_the_sdk_builds_the_call():
 
 
 def test_text_events_in_openais_order_and_usage_waits_for_its_chunk():
-    stream = ResponsesStream("resp_1", "m", 1, {"model": "m", "input": "go"})
+    stream = Translator("resp_1", "m", 1, {"model": "m", "input": "go"})
     events = stream.feed(chunk({"content": "Hel"})) + stream.feed(chunk({"content": "lo"}))
     held = stream.feed(chunk({}, "stop"))
     assert [n for n, _ in events + held] == [
@@ -292,8 +316,20 @@ def test_a_refusal_is_a_refusal_part():
     assert final.output[0].content[0].to_dict() == {"type": "refusal", "refusal": "I can't help."}
 
 
-def test_failure_after_the_start_is_response_failed():
+def test_text_deltas_are_framed_exactly_as_every_other_event():
+    """Text deltas, most of a stream, are framed from pieces made once per content part;
+    the bytes are the ones the generic framing writes for the same event."""
     stream = ResponsesStream("resp_1", "m", 1, {"model": "m", "input": "go"})
+    stream.feed(chunk({"content": "first"}))
+    for text in ("plain", 'quote " and \\ backslash', "üñí 😀", "line\nbreak\u2028", "</script>"):
+        raw = stream.feed(chunk({"content": text}))
+        name, data = read_events(raw)[0]
+        assert data["delta"] == text
+        assert raw == sse_event(name, data)
+
+
+def test_failure_after_the_start_is_response_failed():
+    stream = Translator("resp_1", "m", 1, {"model": "m", "input": "go"})
     started = stream.feed(chunk({"content": "par"}))
     failed = stream.fail(GatewayError(502, "the provider failed", code="upstream_error"))
     assert [n for n, _ in failed] == ["response.failed"]
@@ -303,7 +339,7 @@ def test_failure_after_the_start_is_response_failed():
     assert response.status == "failed" and response.error.code == "server_error"
     assert response.error.message == "the provider failed"
     assert stream.response == data["response"] and stream.finish() == []
-    limited = ResponsesStream("r", "m", 1, {"model": "m", "input": "go"}).fail(GatewayError(429, "slow down"))
+    limited = Translator("r", "m", 1, {"model": "m", "input": "go"}).fail(GatewayError(429, "slow down"))
     assert limited[-1][1]["response"]["error"]["code"] == "rate_limit_exceeded"
 
 

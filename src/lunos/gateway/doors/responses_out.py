@@ -33,17 +33,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from ..errors import GatewayError
 from ..providers.common import new_tool_call_id
 from .messages_in import carry_signature
 from .messages_out import (
     _call_signature,
-    sse_event,  # noqa: F401  (the same framing: `event:` + `data:`)
+    sse_event,  # the same framing: `event:` + `data:`
 )
 from .responses_in import new_id, tool_names
 
-Events = list[tuple[str, dict]]
+_TEXT_DELTA = (b'event: response.output_text.delta\ndata: '
+               b'{"type":"response.output_text.delta","sequence_number":')
 
+_PLAIN = {"role", "content"}  # a delta with only these keys carries nothing but text
 INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 ERROR_CODES = {"rate_limit_error": "rate_limit_exceeded", "invalid_image": "invalid_image"}
 
@@ -212,6 +216,9 @@ class ResponsesStream:
         self._reasoning: dict | None = None  # the open reasoning item
         self._message: dict | None = None  # the open message item
         self._part: dict | None = None  # its open content part
+        self._at: dict = {}  # where that part is: item_id, output_index, content_index
+        self._at_bytes = b""  # the same, framed for `_text_delta`
+        self._out: list[bytes] = []  # framed events not yet taken
         self._calls: dict[int, _Call] = {}  # by chat tool-call index
         self._open_calls: list[_Call] = []
         self._details: list[dict] = []  # reasoning state not yet in a reasoning item
@@ -231,46 +238,56 @@ class ResponsesStream:
         """The final response (what `response.completed` carried), or the one so far."""
         return self._final or self._snapshot("in_progress")
 
-    def feed(self, chunk: dict) -> Events:
-        out = self._start()
-        if self._done:
-            return out
-        for choice in chunk.get("choices") or ():
-            if not isinstance(choice, dict) or (choice.get("index") or 0) != 0 or self._finish:
-                continue
-            self._delta(choice.get("delta") or {}, out)
-            if choice.get("finish_reason"):
-                self._finish = choice["finish_reason"]
-                self._close_all(out)
-        if isinstance(chunk.get("usage"), dict):
-            self._usage = chunk["usage"]
-        if self._finish and self._usage is not None:
-            self._end(out)
-        return out
+    def feed(self, chunk: dict) -> bytes:
+        """The events `chunk` makes, framed as SSE."""
+        self._start()
+        if not self._done:
+            for choice in chunk.get("choices") or ():
+                if not isinstance(choice, dict) or (choice.get("index") or 0) != 0 or self._finish:
+                    continue
+                self._delta(choice.get("delta") or {})
+                if choice.get("finish_reason"):
+                    self._finish = choice["finish_reason"]
+                    self._close_all()
+            if isinstance(chunk.get("usage"), dict):
+                self._usage = chunk["usage"]
+            if self._finish and self._usage is not None:
+                self._end()
+        return self._take()
 
-    def finish(self) -> Events:
-        out = self._start()
+    def finish(self) -> bytes:
+        self._start()
         if not self._done:
             if not self._finish:
                 self._finish = "stop"
-                self._close_all(out)
-            self._end(out)
-        return out
+                self._close_all()
+            self._end()
+        return self._take()
 
-    def fail(self, error: GatewayError) -> Events:
-        out = self._start()
-        if self._done:
-            return out
-        self._done = True
-        code = ERROR_CODES.get(error.code or "", ERROR_CODES.get(error.type, "server_error"))
-        self._final = self._snapshot("failed", error={"code": code, "message": error.message})
-        self._emit(out, "response.failed", response=self._final)
-        return out
+    def fail(self, error: GatewayError) -> bytes:
+        self._start()
+        if not self._done:
+            self._done = True
+            code = ERROR_CODES.get(error.code or "", ERROR_CODES.get(error.type, "server_error"))
+            self._final = self._snapshot("failed", error={"code": code, "message": error.message})
+            self._emit("response.failed", response=self._final)
+        return self._take()
 
     # ------------------------------------------------------------ events
 
-    def _emit(self, out: Events, name: str, **data: Any) -> None:
-        out.append((name, {"type": name, "sequence_number": self._sequence, **data}))
+    def _take(self) -> bytes:
+        out, self._out = self._out, []
+        return b"".join(out)
+
+    def _emit(self, name: str, **data: Any) -> None:
+        self._out.append(sse_event(name, {"type": name, "sequence_number": self._sequence, **data}))
+        self._sequence += 1
+
+    def _text_delta(self, text: str) -> None:
+        """`response.output_text.delta`, the event most streams are made of, framed from
+        pieces made once per content part: the same bytes `_emit` would write."""
+        self._out.append(b"".join((_TEXT_DELTA, str(self._sequence).encode(), self._at_bytes,
+                                   orjson.dumps(text), b',"logprobs":[]}\n\n')))
         self._sequence += 1
 
     def _snapshot(self, status: str, **extra: Any) -> dict:
@@ -278,145 +295,156 @@ class ResponsesStream:
         return response_object(self._request, response_id=self._id, model=self._model,
                                created_at=self._created_at, status=status, output=output, **extra)
 
-    def _start(self) -> Events:
-        out: Events = []
+    def _start(self) -> None:
         if self._started:
-            return out
+            return
         self._started = True
-        self._emit(out, "response.created", response=self._snapshot("in_progress"))
-        self._emit(out, "response.in_progress", response=self._snapshot("in_progress"))
-        return out
+        snapshot = self._snapshot("in_progress")  # the same object, serialised twice
+        self._emit("response.created", response=snapshot)
+        self._emit("response.in_progress", response=snapshot)
 
-    def _end(self, out: Events) -> None:
+    def _end(self) -> None:
         self._done = True
         if self._details or self._call_signatures:  # reasoning state that came late
             item = reasoning_item("", self._details, self._call_signatures)
             self._details, self._call_signatures = [], {}
-            index = self._add(item, out)
-            self._item_done(index, item, out)
+            index = self._add(item)
+            self._item_done(index, item)
         status = _status(self._finish)
         self._final = self._snapshot(status, usage=usage_of(self._usage), finish=self._finish)
-        self._emit(out, f"response.{status}", response=self._final)
+        self._emit(f"response.{status}", response=self._final)
 
-    def _add(self, item: dict, out: Events) -> int:
+    def _add(self, item: dict) -> int:
         index = self._next_index
         self._next_index += 1
-        self._emit(out, "response.output_item.added", output_index=index, item=item)
+        self._emit("response.output_item.added", output_index=index, item=item)
         return index
 
-    def _item_done(self, index: int, item: dict, out: Events) -> None:
+    def _item_done(self, index: int, item: dict) -> None:
         self._output[index] = item
-        self._emit(out, "response.output_item.done", output_index=index, item=item)
+        self._emit("response.output_item.done", output_index=index, item=item)
 
     # ------------------------------------------------------------ deltas
 
-    def _delta(self, delta: dict, out: Events) -> None:
+    def _delta(self, delta: dict) -> None:
+        if delta.keys() <= _PLAIN:  # most chunks: a piece of text, nothing else to look at
+            text = delta.get("content")
+            if text and isinstance(text, str):
+                self._text("output_text", text)
+            return
         if isinstance(delta.get("reasoning_content"), str) and delta["reasoning_content"]:
-            self._thinking(delta["reasoning_content"], out)
+            self._thinking(delta["reasoning_content"])
         for entry in delta.get("reasoning_details") or ():
             if isinstance(entry, dict):
                 self._details.append(entry)
         for key, kind in (("content", "output_text"), ("refusal", "refusal")):
             if isinstance(delta.get(key), str) and delta[key]:
-                self._text(kind, delta[key], out)
+                self._text(kind, delta[key])
         for entry in delta.get("annotations") or ():
             cited = annotation(entry)
             if cited:
-                self._annotate(cited, out)
+                self._annotate(cited)
         for piece in delta.get("tool_calls") or ():
             if isinstance(piece, dict):
-                self._tool_piece(piece, out)
+                self._tool_piece(piece)
 
-    def _thinking(self, text: str, out: Events) -> None:
-        self._close_message(out)
+    def _thinking(self, text: str) -> None:
+        self._close_message()
         item = self._reasoning
         if item is None:
             item = self._reasoning = {"id": new_id("rs_"), "type": "reasoning", "summary": [], "text": ""}
-            item["index"] = self._add({"id": item["id"], "type": "reasoning", "summary": []}, out)
-            self._emit(out, "response.reasoning_summary_part.added", item_id=item["id"],
+            item["index"] = self._add({"id": item["id"], "type": "reasoning", "summary": []})
+            self._emit("response.reasoning_summary_part.added", item_id=item["id"],
                        output_index=item["index"], summary_index=0, part={"type": "summary_text", "text": ""})
         item["text"] += text
-        self._emit(out, "response.reasoning_summary_text.delta", item_id=item["id"],
+        self._emit("response.reasoning_summary_text.delta", item_id=item["id"],
                    output_index=item["index"], summary_index=0, delta=text)
 
-    def _close_reasoning(self, out: Events) -> None:
+    def _close_reasoning(self) -> None:
         item, self._reasoning = self._reasoning, None
         if item is None:
             return
         where = {"item_id": item["id"], "output_index": item["index"], "summary_index": 0}
-        self._emit(out, "response.reasoning_summary_text.done", **where, text=item["text"])
-        self._emit(out, "response.reasoning_summary_part.done", **where,
+        self._emit("response.reasoning_summary_text.done", **where, text=item["text"])
+        self._emit("response.reasoning_summary_part.done", **where,
                    part={"type": "summary_text", "text": item["text"]})
         done = reasoning_item(item["text"], self._details, self._call_signatures, item["id"])
         self._details, self._call_signatures = [], {}
-        self._item_done(item["index"], done, out)
+        self._item_done(item["index"], done)
 
-    def _text(self, kind: str, text: str, out: Events) -> None:
-        self._close_reasoning(out)
+    def _text(self, kind: str, text: str) -> None:
+        part = self._part
+        if part is not None and kind == "output_text" == part["type"]:  # the open text part grows
+            part["text"] += text
+            self._text_delta(text)
+            return
+        self._close_reasoning()
         message = self._message
         if message is None:
             item_id = new_id("msg_")
             message = self._message = {"id": item_id, "type": "message", "status": "in_progress",
                                        "role": "assistant", "content": []}
-            message["index"] = self._add({**message, "content": []}, out)
+            message["index"] = self._add({**message, "content": []})
         part = self._part
         if part is None or part["type"] != kind:
-            self._close_part(out)
+            self._close_part()
             part = self._part = ({"type": "output_text", "text": "", "annotations": [], "logprobs": []}
                                  if kind == "output_text" else {"type": "refusal", "refusal": ""})
             message["content"].append(part)
-            self._emit(out, "response.content_part.added", **self._where(), part=_fresh(part))
+            self._at = self._where()
+            self._at_bytes = b"," + orjson.dumps(self._at)[1:-1] + b',"delta":'
+            self._emit("response.content_part.added", **self._at, part=_fresh(part))
         if kind == "output_text":
             part["text"] += text
-            self._emit(out, "response.output_text.delta", **self._where(), delta=text, logprobs=[])
+            self._text_delta(text)
         else:
             part["refusal"] += text
-            self._emit(out, "response.refusal.delta", **self._where(), delta=text)
+            self._emit("response.refusal.delta", **self._where(), delta=text)
 
     def _where(self) -> dict:
         message = self._message
         return {"item_id": message["id"], "output_index": message["index"],
                 "content_index": len(message["content"]) - 1}
 
-    def _annotate(self, cited: dict, out: Events) -> None:
+    def _annotate(self, cited: dict) -> None:
         part = self._part
         if part is None or part["type"] != "output_text":
             self._annotations.append(cited)  # the text's part is closed: the final response has it
             return
         part["annotations"].append(cited)
-        self._emit(out, "response.output_text.annotation.added", **self._where(),
+        self._emit("response.output_text.annotation.added", **self._where(),
                    annotation_index=len(part["annotations"]) - 1, annotation=cited)
 
-    def _close_part(self, out: Events) -> None:
+    def _close_part(self) -> None:
         part, self._part = self._part, None
         if part is None:
             return
         if part["type"] == "output_text":
-            self._emit(out, "response.output_text.done", **self._where(), text=part["text"], logprobs=[])
+            self._emit("response.output_text.done", **self._where(), text=part["text"], logprobs=[])
         else:
-            self._emit(out, "response.refusal.done", **self._where(), refusal=part["refusal"])
-        self._emit(out, "response.content_part.done", **self._where(), part=part)
+            self._emit("response.refusal.done", **self._where(), refusal=part["refusal"])
+        self._emit("response.content_part.done", **self._where(), part=part)
 
-    def _close_message(self, out: Events) -> None:
+    def _close_message(self) -> None:
         if self._message is None:
             return
-        self._close_part(out)
+        self._close_part()
         message, self._message = self._message, None
         index = message.pop("index")
         message["status"] = "incomplete" if self._finish in INCOMPLETE else "completed"
-        self._item_done(index, message, out)
+        self._item_done(index, message)
 
-    def _tool_piece(self, piece: dict, out: Events) -> None:
+    def _tool_piece(self, piece: dict) -> None:
         index = piece.get("index") or 0
         function = piece.get("function") or {}
         call, call_id = self._calls.get(index), piece.get("id") or None
         if call is None or call_id not in (None, call.call_id):
             # A new id at a known index is a new call (some APIs send whole calls, unindexed).
-            self._close_reasoning(out)
-            self._close_message(out)
+            self._close_reasoning()
+            self._close_message()
             call = _Call(0, new_id("fc_"), call_id or new_tool_call_id(), function.get("name") or "")
             call.index = self._add(call_item(call.call_id, call.name, "", self._names, "in_progress",
-                                             call.item_id), out)
+                                             call.item_id))
             self._calls[index] = call
             self._open_calls.append(call)
         signature = _call_signature(piece)
@@ -425,17 +453,17 @@ class ResponsesStream:
         arguments = function.get("arguments")
         if isinstance(arguments, str) and arguments:
             call.arguments += arguments
-            self._emit(out, "response.function_call_arguments.delta", item_id=call.item_id,
+            self._emit("response.function_call_arguments.delta", item_id=call.item_id,
                        output_index=call.index, delta=arguments)
 
-    def _close_all(self, out: Events) -> None:
-        self._close_reasoning(out)
-        self._close_message(out)
+    def _close_all(self) -> None:
+        self._close_reasoning()
+        self._close_message()
         for call in self._open_calls:
-            self._emit(out, "response.function_call_arguments.done", item_id=call.item_id,
+            self._emit("response.function_call_arguments.done", item_id=call.item_id,
                        output_index=call.index, arguments=call.arguments)
             self._item_done(call.index, call_item(call.call_id, call.name, call.arguments, self._names,
-                                                  "completed", call.item_id), out)
+                                                  "completed", call.item_id))
         self._open_calls = []
         if self._annotations:
             self._late_annotations()

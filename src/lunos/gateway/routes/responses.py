@@ -210,10 +210,10 @@ async def _stream(turn: _Turn, runner, chat: dict, native: NativeBody | None, se
             if native.state.get("response") is not None:
                 await turn.save(native.state["response"])
             return b"".join(batch)
-        out = [sse_event(name, data) for chunk in batch for name, data in events.feed(chunk)]
+        out = b"".join([events.feed(chunk) for chunk in batch])
         if events.completed:
             await turn.save(events.response)
-        return b"".join(out)
+        return out
 
     headers = SSE_HEADERS + [(k.encode(), v.encode()) for k, v in lunos_headers(record, overhead_ms(record))]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -225,10 +225,9 @@ async def _stream(turn: _Turn, runner, chat: dict, native: NativeBody | None, se
             if block:
                 await send({"type": "http.response.body", "body": block, "more_body": True})
         if events is not None:
-            tail = events.finish()
+            last = events.finish()
             if events.completed:
                 await turn.save(events.response)
-            last = b"".join(sse_event(name, data) for name, data in tail)
     except GatewayError as exc:
         record.status, record.error = exc.status, exc.message
         last = _failure(exc, events, native, record)
@@ -243,7 +242,7 @@ def _failure(error: GatewayError, events: ResponsesStream | None, native: Native
     """`response.failed` after a stream started: from the translator, or for a passed-through
     stream numbered after the provider's last event."""
     if events is not None:
-        return b"".join(sse_event(name, data) for name, data in events.fail(error))
+        return events.fail(error)
     sequence = native.state.get("sequence", -1) + 1
     response = {"id": record.id, "object": "response", "created_at": int(record.created_at),
                 "status": "failed", "model": record.model, "output": [],
