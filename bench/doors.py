@@ -52,10 +52,16 @@ GROUPS = {  # group: {door: (path, model, fields added to the body)}
     "responses": {  # the load generator sends `"store": false` unless told otherwise
         "chat": CHAT,
         "responses-openai": ("/v1/responses", OPENAI, None),
+        "chat-anthropic": ("/v1/chat/completions", ANTHROPIC, None),  # the baseline of:
         "responses-anthropic": ("/v1/responses", ANTHROPIC, None),
         "responses-openai-store": ("/v1/responses", OPENAI, {"store": True}),
     },
 }
+
+
+# A translated door's fairer baseline: chat to the same provider, which pays for the same
+# provider translation; the door's own cost is what it adds on top.
+SAME_PROVIDER_CHAT = {"responses-anthropic": "chat-anthropic"}
 
 
 def door_server(gateway: targets.Server, door: tuple) -> targets.Server:
@@ -145,7 +151,8 @@ def _round_line(scenario: str, round_no: int, points: dict[str, dict]) -> str:
 
 
 def summarise(points: dict[str, dict[str, list[dict]]]) -> dict:
-    """Per scenario and door: medians over the rounds, and the per-round ratios to chat."""
+    """Per scenario and door: medians over the rounds, and the per-round ratios to chat (and
+    to chat to the same provider, where the group measures it)."""
     out: dict = {}
     for scenario, doors in points.items():
         chat = [_cost(p) for p in doors["chat"]]
@@ -153,17 +160,24 @@ def summarise(points: dict[str, dict[str, list[dict]]]) -> dict:
         for door, rounds in doors.items():
             costs = [_cost(p) for p in rounds]
             events = [p["gateway"]["cpu_us_per_event"] for p in rounds]
-            ratios = [c / b for c, b in zip(costs, chat, strict=True) if c and b]
+            ratios = _ratios(costs, chat)
+            baseline = doors.get(SAME_PROVIDER_CHAT.get(door, ""))
+            same = _ratios(costs, [_cost(p) for p in baseline]) if baseline else []
             out[scenario][door] = {
                 "rps": statistics.median(p["rps"] for p in rounds),
                 "cpu_ms_per_request": _median(costs),
                 "cpu_us_per_event": _median(events),
                 "ratios": ratios,
                 "ratio": _median(ratios) if door != "chat" else None,
+                "same_provider_ratio": _median(same),
                 "errors": sum(1 for p in rounds if report.problems(p) != "0"),
                 "problems": [report.problems(p) for p in rounds],
             }
     return out
+
+
+def _ratios(costs: list, baseline: list) -> list[float]:
+    return [c / b for c, b in zip(costs, baseline, strict=True) if c and b]
 
 
 def _median(values) -> float | None:

@@ -15,6 +15,7 @@ DOOR_NAMES = {
     "messages-anthropic": "Messages → Anthropic (pass-through)",
     "messages-openai": "Messages → OpenAI (translated)",
     "responses-openai": "Responses → OpenAI (pass-through)",
+    "chat-anthropic": "chat → Anthropic (translated)",
     "responses-anthropic": "Responses → Anthropic (translated)",
     "responses-openai-store": "Responses → OpenAI, `store: true`",
 }
@@ -211,9 +212,11 @@ def target_checks(results: dict, name: str = "lunos") -> list[str]:
 
 def door_table(door_run: dict) -> list[str]:
     """Each door's medians over the rounds, and its CPU per request against chat's."""
+    same = any(s.get("same_provider_ratio") for doors in door_run["summary"].values()
+               for s in doors.values())
     lines = ["| door | scenario | req/s | CPU ms/req | CPU µs/event | CPU/req vs chat "
-             "(median; rounds) | ≤ 1.25x | errors |",
-             "|---|---|--:|--:|--:|---|:-:|---|"]
+             "(median; rounds) | ≤ 1.25x | " + ("vs chat, same provider | " if same else "")
+             + "errors |", "|---|---|--:|--:|--:|---|:-:|" + ("--:|" if same else "") + "---|"]
     for scenario, doors in door_run["summary"].items():
         for door, s in doors.items():
             ratio = "-"
@@ -222,17 +225,18 @@ def door_table(door_run: dict) -> list[str]:
                 ratio = (f"{s['ratio']:.2f} ({', '.join(f'{r:.2f}' for r in s['ratios'])})")
                 met = "yes" if s["ratio"] <= MESSAGES_LIMIT and not s["errors"] else "NO"
             errors = "; ".join(p for p in s["problems"] if p != "0") or "0"
+            versus = f"{_f(s.get('same_provider_ratio'))} | " if same else ""
             lines.append(
                 f"| {DOOR_NAMES.get(door, door)} | {scenario.split('-', 1)[1]} "
                 f"| {_f(s['rps'], 0)} | {_f(s['cpu_ms_per_request'], 3)} "
-                f"| {_f(s['cpu_us_per_event'], 1)} | {ratio} | {met} | {errors} |")
+                f"| {_f(s['cpu_us_per_event'], 1)} | {ratio} | {met} | {versus}{errors} |")
     return lines
 
 
 def door_section(door_run: dict, group: str = "messages") -> list[str]:
     rounds, slice_ms = door_run["rounds"], door_run["slice_s"] * 1000
     doors = next(iter(door_run["summary"].values()), {})
-    count = {3: ("three", "a third"), 4: ("four", "a quarter")}.get(
+    count = {3: ("three", "a third"), 4: ("four", "a quarter"), 5: ("five", "a fifth")}.get(
         len(doors), (str(len(doors)), f"1/{len(doors)}"))
     extra = (" `store: true` is the Responses → OpenAI door with Lunos saving each response "
              "before the client sees its end (the other Responses rows send `store: false`)."

@@ -474,8 +474,10 @@ def test_responses_section_names_its_doors():
     run = {"command": "python bench/run.py --scenarios responses", "date": "today", "rounds": 1,
            "slice_s": 0.05, "points": points, "summary": summarise(points), "history": {}}
     text = "\n".join(report.door_section(run, "responses"))
-    assert "four `lunos serve` processes" in text and "a quarter of the core" in text
+    assert "five `lunos serve` processes" in text and "a fifth of the core" in text
     assert "a Responses door spends at most 1.25x" in text
-    assert "| Responses → OpenAI (pass-through) | json-c64 | 100 | 0.220 | - | 1.10 (1.10) | yes | 0 |" in text
-    assert "| Responses → Anthropic (translated) | json-c64 |" in text
+    assert "| Responses → OpenAI (pass-through) | json-c64 | 100 | 0.220 | - | 1.10 (1.10) | yes | - | 0 |" in text
+    assert "| chat → Anthropic (translated) | json-c64 | 100 | 0.240 | - | 1.20 (1.20) | yes | - | 0 |" in text
+    # Translated to Anthropic: against chat, and against chat to Anthropic (0.26 / 0.24).
+    assert "| Responses → Anthropic (translated) | json-c64 | 100 | 0.260 | - | 1.30 (1.30) | NO | 1.08 | 0 |" in text
     assert "| Responses → OpenAI, `store: true` | json-c64 |" in text
