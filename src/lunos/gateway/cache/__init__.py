@@ -128,10 +128,13 @@ class ResponseCache:
     async def _embed(self, text: str, record: CallRecord):
         """The prompt's unit vector (float32), or None when the embedding model is not
         available (the request is then matched exactly only, and its row says why)."""
-        import numpy as np
-
         model = self.config.embedding_model
         try:
+            try:
+                import numpy as np
+            except ImportError:
+                raise local_model.ModelMissing("semantic matching needs numpy: run "
+                                               f"`{local_model.INSTALL}`") from None
             if model == local_model.MODEL_ID:
                 vectors, _ = await local_model.embed_off_loop(self.local_model_dir, [text])
                 vector = np.asarray(vectors[0], dtype="<f4")
