@@ -115,9 +115,8 @@ class ResponseCache:
             return None
         matrix = np.frombuffer(b"".join(v for _, v in found), dtype="<f4").reshape(len(found), -1)
         scores = matrix @ vector
-        for i in np.argsort(-scores):
-            if scores[i] < options.cache_semantic:
-                break
+        above = np.flatnonzero(scores >= options.cache_semantic)
+        for i in above[np.argsort(-scores[above])]:  # the best first
             raw = await self.store.get(found[i][0])
             if raw is not None:
                 record.extra["cache_similarity"] = round(float(scores[i]), 4)
