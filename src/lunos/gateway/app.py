@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from . import sse
 from .asgi import ClientGone, Request, new_request_id, send_error
 from .auth import Authenticator, Principal, bearer
+from .cache import ResponseCache, open_cache
 from .catalog import Catalog
 from .config import Settings
 from .engine import Engine
@@ -64,6 +65,7 @@ class Gateway:
     keysync: KeySync | None = None
     limits: Limits | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    cache: ResponseCache | None = None  # the response cache (cache/), SPEC §10
     master_key_path: object = None
     ready: bool = False  # the store is migrated and the key table loaded (/readyz)
     in_flight: int = 0
@@ -108,6 +110,7 @@ class LunosApp:
             ("GET", "/v1/usage"): RouteSpec(logs.usage),
             ("POST", "/admin/keys"): RouteSpec(admin.create_key, "master"),
             ("GET", "/admin/keys"): RouteSpec(admin.list_keys, "master"),
+            ("DELETE", "/admin/cache"): RouteSpec(admin.clear_cache, "master"),
             ("GET", "/healthz"): RouteSpec(health.healthz, "public"),
             ("GET", "/readyz"): RouteSpec(health.readyz, "public"),
             ("GET", "/openapi.json"): RouteSpec(health.openapi, "public"),
@@ -162,6 +165,7 @@ class LunosApp:
             limits=limits,
             master_key_path=path,
         )
+        self.gw.cache = open_cache(settings, store.engine, self.gw.engine)
         await history.start()
         try:
             await self._open_store(key)
@@ -228,6 +232,8 @@ class LunosApp:
         if gw.limits is not None:
             await gw.limits.close()
         await gw.client.aclose()
+        if gw.cache is not None:
+            await gw.cache.close()
         if gw.store is not None:
             await gw.store.close()
 

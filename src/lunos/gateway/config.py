@@ -75,6 +75,19 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class CacheSettings:
+    """The response cache (SPEC §10, docs/cache.md): the `cache:` section of the file."""
+
+    default: bool = False  # on for requests that do not say, limited to `keys` / `models`
+    keys: frozenset[str] = frozenset()  # key ids or names `default` applies to; empty: all
+    models: frozenset[str] = frozenset()  # model ids `default` applies to; empty: all
+    ttl: float = 3600.0
+    max_entries: int = 10_000
+    embedding_model: str = "local/all-minilm-l6-v2"
+    semantic_with_tools: bool = False  # opt in to semantic hits for requests with tools
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
@@ -133,6 +146,7 @@ class Settings:
     metrics_address: tuple[str, int] | None = None
     # The built-in embedding model's files (local_model.py); None: the weights package's.
     local_model_dir: str | None = None
+    cache: CacheSettings = field(default_factory=CacheSettings)
 
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.home / 'lunos.db').as_posix()}"
@@ -311,6 +325,18 @@ def load_settings(
         metrics_address=pick("metrics_address", "LUNOS_METRICS_ADDRESS", _address),
         local_model_dir=pick("local_model_dir", "LUNOS_LOCAL_MODEL_DIR"),
     )
+    cache = data.get("cache") or {}
+    values["cache"] = CacheSettings(
+        default=nested(cache, "cache", "default", "LUNOS_CACHE_DEFAULT", _bool, False),
+        keys=frozenset(str(k) for k in cache.get("keys") or ()),
+        models=frozenset(str(m) for m in cache.get("models") or ()),
+        ttl=nested(cache, "cache", "ttl", "LUNOS_CACHE_TTL", float, 3600.0),
+        max_entries=nested(cache, "cache", "max_entries", "LUNOS_CACHE_MAX_ENTRIES", int, 10_000),
+        embedding_model=nested(cache, "cache", "embedding_model", None, str, "local/all-minilm-l6-v2"),
+        semantic_with_tools=nested(cache, "cache", "semantic_with_tools", None, _bool, False),
+    )
+    if values["cache"].ttl <= 0 or values["cache"].max_entries < 1:
+        raise ConfigError("cache.ttl must be above 0 and cache.max_entries at least 1")
     if values["metrics_auth"] not in METRICS_AUTH:
         raise ConfigError(f"LUNOS_METRICS_AUTH / metrics_auth must be one of {', '.join(METRICS_AUTH)}, "
                           f"not {values['metrics_auth']!r}")

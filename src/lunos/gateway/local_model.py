@@ -15,9 +15,11 @@ to its longest text, so short texts do not pay for long ones.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 MODEL_ID = "local/all-minilm-l6-v2"
@@ -65,6 +67,16 @@ def load(configured: str | None) -> MiniLM:
         if model is None:
             model = _loaded[directory] = MiniLM(directory)
     return model
+
+
+# One model run at a time: it is bound by the CPU, and queued runs leave the loop free.
+_RUNNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lunos-embed")
+
+
+async def embed_off_loop(configured: str | None, texts: list[str]) -> tuple[list, int]:
+    """`MiniLM.embed` in the model's worker thread (the event loop keeps serving); raises
+    ModelMissing when the files or libraries are not installed."""
+    return await asyncio.get_running_loop().run_in_executor(_RUNNER, lambda: load(configured).embed(texts))
 
 
 class MiniLM:

@@ -27,6 +27,10 @@ HELP = {
     "lunos_upstream_attempts_total": ("counter", "Upstream calls by provider and outcome"),
     "lunos_retries_total": ("counter", "Upstream calls repeated on the same model"),
     "lunos_fallbacks_total": ("counter", "Requests answered by a fallback model"),
+    "lunos_cache_hits_total": ("counter", "Requests answered from the response cache, by endpoint"),
+    "lunos_cache_misses_total": ("counter", "Requests that asked the response cache and missed, by "
+                                 "endpoint"),
+    "lunos_cache_saved_usd_total": ("counter", "What cache hits would have cost upstream, in USD"),
     "lunos_limited_total": ("counter", "Requests refused by a limit, by reason"),
     "lunos_breaker_state": ("gauge", "Circuit breaker per deployment: 0 closed, 1 open, 2 half-open"),
     "lunos_in_flight_requests": ("gauge", "Requests being served"),
@@ -111,6 +115,12 @@ class Metrics:
                 models_tried.append(attempt.model)
         if len(models_tried) > 1 and record.status < 400:
             self.inc("lunos_fallbacks_total")
+        if record.cache == "hit":
+            self.inc("lunos_cache_hits_total", (endpoint,))
+            if record.extra.get("cache_saved_usd"):
+                self.inc("lunos_cache_saved_usd_total", (), record.extra["cache_saved_usd"])
+        elif record.cache == "miss":
+            self.inc("lunos_cache_misses_total", (endpoint,))
 
     def render(self, gauges: dict[str, dict[tuple, float]]) -> str:
         pid = (("pid", str(os.getpid())),)

@@ -87,6 +87,11 @@ CHAT_REQUEST = {
                    "description": "Lunos: fallback models, in order"},
         "fallback_model": {"type": "string", "description": "Lunos: one fallback model"},
         "drop_params": {"type": "boolean", "description": "Lunos: drop unsupported parameters"},
+        "cache": {"description": "Lunos: the response cache (docs/cache.md)", "anyOf": [
+            {"type": "boolean"},
+            {"type": "object", "additionalProperties": False, "properties": {
+                "ttl": {"type": "number", "minimum": 1}, "semantic": {"type": "number", "minimum": 0,
+                                                                     "maximum": 1}}}]},
     },
 }
 
@@ -129,7 +134,7 @@ MESSAGES_REQUEST = {
             "type": {"enum": ["enabled", "disabled", "adaptive"]},
             "budget_tokens": {"type": "integer", "minimum": 1024}}},
         **{k: v for k, v in CHAT_REQUEST["properties"].items()
-           if k in ("observability", "models", "fallback_model", "drop_params")},
+           if k in ("observability", "models", "fallback_model", "drop_params", "cache")},
     },
 }
 ANTHROPIC_ERROR = {"type": "object", "required": ["type", "error"], "properties": {
@@ -281,6 +286,9 @@ def document() -> dict:
                 "operationId": "revokeKey", "security": key,
                 "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "responses": {"200": _json({"type": "object"}), **_errors(401, 403, 404, 503)}}},
+            "/admin/cache": {"delete": {
+                "operationId": "clearCache", "security": key,
+                "responses": {"200": _json({"type": "object"}), **_errors(401, 403, 503)}}},
             "/healthz": {"get": {"operationId": "health", "responses": {"200": _json({"type": "object"})}}},
             "/readyz": {"get": {"operationId": "ready", "responses": {"200": _json({"type": "object"}),
                                                                       **_errors(503)}}},

@@ -54,6 +54,7 @@ class CallRecord:
     request: bytes | None = None  # the body as received, kept only when trace is on
     response: dict | None = None  # the output (Output.to_dict's shape), kept only with trace
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. web searches made
+    cache: str | None = None  # "hit" or "miss" when the response cache was asked (SPEC §10)
     responded: bool = False  # the response's last part is being sent: no longer cancellable
 
     def finish(self, first_token_at: float | None = None) -> None:

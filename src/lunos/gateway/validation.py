@@ -60,6 +60,10 @@ class ChatOptions:
     # sending (Claude Code's `thinking`): dropped silently where the model cannot take them.
     hinted: frozenset[str] = frozenset()
     fit_max_tokens: bool = False  # lower max_tokens to the model's max_output (agents ask a lot)
+    # The response cache (SPEC §10): None when the request does not say (the config decides).
+    cache: bool | None = None
+    cache_ttl: float | None = None  # seconds; None: the config's
+    cache_semantic: float | None = None  # cosine threshold for a semantic hit; None: exact only
 
 
 def parse_json(raw: bytes) -> Any:
@@ -554,9 +558,7 @@ def lunos_options(body: dict, options: ChatOptions) -> None:
         if not isinstance(observability, bool):
             raise _bad("'observability' must be a boolean", "observability", "invalid_type")
         options.observability = observability
-    cache = body.get("cache")
-    if cache is not None and not isinstance(cache, bool):
-        raise _bad("'cache' must be a boolean", "cache", "invalid_type")
+    _cache(body.get("cache"), options)
     drop = body.get("drop_params")
     if drop is not None:
         if not isinstance(drop, bool):
@@ -578,6 +580,32 @@ def lunos_options(body: dict, options: ChatOptions) -> None:
         _model_id(fallback, "fallback_model")
         if fallback not in options.models and fallback != body["model"]:
             options.models.append(fallback)
+
+
+MAX_CACHE_TTL = 365 * 86400
+
+
+def _cache(cache: Any, options: ChatOptions) -> None:
+    """`cache: true|false` or `cache: {ttl: seconds, semantic: 0.0-1.0}` (which turns it on)."""
+    if cache is None:
+        return
+    if isinstance(cache, bool):
+        options.cache = cache
+        return
+    if not isinstance(cache, dict):
+        raise _bad("'cache' must be a boolean or an object {ttl, semantic}", "cache", "invalid_type")
+    for name in cache:
+        if name not in ("ttl", "semantic"):
+            raise _bad(f"'cache' takes 'ttl' and 'semantic', not {str(name)[:40]!r}", f"cache.{name}",
+                       "unknown_parameter")
+    for name, lo, hi in (("ttl", 1, MAX_CACHE_TTL), ("semantic", 0.0, 1.0)):
+        value = cache.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not lo <= value <= hi):
+            raise _bad(f"'cache.{name}' must be a number between {lo:g} and {hi:g}", f"cache.{name}")
+    options.cache = True
+    options.cache_ttl = cache.get("ttl")
+    options.cache_semantic = cache.get("semantic")
 
 
 def check_schema(schema: dict, param: str, spent: int = 0) -> int:

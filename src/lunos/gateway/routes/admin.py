@@ -1,4 +1,4 @@
-"""POST/GET /admin/keys, DELETE /admin/keys/{id} (master key only)."""
+"""POST/GET /admin/keys, DELETE /admin/keys/{id}, DELETE /admin/cache (master key only)."""
 
 from __future__ import annotations
 
@@ -25,3 +25,13 @@ async def revoke_key(gw, request: Request, send, principal, key_id: str) -> None
         raise GatewayError(404, f"No key {key_id!r}", param="id", code="key_not_found")
     await gw.keysync.refresh()
     await send_json(send, 200, row)
+
+
+async def clear_cache(gw, request: Request, send, principal) -> None:
+    """Empty the response cache (docs/cache.md): `{"deleted": N}` entries."""
+    try:
+        deleted = await gw.cache.clear()
+    except Exception as exc:  # Redis or the database is down
+        raise GatewayError(503, f"The response cache's store is unavailable ({type(exc).__name__})",
+                           code="cache_unavailable") from None
+    await send_json(send, 200, {"object": "cache", "deleted": deleted})

@@ -28,6 +28,8 @@ def lunos_headers(record: CallRecord, overhead_ms: float | None = None) -> list[
         headers.append(("x-lunos-provider", record.provider))
     if record.dropped_params:
         headers.append(("x-lunos-dropped-params", ",".join(record.dropped_params)))
+    if record.cache:
+        headers.append(("x-lunos-cache", record.cache))
     if record.extra.get("search_status"):
         headers.append(("x-lunos-search", record.extra["search_status"]))
     if overhead_ms is not None:
@@ -57,7 +59,7 @@ async def chat_completions(gw, request, raw: bytes, send, principal, record: Cal
             record.trace = True
             record.request = raw  # read back as messages and params (traces.py)
         principal.check_model(body["model"], options.models, gw.router.full_id)
-        runner = runner_for(gw, body, options)
+        runner = gw.cache.wrap(runner_for(gw, body, options), options, principal, body["model"])
         ticket = await gw.limits.admit(principal, body, candidate_infos(gw, body, options), runner)
         try:
             if record.stream:

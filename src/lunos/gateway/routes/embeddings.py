@@ -9,9 +9,7 @@ Whoever answers, the client gets OpenAI's list of embeddings, as floats or base6
 
 from __future__ import annotations
 
-import asyncio
 import base64
-from concurrent.futures import ThreadPoolExecutor
 
 from .. import local_model
 from ..asgi import send_error, send_json
@@ -33,8 +31,6 @@ from .chat import candidate_infos, lunos_headers, overhead_ms
 
 MAX_INPUTS = 2048  # OpenAI's limit per request
 ENCODINGS = ("float", "base64")
-# One model run at a time: it is bound by the CPU, and queued runs leave the loop free.
-_LOCAL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lunos-embed")
 
 
 def validate_embeddings(body) -> tuple[dict, ChatOptions]:
@@ -169,13 +165,8 @@ async def _run_local(gw, body: dict, record: CallRecord) -> list:
     if dimensions is not None and dimensions != local_model.DIMENSIONS:
         raise _bad(f"{local_model.MODEL_ID} gives {local_model.DIMENSIONS}-dimensional vectors "
                    f"only; 'dimensions' cannot be {dimensions}", "dimensions")
-    directory = gw.settings.local_model_dir
-
-    def run():
-        return local_model.load(directory).embed(body["input"])
-
     try:
-        vectors, tokens = await asyncio.get_running_loop().run_in_executor(_LOCAL, run)
+        vectors, tokens = await local_model.embed_off_loop(gw.settings.local_model_dir, body["input"])
     except local_model.ModelMissing as exc:
         raise GatewayError(503, str(exc), param="model", code="local_model_missing") from None
     record.provider, record.status = "local", 200

@@ -121,14 +121,19 @@ async def create_message(gw, request, raw: bytes, send, principal, record: CallR
             record.trace = True
             record.request = raw
         principal.check_model(body["model"], options.models, gw.router.full_id)
-        chat = {"model": body["model"]} if _all_native(gw, body, options) else \
+        # The cache keys and replays chat completions: a cached request takes the translated
+        # path even where the provider speaks Messages (docs/cache.md).
+        runner = gw.cache.wrap(gw.engine, options, principal, body["model"])
+        if runner is not gw.engine:
+            native = None
+        chat = {"model": body["model"]} if native is not None and _all_native(gw, body, options) else \
             _chat_body(gw, body, options, record)
         ticket = await gw.limits.admit(principal, body, candidate_infos(gw, body, options), gw.engine)
         try:
             if record.stream:
-                await _stream(gw, chat, options, record, native, send)
+                await _stream(runner, chat, options, record, native, send)
             else:
-                answer = await gw.engine.complete(chat, options, record, native)
+                answer = await runner.complete(chat, options, record, native)
                 if record.extra.get("passthrough"):
                     message = answer
                     if record.trace:
@@ -155,8 +160,8 @@ async def create_message(gw, request, raw: bytes, send, principal, record: CallR
             record.finish()
 
 
-async def _stream(gw, chat: dict, options, record: CallRecord, native: NativeBody, send) -> None:
-    batches = gw.engine.stream(chat, options, record, native)
+async def _stream(runner, chat: dict, options, record: CallRecord, native: NativeBody | None, send) -> None:
+    batches = runner.stream(chat, options, record, native)
     first = await batches.__anext__()  # errors until here are a JSON error response
     events = None if record.extra.get("passthrough") else MessagesStream(record.model, record.id)
 

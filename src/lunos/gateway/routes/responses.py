@@ -152,7 +152,8 @@ async def create_response(gw, request, raw: bytes, send, principal, record: Call
         turn = _Turn(gw, body, options, record, principal)
         conversation = await turn.conversation()
         native = None
-        if _native_first(gw, body["model"]):
+        cached = gw.cache.asked(options, principal, body["model"])
+        if not cached and _native_first(gw, body["model"]):  # the cache replays chat completions
             echo = {"store": turn.store, "previous_response_id": body.get("previous_response_id")}
             native = NativeBody(DOOR, _native_body(body, conversation), state={"id": record.id, "echo": echo})
             chat = _chat_body(gw, body, conversation, options, record) \
@@ -161,7 +162,7 @@ async def create_response(gw, request, raw: bytes, send, principal, record: Call
             runner = gw.engine
         else:
             chat = _chat_body(gw, body, conversation, options, record)
-            runner = runner_for(gw, chat, options)
+            runner = gw.cache.wrap(runner_for(gw, chat, options), options, principal, body["model"])
         ticket = await gw.limits.admit(principal, chat if native is None else {**chat, "messages": []},
                                        candidate_infos(gw, body, options), runner)
         try:

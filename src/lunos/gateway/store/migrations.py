@@ -56,6 +56,15 @@ def _v6_responses(conn: Connection) -> None:
     schema.responses.create(conn, checkfirst=True)
 
 
+def _v7_cache(conn: Connection) -> None:
+    """The response cache (SPEC §10): each row's `cache` (hit, miss or NULL) and the
+    entries' table when Redis is not configured."""
+    columns = {c["name"] for c in inspect(conn).get_columns("lunos_requests")}
+    if "cache" not in columns:  # a database created by step 1 of this version has it
+        conn.execute(text("ALTER TABLE lunos_requests ADD COLUMN cache VARCHAR(8)"))
+    schema.response_cache.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_initial),
     (2, _v2_drop_day_index),
@@ -63,6 +72,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (4, _v4_no_whole_key_prefix),
     (5, _v5_endpoint),
     (6, _v6_responses),
+    (7, _v7_cache),
 ]
 
 

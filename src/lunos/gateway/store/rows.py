@@ -47,6 +47,7 @@ class HistoryRow(NamedTuple):
     dropped_params: str | None  # JSON
     trace: bool
     extra: str | None  # JSON
+    cache: str | None  # "hit", "miss", or None: the cache was not asked
     payload: tuple[bytes, bytes | None] | None
 
 
@@ -99,6 +100,7 @@ def row_values(record: CallRecord) -> HistoryRow:
         _json(record.dropped_params) if record.dropped_params else None,
         trace,
         _json(record.extra) if record.extra else None,
+        record.cache,
         (_payload(record.request) or b"null", _payload(record.response)) if trace else None,
     )
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -83,8 +84,23 @@ requests = Table(
     Column("trace_ref", Text),  # SQLite: where the trace's payloads lie (trace_files.py)
     # The route the request came through (params.ENDPOINTS); rows older than it are chat.
     Column("endpoint", String(20), nullable=False, server_default="chat"),
+    Column("cache", String(8)),  # "hit", "miss" or NULL: the response cache was not asked
     Index("ix_lunos_requests_key_created", "key_id", "created_at"),
     Index("ix_lunos_requests_created", "created_at"),
+)
+
+# The response cache's entries when Redis is not configured (SPEC §10, cache/stores.py).
+response_cache = Table(
+    "lunos_response_cache",
+    metadata,
+    Column("key", String(64), primary_key=True),  # sha256 of scope, model, messages, parameters
+    Column("scope", String(64)),  # what a semantic match must share (set only with a vector)
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("value", Text, nullable=False),  # JSON: the chat completion
+    Column("vector", LargeBinary),  # float32 embedding of the prompt, for semantic matches
+    Index("ix_lunos_response_cache_expires", "expires_at"),  # purge and eviction
+    Index("ix_lunos_response_cache_scope", "scope"),
 )
 
 # Responses-API responses kept for `previous_response_id` and GET /v1/responses/{id}

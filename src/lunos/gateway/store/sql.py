@@ -117,6 +117,7 @@ def row_to_public(row: Any, payloads: tuple[Any, Any] | None = None) -> dict:
         "key_id": m["key_id"],
         "app_id": m["app_id"],
         "endpoint": m["endpoint"],
+        "cache": m["cache"],
         "model": m["model"],
         "provider": m["provider"],
         "status": m["status"],
