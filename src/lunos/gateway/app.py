@@ -66,6 +66,8 @@ class Gateway:
     metrics: Metrics = field(default_factory=Metrics)
     master_key_path: object = None
     ready: bool = False  # the store is migrated and the key table loaded (/readyz)
+    request_log: object = None  # request_log.RequestLog with LUNOS_LOG_FORMAT=json
+    telemetry: object = None  # telemetry.Telemetry when OpenTelemetry export is on
     in_flight: int = 0
     background: list[asyncio.Task] = field(default_factory=list)
 
@@ -162,6 +164,12 @@ class LunosApp:
             limits=limits,
             master_key_path=path,
         )
+        if settings.log_format == "json":
+            from .request_log import RequestLog
+
+            self.gw.request_log = RequestLog()
+        if settings.otel is not None:
+            self.gw.telemetry = start_telemetry(settings.otel)
         await history.start()
         try:
             await self._open_store(key)
@@ -228,6 +236,8 @@ class LunosApp:
         if gw.limits is not None:
             await gw.limits.close()
         await gw.client.aclose()
+        if gw.telemetry is not None:  # the last spans, within the export timeout
+            await asyncio.to_thread(gw.telemetry.shutdown)
         if gw.store is not None:
             await gw.store.close()
 
@@ -346,6 +356,11 @@ class LunosApp:
                     gw.metrics.inc("lunos_limited_total", (("reason", "rate_or_budget"),))
                 gw.history.put(record)
                 gw.metrics.observe(record)
+                if gw.request_log is not None:
+                    gw.request_log.put(record)
+                if gw.telemetry is not None:
+                    gw.telemetry.put(record, request.header(b"traceparent"),
+                                     request.header(b"tracestate"))
 
     async def _shutting_down(self, send, record: CallRecord | None, request_id: str | None,
                              anthropic: bool = False) -> None:
@@ -471,6 +486,19 @@ def describe_store_error(exc: BaseException) -> str:
     cause = getattr(exc, "orig", None) or exc
     text = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
     return f"{cause.__class__.__name__}: {text}" if text else cause.__class__.__name__
+
+
+def start_telemetry(otel):
+    """OpenTelemetry export, or None (logged) when the `lunos[otel]` extra is missing."""
+    try:
+        from .telemetry import Telemetry
+    except ImportError:
+        log.error("OpenTelemetry export is configured but its packages are missing: "
+                  "pip install 'lunos[otel]'; spans are not exported")
+        return None
+    from lunos import __version__
+
+    return Telemetry(otel, __version__)
 
 
 def _with_request_id(send, request_id: str):

@@ -497,6 +497,10 @@ class RedisLimits:
                   "expires within %g s, and the counters then lack this spend until they are "
                   "seeded again (the history row has it)", cost, ticket.key_id, RESERVATION_TTL)
 
+    async def ping(self) -> None:
+        """One round trip (`/readyz`); raises when Redis does not answer."""
+        await self._redis.ping()
+
     async def close(self) -> None:
         pending = dict(self.pending)  # shutting down: one last try each, else lost
         for task in pending:

@@ -1,0 +1,54 @@
+"""`LUNOS_LOG_FORMAT=json`: one JSON line per finished model request, on standard output.
+
+The line is built from the request's `CallRecord` when the request ends (the same moment
+its history row is queued) and written after the response, batched: lines wait in a list
+and one `os.write` per event-loop turn sends them all, so a request pays one orjson dump
+and a list append. The line has the key's id, never the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import orjson
+
+from .records import CallRecord
+
+
+class RequestLog:
+    def __init__(self, fd: int = 1) -> None:
+        self.fd = fd
+        self.pending: list[bytes] = []
+        self.lost = 0  # lines the output refused (a closed or full pipe)
+
+    def put(self, record: CallRecord) -> None:
+        t = record.tokens
+        line = orjson.dumps({
+            "ts": record.created_at,
+            "request_id": record.id,
+            "key_id": record.key_id,
+            "app": record.app_id,
+            "endpoint": record.endpoint,
+            "model": record.model,
+            "provider": record.provider,
+            "status": record.status,
+            "latency_ms": record.latency_ms,
+            "ttft_ms": record.ttft_ms,
+            "stream": record.stream,
+            "tokens": {"prompt": t.prompt, "completion": t.completion, "cached": t.cached},
+            "cost": record.cost,
+            "attempts": len(record.attempts),
+            "error": record.error,
+        }, option=orjson.OPT_APPEND_NEWLINE)
+        if not self.pending:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.pending.append(line)
+
+    def flush(self) -> None:
+        data, self.pending = b"".join(self.pending), []
+        try:
+            while data:
+                data = data[os.write(self.fd, data):]
+        except OSError:
+            self.lost += 1
