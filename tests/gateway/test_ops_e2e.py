@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from lunos.gateway.config import ConfigError, load_settings
-
 from tests.databases import database
 from tests.gateway_process import MASTER_KEY, GatewayProcess
 from tests.standins.harness import free_port
