@@ -116,3 +116,13 @@ def test_a_conversation_stored_on_a_continues_on_b(pair, upstreams):
     sent = json.dumps(upstreams.anthropic.last.json["messages"])
     assert "my name is Ada" in sent and "You said: my name is Ada" in sent
     assert on_b.responses.retrieve(first.id).id == first.id
+
+
+@pytest.mark.parametrize("field", ["rpm", "tpm"])
+def test_a_limit_too_large_for_the_column_is_a_400_naming_it(pair, field):
+    a, _ = pair
+    r = httpx.post(f"{a.url}/admin/keys", headers=MASTER, json={"name": "big", field: 2**31})
+    assert r.status_code == 400, r.text  # PostgreSQL's 32-bit column used to make this a 503
+    assert r.json()["error"]["param"] == field
+    assert httpx.post(f"{a.url}/admin/keys", headers=MASTER,
+                      json={"name": "max", field: 2**31 - 1}).status_code == 201
