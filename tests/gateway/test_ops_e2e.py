@@ -134,3 +134,15 @@ def test_the_gateway_does_not_import_opentelemetry_unless_asked():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_the_exporter_follows_the_protocol_setting():
+    pytest.importorskip("opentelemetry.exporter.otlp.proto.grpc")
+    from lunos.gateway.telemetry import make_exporter
+
+    http = make_exporter({"endpoint": "http://c:4318", "protocol": "http/protobuf", "timeout": 1})
+    assert type(http).__module__.startswith("opentelemetry.exporter.otlp.proto.http")
+    assert http._endpoint == "http://c:4318/v1/traces"
+    grpc = make_exporter({"endpoint": "http://c:4317", "protocol": "grpc", "timeout": 1})
+    assert type(grpc).__module__.startswith("opentelemetry.exporter.otlp.proto.grpc")
+    grpc.shutdown()

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import secrets
 import signal
-import time
 
 import httpx
 import pytest
 
+from tests.gateway.test_ops_e2e import until
 from tests.gateway.test_reliability_e2e import _status
 from tests.gateway_process import MASTER_KEY, GatewayProcess
 from tests.standins.harness import ServerThread, free_port
@@ -24,16 +24,6 @@ FAST = {"OTEL_BSP_SCHEDULE_DELAY": "100", "LUNOS_RETRY_BACKOFF": "0.01"}
 
 def ask(text: str, **extra) -> dict:
     return {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": text}], **extra}
-
-
-def eventually(find, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        found = find()
-        if found:
-            return found
-        assert time.monotonic() < deadline, "not exported in time"
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +43,7 @@ def traced(standins, collector, tmp_path_factory):
 
 
 def request_span(collector: OtlpCollector, request_id: str):
-    return eventually(lambda: collector.by_attribute("lunos.request_id", request_id))[0]
+    return until(lambda: collector.by_attribute("lunos.request_id", request_id))[0]
 
 
 def test_a_request_joins_the_callers_trace_with_genai_attributes(traced, collector, upstreams):
@@ -166,7 +156,7 @@ def test_a_dead_collector_costs_dropped_spans_not_requests(standins, tmp_path, u
                     return float(line.rsplit(" ", 1)[1])
             return 0.0
 
-        eventually(lambda: dropped() > 0, timeout=60)
+        until(lambda: dropped() > 0, timeout=60)
     finally:
         # shutdown does not hang on the dead collector (stop() kills, -9, after 30 s)
         assert g.stop() == -signal.SIGTERM

@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from tests.databases import database
+from tests.gateway.test_limits_e2e import bearer, make_key
 from tests.gateway_process import MASTER_KEY, GatewayProcess
 
 MASTER = {"authorization": f"Bearer {MASTER_KEY}"}
@@ -42,23 +43,13 @@ def pair(standins, tmp_path_factory):
             b.stop()
 
 
-def make_key(g: GatewayProcess, **fields) -> dict:
-    r = httpx.post(f"{g.url}/admin/keys", headers=MASTER, json={"name": "shared", **fields})
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def bearer(key: dict) -> dict:
-    return {"authorization": f"Bearer {key['key']}"}
-
-
 def chat(g: GatewayProcess, key: dict, text: str = "hi") -> httpx.Response:
     return httpx.post(f"{g.url}/v1/chat/completions", headers=bearer(key), json=ask(text), timeout=30)
 
 
 def test_a_key_made_on_a_works_on_b_and_a_revocation_on_b_reaches_a(pair, upstreams):
     a, b = pair
-    key = make_key(a)
+    key = make_key(a.url)
     assert chat(b, key).status_code == 200  # at once: B asks the database for a key it lacks
     assert chat(a, key).status_code == 200
     r = httpx.delete(f"{b.url}/admin/keys/{key['id']}", headers=MASTER)
@@ -72,7 +63,7 @@ def test_a_key_made_on_a_works_on_b_and_a_revocation_on_b_reaches_a(pair, upstre
 
 def test_rpm_is_exact_across_both_gateways(pair, upstreams):
     a, b = pair
-    key = make_key(a, rpm=6)
+    key = make_key(a.url, rpm=6)
     assert httpx.get(f"{b.url}/v1/logs", headers=bearer(key)).status_code == 200  # B knows it
 
     async def burst() -> list[int]:
@@ -88,7 +79,7 @@ def test_rpm_is_exact_across_both_gateways(pair, upstreams):
 
 def test_a_row_written_through_a_is_readable_through_b(pair, upstreams):
     a, b = pair
-    key = make_key(a)
+    key = make_key(a.url)
     r = chat(a, key, "remember this row")
     assert r.status_code == 200
     row_id = r.headers["x-request-id"]
@@ -105,7 +96,7 @@ def test_a_row_written_through_a_is_readable_through_b(pair, upstreams):
 
 def test_a_conversation_stored_on_a_continues_on_b(pair, upstreams):
     a, b = pair
-    key = make_key(a)
+    key = make_key(a.url)
     on_a = openai.OpenAI(base_url=f"{a.url}/v1", api_key=key["key"], max_retries=0)
     on_b = openai.OpenAI(base_url=f"{b.url}/v1", api_key=key["key"], max_retries=0)
     first = on_a.responses.create(model="openai/gpt-4o", input="my name is Ada")
