@@ -160,3 +160,23 @@ def test_a_dead_collector_costs_dropped_spans_not_requests(standins, tmp_path, u
     finally:
         # shutdown does not hang on the dead collector (stop() kills, -9, after 30 s)
         assert g.stop() == -signal.SIGTERM
+
+
+def test_a_stream_and_the_messages_door_are_chat_spans_with_usage(traced, collector, upstreams):
+    app, _ = collector
+    stream = httpx.post(f"{traced.url}/v1/chat/completions", headers=AUTH,
+                        json=ask("stream me", stream=True, stream_options={"include_usage": True}),
+                        timeout=30)
+    assert stream.status_code == 200
+    span = request_span(app, stream.headers["x-request-id"])
+    assert span.attributes["lunos.stream"] is True
+    assert span.attributes["gen_ai.usage.output_tokens"] > 0
+    message = httpx.post(f"{traced.url}/v1/messages", headers=AUTH, timeout=30, json={
+        "model": "anthropic/claude-sonnet-4-5", "max_tokens": 50,
+        "messages": [{"role": "user", "content": "hi"}]})
+    assert message.status_code == 200, message.text
+    span = request_span(app, message.headers["x-request-id"])
+    assert span.name == "chat anthropic/claude-sonnet-4-5"
+    assert span.attributes["gen_ai.provider.name"] == "anthropic"
+    assert span.attributes["lunos.endpoint"] == "messages"
+    assert span.attributes["gen_ai.usage.input_tokens"] == message.json()["usage"]["input_tokens"]
