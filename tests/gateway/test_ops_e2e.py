@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -146,3 +147,22 @@ def test_the_exporter_follows_the_protocol_setting():
     grpc = make_exporter({"endpoint": "http://c:4317", "protocol": "grpc", "timeout": 1})
     assert type(grpc).__module__.startswith("opentelemetry.exporter.otlp.proto.grpc")
     grpc.shutdown()
+
+
+def test_json_lines_of_two_workers_stay_whole(standins, tmp_path, upstreams):
+    g = GatewayProcess(tmp_path / "gw", {**standins.env(), "LUNOS_LOG_FORMAT": "json"},
+                       args=["--workers", "2"]).start()
+    try:
+        async def burst() -> list[str]:
+            async with httpx.AsyncClient(timeout=30) as client:
+                replies = await asyncio.gather(*(
+                    client.post(f"{g.url}/v1/chat/completions", headers=MASTER,
+                                json=ask(f"request {i} " + "padding " * 40)) for i in range(200)))
+            assert {r.status_code for r in replies} == {200}
+            return [r.headers["x-request-id"] for r in replies]
+
+        ids = asyncio.run(burst())
+        lines = until(lambda: len(request_lines(g)) >= 200 and request_lines(g))
+        assert sorted(line["request_id"] for line in lines) == sorted(ids)
+    finally:
+        g.stop()

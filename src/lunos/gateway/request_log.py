@@ -2,14 +2,17 @@
 
 The line is built from the request's `CallRecord` when the request ends (the same moment
 its history row is queued) and written after the response, batched: lines wait in a list
-and one `os.write` per event-loop turn sends them all, so a request pays one orjson dump
-and a list append. The line has the key's id, never the key.
+and one `os.write` per event-loop turn sends them all (in writes of at most PIPE_BUF bytes,
+cut between lines, so the lines of `--workers N` processes sharing one pipe never
+interleave), so a request pays one orjson dump and a list append. The line has the key's
+id, never the key.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import select
 
 import orjson
 
@@ -46,9 +49,19 @@ class RequestLog:
         self.pending.append(line)
 
     def flush(self) -> None:
-        data, self.pending = b"".join(self.pending), []
+        lines, self.pending = self.pending, []
+        chunk = bytearray()
+        for line in lines:
+            if chunk and len(chunk) + len(line) > select.PIPE_BUF:
+                self._write(chunk)
+                chunk = bytearray()
+            chunk += line
+        self._write(chunk)
+
+    def _write(self, data: bytes | bytearray) -> None:
+        view = memoryview(data)
         try:
-            while data:
-                data = data[os.write(self.fd, data):]
+            while view:
+                view = view[os.write(self.fd, view):]
         except OSError:
             self.lost += 1
