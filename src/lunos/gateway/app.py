@@ -68,6 +68,8 @@ class Gateway:
     cache: ResponseCache | None = None  # the response cache (cache/), SPEC §10
     master_key_path: object = None
     ready: bool = False  # the store is migrated and the key table loaded (/readyz)
+    request_log: object = None  # request_log.RequestLog with LUNOS_LOG_FORMAT=json
+    telemetry: object = None  # telemetry.Telemetry when OpenTelemetry export is on
     in_flight: int = 0
     background: list[asyncio.Task] = field(default_factory=list)
 
@@ -166,6 +168,12 @@ class LunosApp:
             master_key_path=path,
         )
         self.gw.cache = open_cache(settings, store.engine, self.gw.engine)
+        if settings.log_format == "json":
+            from .request_log import RequestLog
+
+            self.gw.request_log = RequestLog()
+        if settings.otel is not None:
+            self.gw.telemetry = start_telemetry(settings.otel)
         await history.start()
         try:
             await self._open_store(key)
@@ -234,6 +242,8 @@ class LunosApp:
         await gw.client.aclose()
         if gw.cache is not None:
             await gw.cache.close()
+        if gw.telemetry is not None:  # the last spans, within the export timeout
+            await asyncio.to_thread(gw.telemetry.shutdown)
         if gw.store is not None:
             await gw.store.close()
 
@@ -352,6 +362,11 @@ class LunosApp:
                     gw.metrics.inc("lunos_limited_total", (("reason", "rate_or_budget"),))
                 gw.history.put(record)
                 gw.metrics.observe(record)
+                if gw.request_log is not None:
+                    gw.request_log.put(record)
+                if gw.telemetry is not None:
+                    gw.telemetry.put(record, request.header(b"traceparent"),
+                                     request.header(b"tracestate"))
 
     async def _shutting_down(self, send, record: CallRecord | None, request_id: str | None,
                              anthropic: bool = False) -> None:
@@ -477,6 +492,19 @@ def describe_store_error(exc: BaseException) -> str:
     cause = getattr(exc, "orig", None) or exc
     text = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
     return f"{cause.__class__.__name__}: {text}" if text else cause.__class__.__name__
+
+
+def start_telemetry(otel):
+    """OpenTelemetry export, or None (logged) when the `lunos[otel]` extra is missing."""
+    try:
+        from .telemetry import Telemetry
+    except ImportError:
+        log.error("OpenTelemetry export is configured but its packages are missing: "
+                  "pip install 'lunos[otel]'; spans are not exported")
+        return None
+    from lunos import __version__
+
+    return Telemetry(otel, __version__)
 
 
 def _with_request_id(send, request_id: str):

@@ -147,6 +147,12 @@ class Settings:
     # The built-in embedding model's files (local_model.py); None: the weights package's.
     local_model_dir: str | None = None
     cache: CacheSettings = field(default_factory=CacheSettings)
+    # One JSON line per model request on standard output ("json"), or none ("text").
+    log_format: str = "text"
+    # OpenTelemetry (telemetry.py): None when off, else {"endpoint": base URL or None (the
+    # OTEL_EXPORTER_OTLP_* variables then say), "protocol": "http/protobuf" | "grpc",
+    # "capture_content": bool, "timeout": seconds per export}.
+    otel: Mapping[str, Any] | None = None
 
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.home / 'lunos.db').as_posix()}"
@@ -226,6 +232,38 @@ def _address(raw: Any) -> tuple[str, int]:
 
 
 _address.__name__ = "host:port"
+
+
+OTEL_PROTOCOLS = ("http/protobuf", "grpc")
+
+
+def _otel(section: Any, env: Mapping[str, str]) -> dict | None:
+    """The `otel:` section, `LUNOS_OTLP_*` and the standard `OTEL_EXPORTER_OTLP_*` variables:
+    on when any of them names an endpoint (or the section says `enabled: true`)."""
+    if section is not None and not isinstance(section, dict):
+        raise ConfigError("otel must be a mapping (endpoint, protocol, capture_content, timeout)")
+    section = section or {}
+    endpoint = env.get("LUNOS_OTLP_ENDPOINT") or section.get("endpoint")
+    standard = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if not (endpoint or standard or _bool(section.get("enabled", False))):
+        return None
+    if endpoint and not str(endpoint).startswith(("http://", "https://")):
+        raise ConfigError("LUNOS_OTLP_ENDPOINT / otel.endpoint must start with http:// or https://")
+    protocol = (env.get("LUNOS_OTLP_PROTOCOL") or section.get("protocol")
+                or env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+                or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf").strip().lower()
+    if protocol not in OTEL_PROTOCOLS:
+        raise ConfigError(f"LUNOS_OTLP_PROTOCOL / otel.protocol must be one of "
+                          f"{', '.join(OTEL_PROTOCOLS)}, not {protocol!r}")
+    capture = env.get("LUNOS_OTEL_CAPTURE_CONTENT") or section.get("capture_content", False)
+    try:
+        timeout = float(env.get("LUNOS_OTLP_TIMEOUT") or section.get("timeout") or 2.0)
+    except (TypeError, ValueError):
+        raise ConfigError("LUNOS_OTLP_TIMEOUT / otel.timeout must be a number of seconds") from None
+    if timeout <= 0:
+        raise ConfigError("LUNOS_OTLP_TIMEOUT / otel.timeout must be a positive number of seconds")
+    return {"endpoint": str(endpoint).rstrip("/") if endpoint else None, "protocol": protocol,
+            "capture_content": _bool(capture), "timeout": timeout}
 
 
 def load_settings(
@@ -364,6 +402,11 @@ def load_settings(
         raise ConfigError(f"LUNOS_HTTP_TRANSPORT / http_transport must be fast or httpx, "
                           f"not {values['http_transport']!r}")
     values["shared_limits_file"] = env.get("LUNOS_SHARED_LIMITS_FILE") or None
+    values["log_format"] = pick("log_format", "LUNOS_LOG_FORMAT", str, "text").strip().lower()
+    if values["log_format"] not in ("text", "json"):
+        raise ConfigError(f"LUNOS_LOG_FORMAT / log_format must be text or json, "
+                          f"not {values['log_format']!r}")
+    values["otel"] = _otel(data.get("otel"), env)
     values["proxy_env"] = {k: v for k, v in env.items() if k.lower() in PROXY_VARIABLES}
     values.update({k: v for k, v in overrides.items() if v is not None})
     if values["default_provider"] and values["default_provider"] not in providers:

@@ -273,6 +273,7 @@ class Engine:
                     raise
                 attempt = Attempt(route.model, route.provider)
                 record.attempts.append(attempt)
+                record.attempt_starts.append(time.perf_counter())
                 error = yield route, req, attempt
                 if error is None:
                     return

@@ -337,11 +337,21 @@ local id = ARGV[7]
 local seed = ARGV[8]
 local ttl = tonumber(ARGV[9])
 if tpm >= 0 then
+  -- KEYS[6] keeps the window's sum, so a decision costs the entries that leave the
+  -- window, not the whole window (which holds every request of the last minute)
+  if redis.call('EXISTS', KEYS[6]) == 0 then
+    local sum = 0
+    for _, v in ipairs(redis.call('HVALS', KEYS[2])) do sum = sum + tonumber(v) end
+    redis.call('SET', KEYS[6], sum)
+  end
   local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - window)
-  for _, member in ipairs(old) do redis.call('HDEL', KEYS[2], member) end
+  for _, member in ipairs(old) do
+    local amount = redis.call('HGET', KEYS[2], member)
+    if amount then redis.call('DECRBY', KEYS[6], amount) end
+    redis.call('HDEL', KEYS[2], member)
+  end
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-  local used = 0
-  for _, v in ipairs(redis.call('HVALS', KEYS[2])) do used = used + tonumber(v) end
+  local used = tonumber(redis.call('GET', KEYS[6]))
   if used + tokens > tpm then
     local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
     local wait = window
@@ -365,9 +375,11 @@ if budget >= 0 then
 end
 if tpm >= 0 then
   redis.call('ZADD', KEYS[1], now, id)
-  redis.call('HSET', KEYS[2], id, tostring(tokens))
+  redis.call('HSET', KEYS[2], id, tokens)
+  redis.call('INCRBY', KEYS[6], tokens)
   redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000))
   redis.call('PEXPIRE', KEYS[2], math.ceil(window * 1000))
+  redis.call('PEXPIRE', KEYS[6], math.ceil(window * 1000))
 end
 return {0, '0'}
 """
@@ -375,7 +387,11 @@ return {0, '0'}
 _SETTLE = """
 local id = ARGV[1]
 if ARGV[2] == '1' and redis.call('HEXISTS', KEYS[2], id) == 1 then
+  local before = tonumber(redis.call('HGET', KEYS[2], id))
   redis.call('HSET', KEYS[2], id, ARGV[3])
+  if redis.call('EXISTS', KEYS[5]) == 1 then
+    redis.call('INCRBY', KEYS[5], tonumber(ARGV[3]) - before)
+  end
 end
 if ARGV[4] == '1' and redis.call('HEXISTS', KEYS[4], id) == 1 then
   redis.call('ZREM', KEYS[3], id)
@@ -414,7 +430,7 @@ class RedisLimits:
     def _keys(key_id: str) -> dict[str, str]:
         base = f"lunos:limits:{{{key_id}}}"  # one hash slot per key (Redis Cluster friendly)
         return {name: f"{base}:{name}" for name in (
-            "rpm", "tpm", "tpm:amounts", "spent", "reserved", "reserved:amounts")}
+            "rpm", "tpm", "tpm:amounts", "spent", "reserved", "reserved:amounts", "tpm:used")}
 
     async def arrive(self, principal: Principal) -> None:
         from redis.exceptions import RedisError
@@ -438,12 +454,12 @@ class RedisLimits:
             time.time(), WINDOW,
             principal.tpm if principal.tpm is not None else -1,
             principal.budget_usd if principal.budget_usd is not None else -1,
-            ticket.tokens, repr(ticket.cost), ticket.id, repr(seed_spent), RESERVATION_TTL,
+            int(ticket.tokens), repr(ticket.cost), ticket.id, repr(seed_spent), RESERVATION_TTL,
         ]
         try:
             verdict, detail = await self._admit(keys=[
                 keys["tpm"], keys["tpm:amounts"], keys["spent"], keys["reserved"],
-                keys["reserved:amounts"]], args=args)
+                keys["reserved:amounts"], keys["tpm:used"]], args=args)
         except (RedisError, OSError) as exc:
             raise _unavailable(exc) from exc
         verdict, detail = int(verdict), float(detail)
@@ -473,8 +489,8 @@ class RedisLimits:
         keys = self._keys(ticket.key_id)
         try:
             await self._settle(keys=[keys["spent"], keys["tpm:amounts"], keys["reserved"],
-                                     keys["reserved:amounts"]], args=[
-                ticket.id, "1" if ticket.counted_tpm else "0", tokens,
+                                     keys["reserved:amounts"], keys["tpm:used"]], args=[
+                ticket.id, "1" if ticket.counted_tpm else "0", int(tokens),
                 "1" if ticket.counted_budget else "0", repr(cost)])
         except (RedisError, OSError):
             return False
@@ -496,6 +512,10 @@ class RedisLimits:
         log.error("the spend of $%s for key %s could not be settled in Redis; its reservation "
                   "expires within %g s, and the counters then lack this spend until they are "
                   "seeded again (the history row has it)", cost, ticket.key_id, RESERVATION_TTL)
+
+    async def ping(self) -> None:
+        """One round trip (`/readyz`); raises when Redis does not answer."""
+        await self._redis.ping()
 
     async def close(self) -> None:
         pending = dict(self.pending)  # shutting down: one last try each, else lost

@@ -42,6 +42,8 @@ HELP = {
     "lunos_history_store_up": ("gauge", "1 when the last history write succeeded"),
     "lunos_spend_settle_pending": ("gauge", "Spend settlements waiting for Redis (retried)"),
     "lunos_spend_unsettled_total": ("counter", "Spend settlements Redis never took (logged)"),
+    "lunos_otel_spans_dropped_total": ("counter", "OpenTelemetry spans the collector did not "
+                                       "take or the full export queue pushed out"),
 }
 
 

@@ -92,13 +92,13 @@ def cursor_filter(raw: str | None) -> str | None:
     return raw
 
 
-def _non_negative(body: dict, name: str, kind) -> None:
-    """A number from 0 to 10^15 (NaN, infinity and 64-bit overflows are no limit)."""
+def _non_negative(body: dict, name: str, kind, top: int = 10**15, shown: str = "10^15") -> None:
+    """A number from 0 to `top` (NaN, infinity and 64-bit overflows are no limit)."""
     value = body.get(name)
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, kind) or not 0 <= value <= 10**15:
-        raise GatewayError(400, f"'{name}' must be a non-negative number up to 10^15", param=name)
+    if isinstance(value, bool) or not isinstance(value, kind) or not 0 <= value <= top:
+        raise GatewayError(400, f"'{name}' must be a non-negative number up to {shown}", param=name)
 
 
 def validate_key_request(body) -> dict:
@@ -110,8 +110,9 @@ def validate_key_request(body) -> dict:
         raise GatewayError(400, "'name' must be a non-empty string of at most 200 characters",
                            param="name")
     _non_negative(body, "budget_usd", (int, float))
-    _non_negative(body, "rpm", int)
-    _non_negative(body, "tpm", int)
+    # rpm and tpm are 32-bit columns (PostgreSQL refuses more: that was a 503)
+    _non_negative(body, "rpm", int, 2**31 - 1, "2147483647")
+    _non_negative(body, "tpm", int, 2**31 - 1, "2147483647")
     allowed = body.get("allowed_models")
     if allowed is not None and (not isinstance(allowed, list)
                                 or not all(isinstance(m, str) and m for m in allowed)):

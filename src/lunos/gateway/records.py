@@ -49,6 +49,7 @@ class CallRecord:
     ttft_ms: float | None = None
     tokens_per_second: float | None = None
     attempts: list[Attempt] = field(default_factory=list)
+    attempt_starts: list[float] = field(default_factory=list)  # perf_counter, one per attempt
     dropped_params: list[str] = field(default_factory=list)
     trace: bool = False
     request: bytes | None = None  # the body as received, kept only when trace is on

@@ -21,4 +21,6 @@ async def prometheus(gw, request, send, principal) -> None:
         "lunos_spend_settle_pending": {(): len(getattr(gw.limits.backend, "pending", ()))},
         "lunos_spend_unsettled_total": {(): getattr(gw.limits.backend, "unsettled", 0)},
     }
+    if gw.telemetry is not None:
+        gauges["lunos_otel_spans_dropped_total"] = {(): gw.telemetry.dropped}
     await send_bytes(send, 200, gw.metrics.render(gauges).encode(), CONTENT_TYPE)

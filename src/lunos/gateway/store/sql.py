@@ -234,6 +234,11 @@ class Store:
                 await conn.execute(text("SELECT pg_advisory_xact_lock(7716001)"))
             return await conn.run_sync(migrate)
 
+    async def ping(self) -> None:
+        """One round trip (`/readyz`); raises when the database does not answer."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
     async def close(self) -> None:
         if self._rows is not None:
             await self._rows.close()
