@@ -1,6 +1,6 @@
 """Two gateway processes on one PostgreSQL database and one Redis act as one service, with
 no sticky sessions: keys, revocations, rate limits, history rows and stored conversations
-are shared (docs/deployment.md). Cache sharing is tested with the response cache."""
+and response-cache entries are shared (docs/deployment.md)."""
 
 from __future__ import annotations
 
@@ -107,6 +107,20 @@ def test_a_conversation_stored_on_a_continues_on_b(pair, upstreams):
     sent = json.dumps(upstreams.anthropic.last.json["messages"])
     assert "my name is Ada" in sent and "You said: my name is Ada" in sent
     assert on_b.responses.retrieve(first.id).id == first.id
+
+
+def test_a_cache_entry_made_through_a_is_a_hit_through_b(pair, upstreams):
+    a, b = pair
+    key = make_key(a.url)
+    body = {**ask(f"cached across gateways {time.time_ns()}"), "cache": True}
+    first = httpx.post(f"{a.url}/v1/chat/completions", headers=bearer(key), json=body, timeout=30)
+    assert first.status_code == 200 and first.headers["x-lunos-cache"] == "miss"
+    calls = len(upstreams.openai.requests)
+    second = httpx.post(f"{b.url}/v1/chat/completions", headers=bearer(key), json=body, timeout=30)
+    assert second.status_code == 200 and second.headers["x-lunos-cache"] == "hit"
+    assert len(upstreams.openai.requests) == calls  # B answered from the entry A made (Redis)
+    assert second.json()["choices"][0]["message"]["content"] == first.json()["choices"][0]["message"]["content"]
+    assert second.json()["usage"]["cost"] == 0
 
 
 @pytest.mark.parametrize("field", ["rpm", "tpm"])
