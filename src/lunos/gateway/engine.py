@@ -32,6 +32,7 @@ from .http_client import (
 from .providers.base import ChatRequest, NativeBody, UpstreamRequest, speaks
 from .providers.embeddings import EmbeddingsRequest
 from .records import Attempt, CallRecord
+from .resume import Resume
 from .routing import Route, Router, check_credentials
 from .usage import Output, TokenCounts, cost_of
 from .validation import ChatOptions
@@ -257,6 +258,7 @@ class Engine:
                     continue
                 order = [self.health.longest_failed(skipped)]  # the last resort
             prepared: dict[str, ChatRequest] = {}
+            broken: set[str] = set()  # deployments whose stream broke mid-way (resume.py)
             for retry in range(self.retries + 1):
                 route = order[retry % len(order)]
                 self.health.begin(route.deployment)
@@ -279,10 +281,15 @@ class Engine:
                 self.redactor.error(error)  # every failed try's error, before anyone sees it
                 self.health.end(route.deployment, False if is_health_failure(error) else None)
                 attempt.error = error.message
+                if getattr(error, "midstream", False):  # the next deployment at once, else the next model
+                    broken.add(route.deployment)
+                    if retry == self.retries or order[(retry + 1) % len(order)].deployment in broken:
+                        break
+                    continue
                 if not error.retryable or retry == self.retries:
                     break
                 await self.backoff_sleep(error, retry)
-            if error is not None and not self.falls_back(error):
+            if error is not None and not self.falls_back(error) and not getattr(error, "midstream", False):
                 raise error
         raise error  # type: ignore[misc]
 
@@ -399,13 +406,108 @@ class Engine:
         provider that speaks the door's format streams its own events, as framed bytes
         (`record.extra["passthrough"]` says so before the first batch)."""
         plan = self._attempts(body, options, record, stream=True, native=native)
-        step = await plan.__anext__()
         deadline = time.monotonic() + self.settings.total_timeout
+        route, req, attempt, pump, chunks, first = await self._open(plan, await plan.__anext__(),
+                                                                    body, options, record, deadline)
+        resume = self._resumable(body, options, req)
+        if resume is None:
+            await plan.aclose()
+        else:
+            pump.text = resume.text
+        record.model, record.provider, record.status = route.model, route.provider, 200
+        if req.native:
+            record.extra["passthrough"] = True
+        ok: bool | None = None
+        claimed = True  # this attempt's health claim is still to end (the plan ends a failed one's)
+        try:
+            yield first
+            while True:
+                try:
+                    if not pump.ended:
+                        next_bytes = chunks.__anext__
+                        while True:
+                            started = time.monotonic()
+                            try:
+                                data = await next_bytes()
+                            except StopAsyncIteration:
+                                break
+                            finally:
+                                now = time.monotonic()
+                                attempt.latency_ms += (now - started) * 1000  # upstream time
+                            if now > deadline:
+                                raise self.timeout_error(route.provider, "total")
+                            batch = pump.feed(data)
+                            if batch:
+                                yield batch
+                        yield pump.finish()
+                    ok = True
+                    break
+                except Exception as exc:
+                    error, ok = self._broken(route, exc)
+                    if resume is None or time.monotonic() > deadline:
+                        pump.fail(error)
+                        raise error from None
+                error.midstream = True  # the plan tries another deployment or model, at once
+                resume.take(pump)
+                attempt.latency_ms = round(attempt.latency_ms, 3)
+                await chunks.aclose()
+                claimed = False
+                try:
+                    step = await plan.asend(error)
+                except GatewayError as final:  # no candidate left: the stream ends with the error
+                    pump.fail(final)
+                    raise final from None
+                route, req, attempt, pump, chunks, first = await self._open(
+                    plan, step, body, options, record, deadline, resume)
+                claimed, ok = True, None
+                record.model, record.provider = route.model, route.provider
+                yield first
+        finally:
+            if claimed:
+                self.health.end(route.deployment, ok)
+            attempt.latency_ms = round(attempt.latency_ms, 3)
+            pump.settle()
+            if resume is not None:
+                resume.settle(record)
+                await plan.aclose()
+            await chunks.aclose()
+
+    def _resumable(self, body: dict, options: ChatOptions, req: ChatRequest) -> Resume | None:
+        """The state for a stream failover, when this stream may have one: not when it is
+        switched off, nor for a pass-through stream or several choices."""
+        on = options.stream_failover if options.stream_failover is not None else self.settings.stream_failover
+        if not on or req.native or (body.get("n") or 1) > 1:
+            return None
+        return Resume()
+
+    def _broken(self, route: Route, exc: Exception) -> tuple[GatewayError, bool | None]:
+        """A stream's failure after it started as the error the client is told, and what it
+        says of the deployment's health."""
+        if isinstance(exc, UpstreamTimeout):
+            return self.timeout_error(route.provider, exc.phase), False
+        if isinstance(exc, UpstreamProtocolError):
+            return self.redactor.error(GatewayError(502, f"{route.provider}: {exc}", code="upstream_error")), False
+        if isinstance(exc, GatewayError):  # an error event from the provider, mid-stream
+            return self.redactor.error(exc), False if is_health_failure(exc) else None
+        log.exception("stream from %s failed", route.provider)
+        return GatewayError(500, f"The gateway failed while relaying {route.provider}'s stream",
+                            code="internal_error"), None
+
+    async def _open(self, plan, step, body: dict, options: ChatOptions, record: CallRecord,
+                    deadline: float, resume: Resume | None = None):
+        """Send the plan's tries until one stream has a first batch; with `resume`, each try
+        continues the answer so far (a chat request, even where the provider speaks the door)."""
         while True:
             route, req, attempt = step
-            pump = (_NativePump if req.native else _Pump)(route, req, record, attempt)
             chunks = None
             try:
+                if resume is None:
+                    pump = (_NativePump if req.native else _Pump)(route, req, record, attempt)
+                else:
+                    if req.native:
+                        req = await self.prepare(route, body, options, record, True)
+                    req = resume.request(req, getattr(route.adapter, "continues_prefill", False))
+                    pump = _ContinuedPump(route, req, record, attempt, resume)
                 response = await self.send(route, req, attempt)
                 chunks = response.aiter_bytes()
                 first = await self._first_batch(pump, chunks, deadline)
@@ -419,57 +521,7 @@ class Engine:
                 if chunks is not None:
                     await chunks.aclose()
                 raise
-            break
-        await plan.aclose()
-        record.model, record.provider, record.status = route.model, route.provider, 200
-        if req.native:
-            record.extra["passthrough"] = True
-        ok: bool | None = None
-        try:
-            yield first
-            if not pump.ended:
-                next_bytes = chunks.__anext__
-                while True:
-                    started = time.monotonic()
-                    try:
-                        data = await next_bytes()
-                    except StopAsyncIteration:
-                        break
-                    finally:
-                        now = time.monotonic()
-                        attempt.latency_ms += (now - started) * 1000  # upstream time
-                    if now > deadline:
-                        raise self.timeout_error(route.provider, "total")
-                    batch = pump.feed(data)
-                    if batch:
-                        yield batch
-                yield pump.finish()
-            ok = True
-        except UpstreamTimeout as exc:
-            error = self.timeout_error(route.provider, exc.phase)
-            pump.fail(error)
-            ok = False
-            raise error from None
-        except UpstreamProtocolError as exc:
-            error = self.redactor.error(GatewayError(502, f"{route.provider}: {exc}", code="upstream_error"))
-            pump.fail(error)
-            ok = False
-            raise error from None
-        except GatewayError as exc:
-            pump.fail(self.redactor.error(exc))  # an error event from the provider, mid-stream
-            ok = False if is_health_failure(exc) else None
-            raise
-        except Exception:
-            log.exception("stream from %s failed", route.provider)
-            error = GatewayError(500, f"The gateway failed while relaying {route.provider}'s stream",
-                                 code="internal_error")
-            pump.fail(error)
-            raise error from None
-        finally:
-            self.health.end(route.deployment, ok)
-            attempt.latency_ms = round(attempt.latency_ms, 3)
-            pump.settle()
-            await chunks.aclose()
+            return route, req, attempt, pump, chunks, first
 
     async def _first_batch(self, pump: _Pump, chunks: AsyncIterator[bytes], deadline: float) -> list[dict]:
         """Read until the translator has something to send (retries stay possible until then).
@@ -551,7 +603,7 @@ class _Pump:
     """
 
     __slots__ = ("attempt", "calls", "decoder", "ended", "first_token_at", "output", "record",
-                 "route", "stamp", "translator", "usage")
+                 "route", "stamp", "text", "translator", "usage")
 
     def __init__(self, route: Route, req: ChatRequest, record: CallRecord, attempt: Attempt) -> None:
         self.route = route
@@ -567,6 +619,7 @@ class _Pump:
         self.first_token_at: float | None = None
         self.ended = False
         self.calls: dict[tuple[int, int], bool] = {}  # (choice, tool call) -> got arguments
+        self.text: list[str] | None = None  # the content so far, kept when the stream may resume
 
     def feed(self, data: bytes) -> list[dict]:
         out: list[dict] = []
@@ -618,6 +671,8 @@ class _Pump:
                 if choice.get("finish_reason") and self.calls:
                     self._fill_arguments(choice, out)
             delta = choices[0].get("delta") or {}
+            if self.text is not None and delta.get("content"):
+                self.text.append(delta["content"])
             if self.first_token_at is None and (
                 delta.get("content") or delta.get("tool_calls") or delta.get("reasoning_content")
             ):
@@ -674,6 +729,47 @@ class _Pump:
         if self.output is not None:
             record.response = self.output.to_dict()
         record.finish(self.first_token_at)
+
+
+class _ContinuedPump(_Pump):
+    """A stream failover's pump (resume.py): the continuation goes on the client's stream as
+    if one answer: no second role chunk, the whitespace the prefill left out not sent twice,
+    tool calls numbered after the ones the client saw, usage summed over every attempt."""
+
+    __slots__ = ("resume",)
+
+    def __init__(self, route: Route, req: ChatRequest, record: CallRecord, attempt: Attempt,
+                 resume: Resume) -> None:
+        super().__init__(route, req, record, attempt)
+        self.resume = resume
+        self.stamp = resume.stamp  # the stream's own id, model and provider
+        self.text = resume.text
+        self.output = resume.output
+        self.first_token_at = resume.first_token_at
+
+    def _stamp(self, chunk: dict, out: list[dict]) -> None:
+        choices = chunk.get("choices")
+        if choices:
+            resume = self.resume
+            for choice in choices:
+                delta = choice.get("delta")
+                if not delta:
+                    continue
+                delta.pop("role", None)
+                if resume.trim and delta.get("content"):
+                    delta["content"] = delta["content"].lstrip()
+                    resume.trim = False
+                if resume.tools and delta.get("tool_calls"):
+                    for call in delta["tool_calls"]:
+                        call["index"] = call.get("index", 0) + resume.tools
+            if not chunk.get("usage") and not any(
+                choice.get("finish_reason") or any((choice.get("delta") or {}).values()) for choice in choices
+            ):
+                return  # what was left of the role chunk
+        usage = chunk.get("usage")
+        super()._stamp(chunk, out)
+        if usage and out and out[-1] is chunk:
+            chunk["usage"] = self.resume.total(usage)
 
 
 class _NativePump:

@@ -109,6 +109,9 @@ class Adapter(Protocol):
     # Whether the provider fetches http(s) image URLs itself; if not, the engine
     # fetches them through the guarded fetch and hands the adapter data URLs.
     fetches_image_urls: ClassVar[bool]
+    # Whether the model continues a trailing assistant message (a prefill) rather than
+    # answering after it; if not, a stream failover adds an instruction (resume.py).
+    continues_prefill: ClassVar[bool]
 
     config: ProviderConfig
 

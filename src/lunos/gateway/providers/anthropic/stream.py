@@ -87,6 +87,12 @@ class AnthropicStreamTranslator:
                                code="upstream_incomplete_stream", retryable=True)
         return self._end()
 
+    def usage_so_far(self) -> dict | None:
+        """The usage reported before the stream ended early (`message_start`'s), if any."""
+        if "input_tokens" in self._usage or "output_tokens" in self._usage:
+            return usage_from(self._usage)
+        return None
+
     # ------------------------------------------------------------ events
 
     def _message_start(self, data: dict) -> list[dict]:
