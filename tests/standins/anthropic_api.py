@@ -305,7 +305,7 @@ class AnthropicStandIn(StandInApp):
             await send_json(send, 200, {"input_tokens": respond(conv).prompt_tokens})
             return
         conv, thinking = self.validate(body, version, betas)
-        await self.answer(body, conv, thinking, send)
+        await self.answer(body, conv, thinking, send, rec)
 
     def validate(self, body: dict, version: str, betas: frozenset[str] = frozenset(),
                  counting: bool = False) -> tuple[Conversation, bool]:
@@ -634,7 +634,8 @@ class AnthropicStandIn(StandInApp):
         usage["input_tokens"] = prompt_tokens - words
         return usage
 
-    async def answer(self, body: dict, conv: Conversation, thinking: bool, send) -> None:
+    async def answer(self, body: dict, conv: Conversation, thinking: bool, send,
+                     rec: Recorded | None = None) -> None:
         answer = respond(conv)
         choice = body.get("tool_choice") or {}
         if choice.get("type") in ("any", "tool") and not answer.tool_calls:

@@ -413,7 +413,7 @@ class Engine:
         if resume is None:
             await plan.aclose()
         else:
-            pump.text = resume.text
+            resume.follow(pump, first)
         record.model, record.provider, record.status = route.model, route.provider, 200
         if req.native:
             record.extra["passthrough"] = True

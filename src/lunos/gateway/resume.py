@@ -41,6 +41,14 @@ class Resume:
         self.pauses = 0
         self.trim = False  # the prefill lost trailing whitespace the client already has
 
+    def follow(self, pump, first: list[dict]) -> None:
+        """Keep the first pump's text from now on, starting with its first batch."""
+        for chunk in first:
+            choices = chunk.get("choices")
+            if choices and (choices[0].get("delta") or {}).get("content"):
+                self.text.append(choices[0]["delta"]["content"])
+        pump.text = self.text
+
     def take(self, pump) -> None:
         """Keep what a pump that ended early leaves: its usage (what the provider reported
         so far when no usage chunk came), its tool calls, its timing and trace."""

@@ -1,0 +1,116 @@
+"""Mid-stream failover (docs/reliability.md): a stream that breaks after it started goes on
+with the next candidate, which gets the answer so far as an assistant message, and the
+client sees one unbroken answer. Official SDKs against the real gateway and stand-ins."""
+
+from __future__ import annotations
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from tests.gateway.test_history_e2e import wait_for_row
+from tests.gateway_process import MASTER_KEY, GatewayProcess
+
+CLAUDE = "anthropic/claude-haiku-4-5"
+GPT = "openai/gpt-4o"
+FAILURES = {  # what breaks Anthropic's stream, and the text it sent before
+    "cut": ("[[cut:2]]", "You said:"),
+    "stall": ("[[stall:2]]", "You said:"),  # longer than LUNOS_IDLE_TIMEOUT
+    "overloaded": ("[[stream-error:overloaded_error]]", "You"),
+}
+
+
+@pytest.fixture(scope="module")
+def gw(standins, tmp_path_factory):
+    env = {**standins.env(), "LUNOS_IDLE_TIMEOUT": "1", "LUNOS_RETRY_BACKOFF": "0.01"}
+    g = GatewayProcess(tmp_path_factory.mktemp("failover"), env).start()
+    yield g
+    g.stop()
+
+
+def client(gw) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{gw.url}/v1", api_key=MASTER_KEY, max_retries=0, timeout=30)
+
+
+def stream(gw, text: str, **extra) -> list:
+    chunks = client(gw).chat.completions.create(
+        model=CLAUDE, messages=[{"role": "user", "content": text}], stream=True,
+        stream_options={"include_usage": True}, **extra)
+    return list(chunks)
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+def test_a_broken_stream_is_finished_by_the_fallback(gw, upstreams, failure):
+    marker, partial = FAILURES[failure]
+    text = f"tell me a story {marker}"
+    chunks = stream(gw, text, extra_body={"models": [CLAUDE, GPT]})
+
+    (sent,) = upstreams.openai.requests  # the fallback got the answer so far as a prefill
+    messages = sent.json["messages"]
+    assert messages[0] == {"role": "user", "content": text}
+    assert messages[1] == {"role": "assistant", "content": partial}
+    assert messages[2]["role"] == "user" and messages[2]["content"].startswith("Your previous message was cut off")
+
+    assert len({c.id for c in chunks}) == 1
+    assert len({c.model for c in chunks}) == 1
+    content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert content == f"You said: {text}"  # Anthropic's start, then the rest: nothing twice
+    assert sum(1 for c in chunks if c.choices and c.choices[0].delta.role) == 1
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
+
+    usage = chunks[-1].usage  # both attempts' tokens
+    openai_usage = upstreams.openai.billed[0]
+    assert usage.prompt_tokens > openai_usage["prompt_tokens"]
+    assert usage.completion_tokens > openai_usage["completion_tokens"]
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+
+    row = wait_for_row(gw.url, chunks[0].id)
+    assert row["model"] == GPT and row["status"] == 200
+    assert [a["model"] for a in row["attempts"]] == [CLAUDE, GPT]
+    assert row["attempts"][0]["error"]
+    assert row["usage"]["prompt_tokens"] == usage.prompt_tokens
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+def test_without_a_fallback_the_stream_ends_with_an_error(gw, upstreams, failure):
+    marker, _ = FAILURES[failure]
+    with pytest.raises(openai.APIError):
+        stream(gw, f"tell me a story {marker}")
+    assert not upstreams.openai.requests
+
+
+def test_stream_failover_false_turns_it_off(gw, upstreams):
+    with pytest.raises(openai.APIError):
+        stream(gw, "tell me a story [[cut:2]]", extra_body={"models": [GPT], "stream_failover": False})
+    assert not upstreams.openai.requests
+
+
+def test_the_header_turns_it_off_too(gw, upstreams):
+    with pytest.raises(openai.APIError):
+        stream(gw, "tell me a story [[cut:2]]", extra_body={"models": [GPT]},
+               extra_headers={"x-lunos-stream-failover": "false"})
+    assert not upstreams.openai.requests
+
+
+def test_a_bad_stream_failover_value_is_a_400(gw):
+    r = httpx.post(f"{gw.url}/v1/chat/completions", headers={"authorization": f"Bearer {MASTER_KEY}"},
+                   json={"model": GPT, "messages": [{"role": "user", "content": "hi"}],
+                         "stream_failover": "yes"})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "stream_failover"
+
+
+def test_anthropic_continues_a_prefill_on_the_messages_door(gw, upstreams):
+    """Messages door, translated path: OpenAI breaks, Claude (asked in chat form, not passed
+    through) continues the prefill natively: no continuation instruction."""
+    text = "tell me a story [[cut:2]]"
+    claude = anthropic.Anthropic(base_url=gw.url, api_key=MASTER_KEY, max_retries=0)
+    with claude.messages.stream(model=GPT, max_tokens=200, messages=[{"role": "user", "content": text}],
+                                extra_body={"models": [CLAUDE]}) as events:
+        message = events.get_final_message()
+    assert "".join(b.text for b in message.content if b.type == "text") == f"You said: {text}"
+    assert message.stop_reason == "end_turn"
+    (sent,) = upstreams.anthropic.requests
+    assert sent.json["messages"][-1] == {"role": "assistant", "content": [{"type": "text", "text": "You said:"}]} \
+        or sent.json["messages"][-1]["role"] == "assistant"
+    assert len(sent.json["messages"]) == 2
