@@ -111,6 +111,25 @@ def test_anthropic_continues_a_prefill_on_the_messages_door(gw, upstreams):
     assert "".join(b.text for b in message.content if b.type == "text") == f"You said: {text}"
     assert message.stop_reason == "end_turn"
     (sent,) = upstreams.anthropic.requests
-    assert sent.json["messages"][-1] == {"role": "assistant", "content": [{"type": "text", "text": "You said:"}]} \
-        or sent.json["messages"][-1]["role"] == "assistant"
-    assert len(sent.json["messages"]) == 2
+    first, prefill = sent.json["messages"]
+    assert first["role"] == "user" and prefill["role"] == "assistant"
+    said = prefill["content"] if isinstance(prefill["content"], str) else prefill["content"][0]["text"]
+    assert said == "You said:"
+
+
+def test_a_pause_turn_is_continued(gw, upstreams):
+    """Anthropic's `pause_turn` is not the end of the answer: the same request plus the
+    answer so far goes back to Claude, and the client sees one answer with one finish."""
+    text = "tell me a story [[pause:2]]"
+    chunks = stream(gw, text)
+    content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert content == f"You said: {text}"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
+    assert sum(1 for c in chunks if c.usage) == 1
+    first, second = upstreams.anthropic.requests
+    assert second.json["messages"][:-1] == first.json["messages"]
+    prefill = second.json["messages"][-1]
+    assert prefill["role"] == "assistant"
+    row = wait_for_row(gw.url, chunks[0].id)
+    assert [a["model"] for a in row["attempts"]] == [CLAUDE, CLAUDE] and row["status"] == 200
+    assert chunks[-1].usage.prompt_tokens > 0

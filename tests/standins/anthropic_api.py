@@ -45,8 +45,10 @@ Beyond the fake model:
   ends a stream that breaks down; a JSON answer fails with that error's status instead.
   `[[cut:N]]` drops a stream's connection after N text deltas (no `message_stop`, the
   chunked body never terminated); `[[stall:N]]` sends N text deltas and then nothing for a
-  minute, holding the connection open. A request that continues an answer (fake_model's
-  `continued`) ignores these markers, as a fallback would not fail the same way.
+  minute, holding the connection open. `[[pause:N]]` ends the answer after N words with
+  `stop_reason: "pause_turn"`, as a long server-tool turn does. A request that continues an
+  answer (fake_model's `continued`) ignores these markers, as a fallback would not fail the
+  same way.
 """
 
 from __future__ import annotations
@@ -116,6 +118,7 @@ SYSTEM_MESSAGE_BETA_FIELDS = {"clear_at": "mid-conversation-system-clear-at-2026
 TOOL_FIELDS = {"type", "name", "description", "input_schema", "cache_control", "allowed_callers",
                "defer_loading", "eager_input_streaming", "input_examples", "strict"}
 STREAM_ERROR = re.compile(r"\[\[stream-error:([a-z_]+)\]\]")
+PAUSE = re.compile(r"\[\[pause:([0-9]+)\]\]")
 STREAM_BREAK = re.compile(r"\[\[(cut|stall):([0-9]+)\]\]")
 ERROR_STATUS = {"invalid_request_error": 400, "authentication_error": 401, "permission_error": 403,
                 "not_found_error": 404, "request_too_large": 413, "rate_limit_error": 429,
@@ -654,6 +657,10 @@ class AnthropicStandIn(StandInApp):
             answer.completion_tokens = _words(answer.text)
         if choice.get("disable_parallel_tool_use"):
             answer.tool_calls = answer.tool_calls[:1]
+        paused = PAUSE.search(conv.turns[-1].text if conv.turns and continued(conv) is None else "")
+        if paused and not answer.tool_calls:
+            answer.text = "".join(_pieces(answer.text)[: int(paused.group(1))])
+            answer.completion_tokens = _words(answer.text)
         n = len(self.requests)
         blocks: list[dict] = []
         thought_words = 0
@@ -679,6 +686,8 @@ class AnthropicStandIn(StandInApp):
             blocks.append({"type": "tool_use", "id": f"toolu_standin{n:03d}{k}", "name": name, "input": args})
         stop_reason = {"stop": "end_turn", "stop_sequence": "stop_sequence", "length": "max_tokens",
                        "tool_calls": "tool_use"}[answer.finish]
+        if paused and not answer.tool_calls:
+            stop_reason = "pause_turn"
         usage = self.cache_usage(body, answer.prompt_tokens)
         output = {"output_tokens": answer.completion_tokens + thought_words}
         if thinking:

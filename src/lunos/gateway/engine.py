@@ -423,6 +423,7 @@ class Engine:
             yield first
             while True:
                 try:
+                    tail: list = []
                     if not pump.ended:
                         next_bytes = chunks.__anext__
                         while True:
@@ -439,24 +440,35 @@ class Engine:
                             batch = pump.feed(data)
                             if batch:
                                 yield batch
-                        yield pump.finish()
-                    ok = True
-                    break
+                        tail = pump.finish()
+                    if not pump.paused:
+                        yield tail
+                        ok = True
+                        break
+                    error = None  # Anthropic's pause_turn: the same deployment goes on
                 except Exception as exc:
                     error, ok = self._broken(route, exc)
                     if resume is None or time.monotonic() > deadline:
                         pump.fail(error)
                         raise error from None
-                error.midstream = True  # the plan tries another deployment or model, at once
                 resume.take(pump)
                 attempt.latency_ms = round(attempt.latency_ms, 3)
                 await chunks.aclose()
-                claimed = False
-                try:
-                    step = await plan.asend(error)
-                except GatewayError as final:  # no candidate left: the stream ends with the error
-                    pump.fail(final)
-                    raise final from None
+                if error is None:
+                    resume.pauses += 1
+                    self.health.end(route.deployment, True)
+                    self.health.begin(route.deployment)
+                    attempt = Attempt(route.model, route.provider)
+                    record.attempts.append(attempt)
+                    step = route, req, attempt
+                else:
+                    error.midstream = True  # the plan tries another deployment or model, at once
+                    claimed = False
+                    try:
+                        step = await plan.asend(error)
+                    except GatewayError as final:  # no candidate left: the stream ends with the error
+                        pump.fail(final)
+                        raise final from None
                 route, req, attempt, pump, chunks, first = await self._open(
                     plan, step, body, options, record, deadline, resume)
                 claimed, ok = True, None
@@ -506,9 +518,9 @@ class Engine:
                 else:
                     if req.native:
                         req = await self.prepare(route, body, options, record, True)
-                    req = resume.request(req, getattr(route.adapter, "continues_prefill", False))
-                    pump = _ContinuedPump(route, req, record, attempt, resume)
-                response = await self.send(route, req, attempt)
+                    sent = resume.request(req, getattr(route.adapter, "continues_prefill", False))
+                    pump = _ContinuedPump(route, sent, record, attempt, resume)
+                response = await self.send(route, sent if resume is not None else req, attempt)
                 chunks = response.aiter_bytes()
                 first = await self._first_batch(pump, chunks, deadline)
             except GatewayError as exc:
@@ -653,6 +665,11 @@ class _Pump:
     def _unreadable(self, exc: Exception) -> GatewayError:
         return unreadable(self.route.provider, exc)
 
+    @property
+    def paused(self) -> bool:
+        """Whether the turn ended in a `pause_turn` left open for a continuation."""
+        return getattr(self.translator, "paused", False)
+
     def _stamp(self, chunk: dict, out: list[dict]) -> None:
         usage = chunk.get("usage")
         choices = chunk.get("choices")
@@ -746,6 +763,7 @@ class _ContinuedPump(_Pump):
         self.text = resume.text
         self.output = resume.output
         self.first_token_at = resume.first_token_at
+        resume.pausing(self)
 
     def _stamp(self, chunk: dict, out: list[dict]) -> None:
         choices = chunk.get("choices")
@@ -778,6 +796,7 @@ class _NativePump:
     the row. The same interface as `_Pump`, so the stream loop is one."""
 
     __slots__ = ("attempt", "decoder", "ended", "first_token_at", "record", "relay", "route")
+    paused = False
 
     def __init__(self, route: Route, req: ChatRequest, record: CallRecord, attempt: Attempt) -> None:
         self.route = route

@@ -48,6 +48,13 @@ class Resume:
             if choices and (choices[0].get("delta") or {}).get("content"):
                 self.text.append(choices[0]["delta"]["content"])
         pump.text = self.text
+        self.pausing(pump)
+
+    def pausing(self, pump) -> None:
+        """Let the pump's translator leave a `pause_turn` open for a continuation, while
+        the bound allows (only Anthropic's translator knows the stop reason)."""
+        if hasattr(pump.translator, "pause_turns"):
+            pump.translator.pause_turns = self.pauses < MAX_PAUSES
 
     def take(self, pump) -> None:
         """Keep what a pump that ended early leaves: its usage (what the provider reported
