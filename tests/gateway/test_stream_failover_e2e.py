@@ -133,3 +133,17 @@ def test_a_pause_turn_is_continued(gw, upstreams):
     row = wait_for_row(gw.url, chunks[0].id)
     assert [a["model"] for a in row["attempts"]] == [CLAUDE, CLAUDE] and row["status"] == 200
     assert chunks[-1].usage.prompt_tokens > 0
+
+
+def test_the_responses_door_gets_it_too(gw, upstreams):
+    """Responses door, translated path: Claude breaks; GPT (which would be passed through to
+    OpenAI's Responses API) continues in chat form on the same stream."""
+    text = "tell me a story [[cut:2]]"
+    events = list(client(gw).responses.create(model=CLAUDE, input=text, stream=True, store=False,
+                                              extra_body={"models": [GPT]}))
+    done = events[-1]
+    assert done.type == "response.completed"
+    assert done.response.output_text == f"You said: {text}"
+    (sent,) = upstreams.openai.requests
+    assert sent.path == "/v1/chat/completions"
+    assert sent.json["messages"][-2] == {"role": "assistant", "content": "You said:"}
