@@ -3,7 +3,8 @@
 For each candidate model (the requested one, then `models` / `fallback_model`) the engine
 checks what the provider can honour, inlines image URLs for providers that want bytes, asks
 the adapter for the upstream request, sends it and translates the answer. Retries happen
-only before the first byte reaches the client. A stream that fails after it started ends
+only before the first byte reaches the client. A stream that fails after it started goes on
+with the next candidate, which continues the answer (resume.py); with none left it ends
 with an SSE error event, never with `[DONE]`.
 """
 
@@ -402,7 +403,9 @@ class Engine:
         included, whatever the client asked: `sse.relay` hides them). Errors raise
         GatewayError, whatever went wrong (an undecodable event, a translator's surprise);
         before the first batch the request may still have been retried or sent to a
-        fallback, after it the stream is the client's and only ends. With `native`, a
+        fallback; after it, a failure hands the answer so far to the next candidate, which
+        continues it on the same stream (stream failover, resume.py), and Anthropic's
+        `pause_turn` is continued the same way on the same deployment. With `native`, a
         provider that speaks the door's format streams its own events, as framed bytes
         (`record.extra["passthrough"]` says so before the first batch)."""
         plan = self._attempts(body, options, record, stream=True, native=native)
