@@ -457,6 +457,7 @@ class Engine:
                 resume.take(pump)
                 attempt.latency_ms = round(attempt.latency_ms, 3)
                 await chunks.aclose()
+                claimed = False
                 if error is None:
                     resume.pauses += 1
                     self.health.end(route.deployment, True)
@@ -466,7 +467,6 @@ class Engine:
                     step = route, req, attempt
                 else:
                     error.midstream = True  # the plan tries another deployment or model, at once
-                    claimed = False
                     try:
                         step = await plan.asend(error)
                     except GatewayError as final:  # no candidate left: the stream ends with the error
