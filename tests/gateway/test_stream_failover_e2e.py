@@ -4,6 +4,8 @@ client sees one unbroken answer. Official SDKs against the real gateway and stan
 
 from __future__ import annotations
 
+import json
+
 import anthropic
 import httpx
 import openai
@@ -147,3 +149,37 @@ def test_the_responses_door_gets_it_too(gw, upstreams):
     (sent,) = upstreams.openai.requests
     assert sent.path == "/v1/chat/completions"
     assert sent.json["messages"][-2] == {"role": "assistant", "content": "You said:"}
+
+
+def test_gemini_continues_a_model_turn(gw, upstreams):
+    """Gemini continues the answer so far given as a last `model` turn: no instruction."""
+    text = "tell me a story [[cut:2]]"
+    chunks = stream(gw, text, extra_body={"models": ["google/gemini-2.5-flash"]})
+    content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert content == f"You said: {text}"
+    (sent,) = upstreams.gemini.requests
+    contents = sent.json["contents"]
+    assert [c["role"] for c in contents] == ["user", "model"]
+    assert contents[-1]["parts"] == [{"text": "You said:"}]
+    assert wait_for_row(gw.url, chunks[0].id)["model"] == "google/gemini-2.5-flash"
+
+
+def test_a_tool_call_broken_mid_arguments_is_made_again_whole(gw, upstreams):
+    """Never spliced: the broken call's fragment keeps its index, the fallback's whole call
+    comes at the next one, and the fallback is sent the conversation without a prefill."""
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}}}}]
+    text = 'weather please [[call get_weather {"city": "Paris"}]] [[stall:1]]'
+    chunks = stream(gw, text, tools=tools, extra_body={"models": [GPT]})
+    calls: dict[int, dict] = {}
+    for chunk in chunks:
+        for call in (chunk.choices[0].delta.tool_calls or ()) if chunk.choices else ():
+            entry = calls.setdefault(call.index, {"id": None, "arguments": ""})
+            entry["id"] = call.id or entry["id"]
+            entry["arguments"] += (call.function.arguments or "") if call.function else ""
+    assert sorted(calls) == [0, 1]
+    assert calls[0]["id"].startswith("toolu_") and calls[0]["arguments"] != '{"city":"Paris"}'
+    assert calls[1]["id"].startswith("call_") and json.loads(calls[1]["arguments"]) == {"city": "Paris"}
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["tool_calls"]
+    (sent,) = upstreams.openai.requests
+    assert sent.json["messages"] == [{"role": "user", "content": text}]

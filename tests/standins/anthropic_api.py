@@ -43,8 +43,8 @@ Beyond the fake model:
 - Test marker in the last user text: `[[stream-error:TYPE]]` makes a stream fail after its
   first text delta with `event: error` of that type (e.g. `overloaded_error`), as Anthropic
   ends a stream that breaks down; a JSON answer fails with that error's status instead.
-  `[[cut:N]]` drops a stream's connection after N text deltas (no `message_stop`, the
-  chunked body never terminated); `[[stall:N]]` sends N text deltas and then nothing for a
+  `[[cut:N]]` drops a stream's connection after N text (or tool input) deltas (no
+  `message_stop`, the chunked body never terminated); `[[stall:N]]` sends N and then nothing for a
   minute, holding the connection open. `[[pause:N]]` ends the answer after N words with
   `stop_reason: "pause_turn"`, as a long server-tool turn does. A request that continues an
   answer (fake_model's `continued`) ignores these markers, as a fallback would not fail the
@@ -812,7 +812,8 @@ async def _send_broken(rec: Recorded, send, events: list[bytes], how: str, delta
                 "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]})
     sent = 0
     for event in events:
-        if event.startswith(b"event: content_block_delta") and b'"text_delta"' in event:
+        if event.startswith(b"event: content_block_delta") and (
+                b'"text_delta"' in event or (b'"input_json_delta"' in event and b'"partial_json":""' not in event)):
             if sent == deltas:
                 break
             sent += 1
