@@ -72,6 +72,7 @@ def test_a_broken_stream_is_finished_by_the_fallback(gw, upstreams, failure):
     assert [a["model"] for a in row["attempts"]] == [CLAUDE, GPT]
     assert row["attempts"][0]["error"]
     assert row["usage"]["prompt_tokens"] == usage.prompt_tokens
+    assert usage.cost > 0 and row["usage"]["cost"] == pytest.approx(usage.cost)  # each attempt at its price
 
 
 @pytest.mark.parametrize("failure", FAILURES)
