@@ -10,6 +10,7 @@ import anthropic
 import httpx
 import openai
 import pytest
+import yaml
 
 from tests.gateway.test_history_e2e import wait_for_row
 from tests.gateway_process import MASTER_KEY, GatewayProcess
@@ -184,3 +185,36 @@ def test_a_tool_call_broken_mid_arguments_is_made_again_whole(gw, upstreams):
     assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["tool_calls"]
     (sent,) = upstreams.openai.requests
     assert sent.json["messages"] == [{"role": "user", "content": text}]
+
+
+def test_an_alias_goes_on_with_its_other_deployment(standins, tmp_path):
+    """An alias of two deployments: whichever streams first and breaks, the other continues
+    (the stand-ins ignore failure markers when continuing)."""
+    config = tmp_path / "lunos.yaml"
+    config.write_text(yaml.safe_dump({"aliases": {"story": [{"model": CLAUDE}, {"model": GPT}]}}))
+    standins.reset()
+    g = GatewayProcess(tmp_path / "gw", {**standins.env(), "LUNOS_RETRY_BACKOFF": "0.01"},
+                       args=["--config", str(config)]).start()
+    try:
+        text = "tell me a story [[cut:2]]"
+        chunks = list(client(g).chat.completions.create(
+            model="story", messages=[{"role": "user", "content": text}], stream=True))
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == f"You said: {text}"
+        row = wait_for_row(g.url, chunks[0].id)
+        assert sorted(a["model"] for a in row["attempts"]) == sorted([CLAUDE, GPT])
+        assert row["model"] == row["attempts"][-1]["model"] and row["attempts"][0]["error"]
+    finally:
+        g.stop()
+
+
+def test_the_configuration_turns_it_off(standins, tmp_path):
+    standins.reset()
+    g = GatewayProcess(tmp_path / "gw", {**standins.env(), "LUNOS_STREAM_FAILOVER": "false"}).start()
+    try:
+        with pytest.raises(openai.APIError):
+            stream(g, "tell me a story [[cut:2]]", extra_body={"models": [GPT]})
+        assert not standins.openai.requests
+        chunks = stream(g, "tell me a story [[cut:2]]", extra_body={"models": [GPT], "stream_failover": True})
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).endswith("[[cut:2]]")
+    finally:
+        g.stop()
