@@ -36,3 +36,22 @@ def test_usage_adds_the_earlier_attempts():
     total = resume.total({"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12, "cost": 0.25})
     assert total == {"prompt_tokens": 17, "completion_tokens": 8, "total_tokens": 25, "cost": 0.75,
                      "prompt_tokens_details": {"cached_tokens": 4}}
+
+
+def test_a_paused_answer_and_its_continuation_are_one_completion():
+    resume = Resume()
+    resume.text = ["Found it: "]
+    resume.request(request(), continues_prefill=True)  # the prefill left the space out
+    earlier = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "Found it: "},
+                            "finish_reason": "stop"}],
+               "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}
+    note = {"type": "url_citation", "url_citation": {"url": "https://a.example", "start_index": 1, "end_index": 6}}
+    later = {"choices": [{"index": 0, "message": {"role": "assistant", "content": " Lunos 1.0", "annotations": [note]},
+                          "finish_reason": "stop"}],
+             "usage": {"prompt_tokens": 6, "completion_tokens": 3, "total_tokens": 9}}
+    joined = resume.joined(earlier, later)
+    message = joined["choices"][0]["message"]
+    assert message["content"] == "Found it: Lunos 1.0"
+    span = message["annotations"][0]["url_citation"]
+    assert message["content"][span["start_index"]:span["end_index"]] == "Lunos"
+    assert joined["usage"] == {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16}

@@ -218,3 +218,15 @@ def test_the_configuration_turns_it_off(standins, tmp_path):
         assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).endswith("[[cut:2]]")
     finally:
         g.stop()
+
+
+def test_a_pause_turn_is_continued_without_a_stream_too(gw, upstreams):
+    text = "tell me a story [[pause:2]]"
+    r = client(gw).chat.completions.create(model=CLAUDE, messages=[{"role": "user", "content": text}])
+    assert r.choices[0].message.content == f"You said: {text}" and r.choices[0].finish_reason == "stop"
+    first, second = upstreams.anthropic.requests
+    assert second.json["messages"][:-1] == first.json["messages"]
+    assert second.json["messages"][-1]["role"] == "assistant"
+    row = wait_for_row(gw.url, r.id)
+    assert [a["model"] for a in row["attempts"]] == [CLAUDE, CLAUDE]
+    assert r.usage.prompt_tokens == row["usage"]["prompt_tokens"] > 0

@@ -30,10 +30,10 @@ from .http_client import (
     UpstreamResponse,
     UpstreamTimeout,
 )
-from .providers.base import ChatRequest, NativeBody, UpstreamRequest, speaks
+from .providers.base import PAUSED_KEY, ChatRequest, NativeBody, UpstreamRequest, speaks
 from .providers.embeddings import EmbeddingsRequest
 from .records import Attempt, CallRecord
-from .resume import Resume
+from .resume import MAX_PAUSES, Resume
 from .routing import Route, Router, check_credentials
 from .usage import Output, TokenCounts, cost_of
 from .validation import ChatOptions
@@ -320,6 +320,8 @@ class Engine:
                     completion, usage = route.adapter.parse_native_response(req, raw)
                 else:
                     completion = route.adapter.parse_response(req, response.status, raw)
+                    if completion.pop(PAUSED_KEY, False):
+                        completion = await self._go_on(route, req, completion, body, options, record)
             except GatewayError as exc:
                 step = await plan.asend(exc)  # raises the final error when nothing is left
                 continue
@@ -331,6 +333,32 @@ class Engine:
             if req.native:
                 return self.finish_native(completion, usage, route, record)
             return self.finish_completion(completion, route, record)
+
+    async def _go_on(self, route: Route, req: ChatRequest, completion: dict, body: dict,
+                     options: ChatOptions, record: CallRecord) -> dict:
+        """Continue a paused turn (Anthropic's `pause_turn`): the same request plus the answer
+        so far, to the same deployment, up to `MAX_PAUSES` times; each is an attempt."""
+        resume = self._resumable(body, options, req)
+        while resume is not None and resume.pauses < MAX_PAUSES:
+            resume.pauses += 1
+            resume.text = [completion["choices"][0]["message"].get("content") or ""]
+            attempt = Attempt(route.model, route.provider)
+            record.attempts.append(attempt)
+            response = await self.send(route, resume.request(req, getattr(route.adapter, "continues_prefill", False)),
+                                       attempt)
+            try:
+                raw = await response.read(limit=MAX_RESPONSE_BYTES)
+            except UpstreamTimeout as exc:
+                raise self.timeout_error(route.provider, exc.phase) from None
+            except UpstreamProtocolError as exc:
+                raise GatewayError(502, f"{route.provider}: {exc}", code="upstream_error",
+                                   retryable=True) from None
+            later = route.adapter.parse_response(req, response.status, raw)
+            paused = later.pop(PAUSED_KEY, False)
+            completion = resume.joined(completion, later)
+            if not paused:
+                break
+        return completion
 
     def finish_native(self, answer: dict, usage: dict | None, route: Route, record: CallRecord) -> dict:
         record.model, record.provider, record.status = route.model, route.provider, 200

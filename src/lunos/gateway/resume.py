@@ -21,7 +21,7 @@ from .usage import TokenCounts, cost_of
 
 CONTINUE = ("Your previous message was cut off. Continue it from exactly where it stops: "
             "do not repeat any of it and add no preamble.")
-MAX_PAUSES = 4  # Anthropic `pause_turn`s continued in one stream
+MAX_PAUSES = 4  # Anthropic `pause_turn`s continued in one answer
 
 
 class Resume:
@@ -89,25 +89,55 @@ class Resume:
 
     def total(self, usage: dict) -> dict:
         """A continuation's usage chunk with the earlier attempts' tokens and cost added."""
-        tokens = TokenCounts.of(usage)
-        tokens.add(self.tokens)
-        out = {**usage, "prompt_tokens": tokens.prompt, "completion_tokens": tokens.completion,
-               "total_tokens": tokens.prompt + tokens.completion}
-        if tokens.cached:
-            out["prompt_tokens_details"] = {**(usage.get("prompt_tokens_details") or {}),
-                                            "cached_tokens": tokens.cached}
-        if tokens.reasoning:
-            out["completion_tokens_details"] = {**(usage.get("completion_tokens_details") or {}),
-                                                "reasoning_tokens": tokens.reasoning}
-        cost = _plus(usage.get("cost"), self.cost)
-        if cost is not None:
-            out["cost"] = cost
+        return _summed(usage, self.tokens, self.cost)
+
+    def joined(self, earlier: dict, later: dict) -> dict:
+        """A paused answer and its continuation as one completion: the texts (and citation
+        spans) joined, the continuation's tool calls and finish, the usage of both."""
+        said = earlier["choices"][0]["message"].get("content") or ""
+        message = dict(later["choices"][0]["message"])
+        more = message.get("content") or ""
+        if self.trim:
+            more = more.lstrip()
+        message["content"] = said + more or (None if message.get("tool_calls") else "")
+        cited = list(earlier["choices"][0]["message"].get("annotations") or ())
+        for note in message.get("annotations") or ():
+            span = note.get("url_citation") or {}
+            if "start_index" in span:
+                shift = len(said) - (len(later["choices"][0]["message"].get("content") or "") - len(more))
+                span = {**span, "start_index": span["start_index"] + shift,
+                        "end_index": span.get("end_index", 0) + shift}
+                note = {**note, "url_citation": span}
+            cited.append(note)
+        if cited:
+            message["annotations"] = cited
+        out = {**later, "choices": [{**later["choices"][0], "message": message}]}
+        if later.get("usage") or earlier.get("usage"):
+            out["usage"] = _summed(later.get("usage") or {}, TokenCounts.of(earlier.get("usage")), None)
         return out
 
     def settle(self, record) -> None:
         """Add the attempts that ended early to the history row (after the last pump settled)."""
         record.tokens.add(self.tokens)
         record.cost = _plus(record.cost, self.cost)
+
+
+def _summed(usage: dict, earlier: TokenCounts, earlier_cost: float | None) -> dict:
+    """`usage` (OpenAI's shape) with `earlier` tokens and cost added."""
+    tokens = TokenCounts.of(usage)
+    tokens.add(earlier)
+    out = {**usage, "prompt_tokens": tokens.prompt, "completion_tokens": tokens.completion,
+           "total_tokens": tokens.prompt + tokens.completion}
+    if tokens.cached:
+        out["prompt_tokens_details"] = {**(usage.get("prompt_tokens_details") or {}),
+                                        "cached_tokens": tokens.cached}
+    if tokens.reasoning:
+        out["completion_tokens_details"] = {**(usage.get("completion_tokens_details") or {}),
+                                            "reasoning_tokens": tokens.reasoning}
+    cost = _plus(usage.get("cost"), earlier_cost)
+    if cost is not None:
+        out["cost"] = cost
+    return out
 
 
 def _plus(a: float | None, b: float | None) -> float | None:

@@ -151,6 +151,11 @@ class NativeAdapter(Adapter, Protocol):
     def native_relay(self, req: ChatRequest, trace: bool = False) -> NativeRelay: ...
 
 
+# A completion key an adapter sets when the model paused its turn (Anthropic's `pause_turn`)
+# for the engine to continue it (resume.py); the engine removes it.
+PAUSED_KEY = "lunos_paused"
+
+
 def speaks(adapter: Adapter, door: str) -> bool:
     """Whether `adapter` takes requests in `door`'s own format."""
     return door in getattr(adapter, "native_doors", ())
