@@ -111,7 +111,7 @@ class Resume:
             cited.append(note)
         if cited:
             message["annotations"] = cited
-        out = {**later, "choices": [{**later["choices"][0], "message": message}]}
+        out = {**earlier, **later, "choices": [{**later["choices"][0], "message": message}]}
         if later.get("usage") or earlier.get("usage"):
             out["usage"] = _summed(later.get("usage") or {}, TokenCounts.of(earlier.get("usage")), None)
         return out
