@@ -43,6 +43,12 @@ Beyond the fake model:
 - Test marker in the last user text: `[[stream-error:TYPE]]` makes a stream fail after its
   first text delta with `event: error` of that type (e.g. `overloaded_error`), as Anthropic
   ends a stream that breaks down; a JSON answer fails with that error's status instead.
+  `[[cut:N]]` drops a stream's connection after N text (or tool input) deltas (no
+  `message_stop`, the chunked body never terminated); `[[stall:N]]` sends N and then nothing for a
+  minute, holding the connection open. `[[pause:N]]` ends the answer after N words with
+  `stop_reason: "pause_turn"`, as a long server-tool turn does. A request that continues an
+  answer (fake_model's `continued`) ignores these markers, as a fallback would not fail the
+  same way.
 """
 
 from __future__ import annotations
@@ -65,11 +71,12 @@ from .fake_model import (
     Conversation,
     Image,
     Turn,
+    continued,
     native_search,
     respond,
     value_for,
 )
-from .harness import Recorded, Reject, StandInApp, send_json, send_sse
+from .harness import Recorded, Reject, StandInApp, send_json, send_sse, sleep_unless_gone
 from .structured import instructed, pointer, resolved, shape
 
 VERSIONS = ("2023-06-01", "2026-10-21")
@@ -111,6 +118,8 @@ SYSTEM_MESSAGE_BETA_FIELDS = {"clear_at": "mid-conversation-system-clear-at-2026
 TOOL_FIELDS = {"type", "name", "description", "input_schema", "cache_control", "allowed_callers",
                "defer_loading", "eager_input_streaming", "input_examples", "strict"}
 STREAM_ERROR = re.compile(r"\[\[stream-error:([a-z_]+)\]\]")
+PAUSE = re.compile(r"\[\[pause:([0-9]+)\]\]")
+STREAM_BREAK = re.compile(r"\[\[(cut|stall):([0-9]+)\]\]")
 ERROR_STATUS = {"invalid_request_error": 400, "authentication_error": 401, "permission_error": 403,
                 "not_found_error": 404, "request_too_large": 413, "rate_limit_error": 429,
                 "api_error": 500, "overloaded_error": 529}
@@ -299,7 +308,7 @@ class AnthropicStandIn(StandInApp):
             await send_json(send, 200, {"input_tokens": respond(conv).prompt_tokens})
             return
         conv, thinking = self.validate(body, version, betas)
-        await self.answer(body, conv, thinking, send)
+        await self.answer(body, conv, thinking, send, rec)
 
     def validate(self, body: dict, version: str, betas: frozenset[str] = frozenset(),
                  counting: bool = False) -> tuple[Conversation, bool]:
@@ -628,7 +637,8 @@ class AnthropicStandIn(StandInApp):
         usage["input_tokens"] = prompt_tokens - words
         return usage
 
-    async def answer(self, body: dict, conv: Conversation, thinking: bool, send) -> None:
+    async def answer(self, body: dict, conv: Conversation, thinking: bool, send,
+                     rec: Recorded | None = None) -> None:
         answer = respond(conv)
         choice = body.get("tool_choice") or {}
         if choice.get("type") in ("any", "tool") and not answer.tool_calls:
@@ -647,6 +657,10 @@ class AnthropicStandIn(StandInApp):
             answer.completion_tokens = _words(answer.text)
         if choice.get("disable_parallel_tool_use"):
             answer.tool_calls = answer.tool_calls[:1]
+        paused = PAUSE.search(conv.turns[-1].text if conv.turns and continued(conv) is None else "")
+        if paused and not answer.tool_calls:
+            answer.text = "".join(_pieces(answer.text)[: int(paused.group(1))])
+            answer.completion_tokens = _words(answer.text)
         n = len(self.requests)
         blocks: list[dict] = []
         thought_words = 0
@@ -672,6 +686,8 @@ class AnthropicStandIn(StandInApp):
             blocks.append({"type": "tool_use", "id": f"toolu_standin{n:03d}{k}", "name": name, "input": args})
         stop_reason = {"stop": "end_turn", "stop_sequence": "stop_sequence", "length": "max_tokens",
                        "tool_calls": "tool_use"}[answer.finish]
+        if paused and not answer.tool_calls:
+            stop_reason = "pause_turn"
         usage = self.cache_usage(body, answer.prompt_tokens)
         output = {"output_tokens": answer.completion_tokens + thought_words}
         if thinking:
@@ -683,7 +699,8 @@ class AnthropicStandIn(StandInApp):
                    "stop_sequence": answer.stop_sequence, "usage": {**usage, **output}}
         if "context_management" in body:
             message["context_management"] = {"applied_edits": []}
-        failure = STREAM_ERROR.search(conv.turns[-1].text if conv.turns else "")
+        last_text = conv.turns[-1].text if conv.turns and continued(conv) is None else ""
+        failure = STREAM_ERROR.search(last_text)
         if not body.get("stream"):
             if failure:
                 kind = failure.group(1)
@@ -693,6 +710,10 @@ class AnthropicStandIn(StandInApp):
         events = _stream_events(message, usage, output)
         if failure:
             events = _broken(events, failure.group(1))
+        broken = STREAM_BREAK.search(last_text)
+        if broken:
+            await _send_broken(rec, send, events, broken.group(1), int(broken.group(2)))
+            return
         await send_sse(send, events)
 
 
@@ -783,6 +804,24 @@ def _broken(events: list[bytes], kind: str) -> list[bytes]:
     first = next(k for k, e in enumerate(events) if e.startswith(b"event: content_block_delta"))
     error = {"type": "error", "error": {"type": kind, "message": f"stand-in {kind}"}}
     return [*events[: first + 1], _event("error", error)]
+
+
+async def _send_broken(rec: Recorded, send, events: list[bytes], how: str, deltas: int) -> None:
+    """Send `events` up to `deltas` text deltas, then cut the connection or stall."""
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]})
+    sent = 0
+    for event in events:
+        if event.startswith(b"event: content_block_delta") and (
+                b'"text_delta"' in event or (b'"input_json_delta"' in event and b'"partial_json":""' not in event)):
+            if sent == deltas:
+                break
+            sent += 1
+        await send({"type": "http.response.body", "body": event, "more_body": True})
+    if how == "stall":
+        await sleep_unless_gone(rec, 60)
+        return
+    raise ConnectionAbortedError("stand-in: stream cut on purpose ([[cut]] marker)")
 
 
 # ---------------------------------------------------------------- helpers

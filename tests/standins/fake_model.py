@@ -27,6 +27,11 @@ it may; a caller's tool named in the user text is called after the search. Searc
 in the system prompt (a model without tools) are answered from the same way.
 `native_search` is the answer of a provider's own search, for the stand-ins that have one.
 
+Continuing: a conversation that ends with an assistant turn holding only text (a prefill),
+or with such a turn and then a user turn starting with "Your previous message was cut off"
+(the gateway's continuation instruction), continues that text: when the answer to the
+conversation before it starts with that text, the answer is the rest (`continued`).
+
 Tokens are whitespace-separated words; `max_tokens` cuts the answer (finish "length"), a
 stop sequence cuts it before the sequence (finish "stop").
 """
@@ -115,7 +120,29 @@ def value_for(schema: dict, name: str = ""):
     return {"location": "Paris", "city": "Paris", "query": "lunos"}.get(name, "test")
 
 
+CONTINUE_ASKED = "Your previous message was cut off"
+
+
+def continued(conv: Conversation) -> int | None:
+    """The index of the assistant turn this conversation asks to continue, if any."""
+    turns = conv.turns
+    for k in (len(turns) - 1, len(turns) - 2):
+        if k < 0 or turns[k].role != "assistant" or not turns[k].text or turns[k].tool_calls:
+            continue
+        if k == len(turns) - 1 or (turns[-1].role == "user" and turns[-1].text.startswith(CONTINUE_ASKED)):
+            return k
+    return None
+
+
 def respond(conv: Conversation) -> Answer:
+    k = continued(conv)
+    if k is not None:
+        said = conv.turns[k].text
+        answer = respond(Conversation(**{**conv.__dict__, "turns": conv.turns[:k]}))
+        if answer.text.startswith(said) and not answer.tool_calls:
+            answer.text = answer.text[len(said):]
+            answer.completion_tokens = count_words(answer.text) or 1
+        return answer
     prompt_tokens = count_words(conv.system) + sum(
         count_words(t.text) + sum(count_words(c) for _, c in t.tool_results) + 1
         for t in conv.turns

@@ -17,7 +17,8 @@ answered citing a source, with a `url_citation` in `annotations` (a delta in a s
 Test markers in the last user text: `[[status:503]]` answers with that error status,
 `[[delay:0.5]]` waits before answering, `[[slow:0.1]]` waits between stream events,
 `[[cut:2]]` drops the connection of a stream after that many pieces of the answer (no
-finish_reason, no [DONE], the chunked body never terminated), as a network failure would. Every
+finish_reason, no [DONE], the chunked body never terminated), as a network failure would.
+A request that continues an answer (fake_model's `continued`) ignores the markers. Every
 answer that reached a still-connected client is added to `billed` (its usage), so tests
 can compare the gateway's cost accounting with what the provider would have charged.
 """
@@ -30,7 +31,7 @@ import time
 
 import orjson
 
-from .fake_model import NATIVE_SOURCE, Conversation, Image, Turn, native_search, respond
+from .fake_model import NATIVE_SOURCE, Conversation, Image, Turn, continued, native_search, respond
 from .harness import Recorded, Reject, StandInApp, disconnected, send_json, sleep_unless_gone
 from .openai_responses import ResponsesAPI
 from .structured import instructed, resolved, shape
@@ -80,7 +81,7 @@ class OpenAIStandIn(StandInApp):
             raise Reject(400, _error("We could not parse the JSON body of your request."))
         conv = self.conversation(body)
         last_user = next((t.text for t in reversed(conv.turns) if t.role == "user"), "")
-        markers = {k: float(v) for k, v in MARKER.findall(last_user)}
+        markers = {k: float(v) for k, v in MARKER.findall(last_user)} if continued(conv) is None else {}
         if "delay" in markers and not await sleep_unless_gone(rec, markers["delay"]):
             return
         if "status" in markers:

@@ -99,6 +99,8 @@ class Settings:
     providers: Mapping[str, ProviderConfig] = field(default_factory=dict)
     models: tuple[Mapping[str, Any], ...] = ()  # catalog overrides
     drop_params: bool = False
+    # A stream that fails after it started goes on with the next candidate (docs/reliability.md).
+    stream_failover: bool = True
     # The provider of a model id that names none the gateway knows (`gpt-4o`, `llama3`).
     default_provider: str | None = None
     max_body_bytes: int = 10 * 1024 * 1024
@@ -339,6 +341,7 @@ def load_settings(
         providers=providers,
         models=tuple(data.get("models") or ()),
         drop_params=pick("drop_params", "LUNOS_DROP_PARAMS", _bool, False),
+        stream_failover=pick("stream_failover", "LUNOS_STREAM_FAILOVER", _bool, True),
         default_provider=pick("default_provider", "LUNOS_DEFAULT_PROVIDER"),
         max_body_bytes=pick("max_body_bytes", "LUNOS_MAX_BODY_BYTES", int, 10 * 1024 * 1024),
         header_read_timeout=pick("header_read_timeout", "LUNOS_HEADER_READ_TIMEOUT", float, 10.0),

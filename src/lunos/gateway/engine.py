@@ -3,7 +3,8 @@
 For each candidate model (the requested one, then `models` / `fallback_model`) the engine
 checks what the provider can honour, inlines image URLs for providers that want bytes, asks
 the adapter for the upstream request, sends it and translates the answer. Retries happen
-only before the first byte reaches the client. A stream that fails after it started ends
+only before the first byte reaches the client. A stream that fails after it started goes on
+with the next candidate, which continues the answer (resume.py); with none left it ends
 with an SSE error event, never with `[DONE]`.
 """
 
@@ -29,9 +30,10 @@ from .http_client import (
     UpstreamResponse,
     UpstreamTimeout,
 )
-from .providers.base import ChatRequest, NativeBody, UpstreamRequest, speaks
+from .providers.base import PAUSED_KEY, ChatRequest, NativeBody, UpstreamRequest, speaks
 from .providers.embeddings import EmbeddingsRequest
 from .records import Attempt, CallRecord
+from .resume import MAX_PAUSES, Resume
 from .routing import Route, Router, check_credentials
 from .usage import Output, TokenCounts, cost_of
 from .validation import ChatOptions
@@ -257,6 +259,7 @@ class Engine:
                     continue
                 order = [self.health.longest_failed(skipped)]  # the last resort
             prepared: dict[str, ChatRequest] = {}
+            broken: set[str] = set()  # deployments whose stream broke mid-way (resume.py)
             for retry in range(self.retries + 1):
                 route = order[retry % len(order)]
                 self.health.begin(route.deployment)
@@ -280,10 +283,15 @@ class Engine:
                 self.redactor.error(error)  # every failed try's error, before anyone sees it
                 self.health.end(route.deployment, False if is_health_failure(error) else None)
                 attempt.error = error.message
+                if getattr(error, "midstream", False):  # the next deployment at once, else the next model
+                    broken.add(route.deployment)
+                    if retry == self.retries or order[(retry + 1) % len(order)].deployment in broken:
+                        break
+                    continue
                 if not error.retryable or retry == self.retries:
                     break
                 await self.backoff_sleep(error, retry)
-            if error is not None and not self.falls_back(error):
+            if error is not None and not self.falls_back(error) and not getattr(error, "midstream", False):
                 raise error
         raise error  # type: ignore[misc]
 
@@ -313,6 +321,8 @@ class Engine:
                     completion, usage = route.adapter.parse_native_response(req, raw)
                 else:
                     completion = route.adapter.parse_response(req, response.status, raw)
+                    if completion.pop(PAUSED_KEY, False):
+                        completion = await self._go_on(route, req, completion, body, options, record)
             except GatewayError as exc:
                 step = await plan.asend(exc)  # raises the final error when nothing is left
                 continue
@@ -324,6 +334,32 @@ class Engine:
             if req.native:
                 return self.finish_native(completion, usage, route, record)
             return self.finish_completion(completion, route, record)
+
+    async def _go_on(self, route: Route, req: ChatRequest, completion: dict, body: dict,
+                     options: ChatOptions, record: CallRecord) -> dict:
+        """Continue a paused turn (Anthropic's `pause_turn`): the same request plus the answer
+        so far, to the same deployment, up to `MAX_PAUSES` times; each is an attempt."""
+        resume = self._resumable(body, options, req)
+        while resume is not None and resume.pauses < MAX_PAUSES:
+            resume.pauses += 1
+            resume.text = [completion["choices"][0]["message"].get("content") or ""]
+            attempt = Attempt(route.model, route.provider)
+            record.attempts.append(attempt)
+            response = await self.send(route, resume.request(req, getattr(route.adapter, "continues_prefill", False)),
+                                       attempt)
+            try:
+                raw = await response.read(limit=MAX_RESPONSE_BYTES)
+            except UpstreamTimeout as exc:
+                raise self.timeout_error(route.provider, exc.phase) from None
+            except UpstreamProtocolError as exc:
+                raise GatewayError(502, f"{route.provider}: {exc}", code="upstream_error",
+                                   retryable=True) from None
+            later = route.adapter.parse_response(req, response.status, raw)
+            paused = later.pop(PAUSED_KEY, False)
+            completion = resume.joined(completion, later)
+            if not paused:
+                break
+        return completion
 
     def finish_native(self, answer: dict, usage: dict | None, route: Route, record: CallRecord) -> dict:
         record.model, record.provider, record.status = route.model, route.provider, 200
@@ -396,18 +432,127 @@ class Engine:
         included, whatever the client asked: `sse.relay` hides them). Errors raise
         GatewayError, whatever went wrong (an undecodable event, a translator's surprise);
         before the first batch the request may still have been retried or sent to a
-        fallback, after it the stream is the client's and only ends. With `native`, a
+        fallback; after it, a failure hands the answer so far to the next candidate, which
+        continues it on the same stream (stream failover, resume.py), and Anthropic's
+        `pause_turn` is continued the same way on the same deployment. With `native`, a
         provider that speaks the door's format streams its own events, as framed bytes
         (`record.extra["passthrough"]` says so before the first batch)."""
         plan = self._attempts(body, options, record, stream=True, native=native)
-        step = await plan.__anext__()
         deadline = time.monotonic() + self.settings.total_timeout
+        route, req, attempt, pump, chunks, first = await self._open(plan, await plan.__anext__(),
+                                                                    body, options, record, deadline)
+        resume = self._resumable(body, options, req)
+        if resume is None:
+            await plan.aclose()
+        else:
+            resume.follow(pump, first)
+        record.model, record.provider, record.status = route.model, route.provider, 200
+        if req.native:
+            record.extra["passthrough"] = True
+        ok: bool | None = None
+        claimed = True  # this attempt's health claim is still to end (the plan ends a failed one's)
+        try:
+            yield first
+            while True:
+                try:
+                    tail: list = []
+                    if not pump.ended:
+                        next_bytes = chunks.__anext__
+                        while True:
+                            started = time.monotonic()
+                            try:
+                                data = await next_bytes()
+                            except StopAsyncIteration:
+                                break
+                            finally:
+                                now = time.monotonic()
+                                attempt.latency_ms += (now - started) * 1000  # upstream time
+                            if now > deadline:
+                                raise self.timeout_error(route.provider, "total")
+                            batch = pump.feed(data)
+                            if batch:
+                                yield batch
+                        tail = pump.finish()
+                    if not pump.paused:
+                        yield tail
+                        ok = True
+                        break
+                    error = None  # Anthropic's pause_turn: the same deployment goes on
+                except Exception as exc:
+                    error, ok = self._broken(route, exc)
+                    if resume is None or time.monotonic() > deadline:
+                        pump.fail(error)
+                        raise error from None
+                resume.take(pump)
+                attempt.latency_ms = round(attempt.latency_ms, 3)
+                await chunks.aclose()
+                claimed = False
+                if error is None:
+                    resume.pauses += 1
+                    self.health.end(route.deployment, True)
+                    self.health.begin(route.deployment)
+                    attempt = Attempt(route.model, route.provider)
+                    record.attempts.append(attempt)
+                    step = route, req, attempt
+                else:
+                    error.midstream = True  # the plan tries another deployment or model, at once
+                    try:
+                        step = await plan.asend(error)
+                    except GatewayError as final:  # no candidate left: the stream ends with the error
+                        pump.fail(final)
+                        raise final from None
+                route, req, attempt, pump, chunks, first = await self._open(
+                    plan, step, body, options, record, deadline, resume)
+                claimed, ok = True, None
+                record.model, record.provider = route.model, route.provider
+                yield first
+        finally:
+            if claimed:
+                self.health.end(route.deployment, ok)
+            attempt.latency_ms = round(attempt.latency_ms, 3)
+            pump.settle()
+            if resume is not None:
+                resume.settle(record)
+                await plan.aclose()
+            await chunks.aclose()
+
+    def _resumable(self, body: dict, options: ChatOptions, req: ChatRequest) -> Resume | None:
+        """The state for a stream failover, when this stream may have one: not when it is
+        switched off, nor for a pass-through stream or several choices."""
+        on = options.stream_failover if options.stream_failover is not None else self.settings.stream_failover
+        if not on or req.native or (body.get("n") or 1) > 1:
+            return None
+        return Resume()
+
+    def _broken(self, route: Route, exc: Exception) -> tuple[GatewayError, bool | None]:
+        """A stream's failure after it started as the error the client is told, and what it
+        says of the deployment's health."""
+        if isinstance(exc, UpstreamTimeout):
+            return self.timeout_error(route.provider, exc.phase), False
+        if isinstance(exc, UpstreamProtocolError):
+            return self.redactor.error(GatewayError(502, f"{route.provider}: {exc}", code="upstream_error")), False
+        if isinstance(exc, GatewayError):  # an error event from the provider, mid-stream
+            return self.redactor.error(exc), False if is_health_failure(exc) else None
+        log.exception("stream from %s failed", route.provider)
+        return GatewayError(500, f"The gateway failed while relaying {route.provider}'s stream",
+                            code="internal_error"), None
+
+    async def _open(self, plan, step, body: dict, options: ChatOptions, record: CallRecord,
+                    deadline: float, resume: Resume | None = None):
+        """Send the plan's tries until one stream has a first batch; with `resume`, each try
+        continues the answer so far (a chat request, even where the provider speaks the door)."""
         while True:
             route, req, attempt = step
-            pump = (_NativePump if req.native else _Pump)(route, req, record, attempt)
             chunks = None
             try:
-                response = await self.send(route, req, attempt)
+                if resume is None:
+                    pump = (_NativePump if req.native else _Pump)(route, req, record, attempt)
+                else:
+                    if req.native:
+                        req = await self.prepare(route, body, options, record, True)
+                    sent = resume.request(req, getattr(route.adapter, "continues_prefill", False))
+                    pump = _ContinuedPump(route, sent, record, attempt, resume)
+                response = await self.send(route, sent if resume is not None else req, attempt)
                 chunks = response.aiter_bytes()
                 first = await self._first_batch(pump, chunks, deadline)
             except GatewayError as exc:
@@ -420,57 +565,7 @@ class Engine:
                 if chunks is not None:
                     await chunks.aclose()
                 raise
-            break
-        await plan.aclose()
-        record.model, record.provider, record.status = route.model, route.provider, 200
-        if req.native:
-            record.extra["passthrough"] = True
-        ok: bool | None = None
-        try:
-            yield first
-            if not pump.ended:
-                next_bytes = chunks.__anext__
-                while True:
-                    started = time.monotonic()
-                    try:
-                        data = await next_bytes()
-                    except StopAsyncIteration:
-                        break
-                    finally:
-                        now = time.monotonic()
-                        attempt.latency_ms += (now - started) * 1000  # upstream time
-                    if now > deadline:
-                        raise self.timeout_error(route.provider, "total")
-                    batch = pump.feed(data)
-                    if batch:
-                        yield batch
-                yield pump.finish()
-            ok = True
-        except UpstreamTimeout as exc:
-            error = self.timeout_error(route.provider, exc.phase)
-            pump.fail(error)
-            ok = False
-            raise error from None
-        except UpstreamProtocolError as exc:
-            error = self.redactor.error(GatewayError(502, f"{route.provider}: {exc}", code="upstream_error"))
-            pump.fail(error)
-            ok = False
-            raise error from None
-        except GatewayError as exc:
-            pump.fail(self.redactor.error(exc))  # an error event from the provider, mid-stream
-            ok = False if is_health_failure(exc) else None
-            raise
-        except Exception:
-            log.exception("stream from %s failed", route.provider)
-            error = GatewayError(500, f"The gateway failed while relaying {route.provider}'s stream",
-                                 code="internal_error")
-            pump.fail(error)
-            raise error from None
-        finally:
-            self.health.end(route.deployment, ok)
-            attempt.latency_ms = round(attempt.latency_ms, 3)
-            pump.settle()
-            await chunks.aclose()
+            return route, req, attempt, pump, chunks, first
 
     async def _first_batch(self, pump: _Pump, chunks: AsyncIterator[bytes], deadline: float) -> list[dict]:
         """Read until the translator has something to send (retries stay possible until then).
@@ -552,7 +647,7 @@ class _Pump:
     """
 
     __slots__ = ("attempt", "calls", "decoder", "ended", "first_token_at", "output", "record",
-                 "route", "stamp", "translator", "usage")
+                 "route", "stamp", "text", "translator", "usage")
 
     def __init__(self, route: Route, req: ChatRequest, record: CallRecord, attempt: Attempt) -> None:
         self.route = route
@@ -568,6 +663,7 @@ class _Pump:
         self.first_token_at: float | None = None
         self.ended = False
         self.calls: dict[tuple[int, int], bool] = {}  # (choice, tool call) -> got arguments
+        self.text: list[str] | None = None  # the content so far, kept when the stream may resume
 
     def feed(self, data: bytes) -> list[dict]:
         out: list[dict] = []
@@ -601,6 +697,11 @@ class _Pump:
     def _unreadable(self, exc: Exception) -> GatewayError:
         return unreadable(self.route.provider, exc)
 
+    @property
+    def paused(self) -> bool:
+        """Whether the turn ended in a `pause_turn` left open for a continuation."""
+        return getattr(self.translator, "paused", False)
+
     def _stamp(self, chunk: dict, out: list[dict]) -> None:
         usage = chunk.get("usage")
         choices = chunk.get("choices")
@@ -619,6 +720,8 @@ class _Pump:
                 if choice.get("finish_reason") and self.calls:
                     self._fill_arguments(choice, out)
             delta = choices[0].get("delta") or {}
+            if self.text is not None and delta.get("content"):
+                self.text.append(delta["content"])
             if self.first_token_at is None and (
                 delta.get("content") or delta.get("tool_calls") or delta.get("reasoning_content")
             ):
@@ -677,12 +780,55 @@ class _Pump:
         record.finish(self.first_token_at)
 
 
+class _ContinuedPump(_Pump):
+    """A stream failover's pump (resume.py): the continuation goes on the client's stream as
+    if one answer: no second role chunk, the whitespace the prefill left out not sent twice,
+    tool calls numbered after the ones the client saw, usage summed over every attempt."""
+
+    __slots__ = ("resume",)
+
+    def __init__(self, route: Route, req: ChatRequest, record: CallRecord, attempt: Attempt,
+                 resume: Resume) -> None:
+        super().__init__(route, req, record, attempt)
+        self.resume = resume
+        self.stamp = resume.stamp  # the stream's own id, model and provider
+        self.text = resume.text
+        self.output = resume.output
+        self.first_token_at = resume.first_token_at
+        resume.pausing(self)
+
+    def _stamp(self, chunk: dict, out: list[dict]) -> None:
+        choices = chunk.get("choices")
+        if choices:
+            resume = self.resume
+            for choice in choices:
+                delta = choice.get("delta")
+                if not delta:
+                    continue
+                delta.pop("role", None)
+                if resume.trim and delta.get("content"):
+                    delta["content"] = delta["content"].lstrip()
+                    resume.trim = False
+                if resume.tools and delta.get("tool_calls"):
+                    for call in delta["tool_calls"]:
+                        call["index"] = call.get("index", 0) + resume.tools
+            if not chunk.get("usage") and not any(
+                choice.get("finish_reason") or any((choice.get("delta") or {}).values()) for choice in choices
+            ):
+                return  # what was left of the role chunk
+        usage = chunk.get("usage")
+        super()._stamp(chunk, out)
+        if usage and out and out[-1] is chunk:
+            chunk["usage"] = self.resume.total(usage)
+
+
 class _NativePump:
     """Per-stream state of a pass-through stream: the provider's events go out re-framed as
     they came (the adapter's relay decides what to hold), usage and output are folded for
     the row. The same interface as `_Pump`, so the stream loop is one."""
 
     __slots__ = ("attempt", "decoder", "ended", "first_token_at", "record", "relay", "route")
+    paused = False
 
     def __init__(self, route: Route, req: ChatRequest, record: CallRecord, attempt: Attempt) -> None:
         self.route = route

@@ -19,7 +19,7 @@ import orjson
 from . import schemas
 from .errors import GatewayError
 
-LUNOS_FIELDS = ("observability", "models", "fallback_model", "drop_params", "cache")
+LUNOS_FIELDS = ("observability", "models", "fallback_model", "drop_params", "cache", "stream_failover")
 # Fields no provider is sent: Lunos's own, and web_search_options (the search tools use it).
 NOT_FORWARDED = frozenset((*LUNOS_FIELDS, "web_search_options"))
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
@@ -55,6 +55,7 @@ class ChatOptions:
     observability: bool = False
     models: list[str] = field(default_factory=list)  # fallbacks, in order (after `model`)
     drop_params: bool | None = None
+    stream_failover: bool | None = None  # None: the config's `stream_failover`
     web_search: WebSearchOptions | None = None
     # Set by a front door that derived these parameters from hints the client cannot help
     # sending (Claude Code's `thinking`): dropped silently where the model cannot take them.
@@ -113,7 +114,8 @@ def _kind(value: Any) -> str:
 
 # Lunos options as headers, for clients that cannot add body fields (SPEC §9).
 _OPTION_HEADERS = ((b"x-lunos-observability", "observability"), (b"x-lunos-drop-params", "drop_params"),
-                   (b"x-lunos-cache", "cache"), (b"x-lunos-fallback-models", "models"))
+                   (b"x-lunos-cache", "cache"), (b"x-lunos-fallback-models", "models"),
+                   (b"x-lunos-stream-failover", "stream_failover"))
 
 
 def header_options(body: dict, headers: dict[bytes, bytes]) -> None:
@@ -564,6 +566,11 @@ def lunos_options(body: dict, options: ChatOptions) -> None:
         if not isinstance(drop, bool):
             raise _bad("'drop_params' must be a boolean", "drop_params", "invalid_type")
         options.drop_params = drop
+    failover = body.get("stream_failover")
+    if failover is not None:
+        if not isinstance(failover, bool):
+            raise _bad("'stream_failover' must be a boolean", "stream_failover", "invalid_type")
+        options.stream_failover = failover
     models = body.get("models")
     if models is not None:
         if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):

@@ -109,6 +109,9 @@ class Adapter(Protocol):
     # Whether the provider fetches http(s) image URLs itself; if not, the engine
     # fetches them through the guarded fetch and hands the adapter data URLs.
     fetches_image_urls: ClassVar[bool]
+    # Whether the model continues a trailing assistant message (a prefill) rather than
+    # answering after it; if not, a stream failover adds an instruction (resume.py).
+    continues_prefill: ClassVar[bool]
 
     config: ProviderConfig
 
@@ -146,6 +149,11 @@ class NativeAdapter(Adapter, Protocol):
     def parse_native_response(self, req: ChatRequest, body: bytes) -> tuple[dict, dict | None]: ...
 
     def native_relay(self, req: ChatRequest, trace: bool = False) -> NativeRelay: ...
+
+
+# A completion key an adapter sets when the model paused its turn (Anthropic's `pause_turn`)
+# for the engine to continue it (resume.py); the engine removes it.
+PAUSED_KEY = "lunos_paused"
 
 
 def speaks(adapter: Adapter, door: str) -> bool:

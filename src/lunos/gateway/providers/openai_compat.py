@@ -39,6 +39,7 @@ class OpenAIAdapter:
     kind: ClassVar[str] = "openai"
     parameters: ClassVar[frozenset[str]] = COMMON_PARAMETERS
     fetches_image_urls: ClassVar[bool] = True
+    continues_prefill: ClassVar[bool] = False  # a trailing assistant message is continued
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config

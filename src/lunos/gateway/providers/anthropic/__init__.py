@@ -62,6 +62,7 @@ class AnthropicAdapter:
     kind: ClassVar[str] = "anthropic"
     parameters: ClassVar[frozenset[str]] = PARAMETERS
     fetches_image_urls: ClassVar[bool] = True
+    continues_prefill: ClassVar[bool] = True  # a trailing assistant message is continued
     native_doors: ClassVar[frozenset[str]] = frozenset({"messages"})
 
     def __init__(self, config: ProviderConfig) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..base import PAUSED_KEY
 from ..common import dumps, make_usage
 from . import search
 from .request import REASONING_FORMAT
@@ -95,6 +96,8 @@ def to_completion(data: dict) -> dict:
     }
     if queries:
         completion[search.QUERIES_KEY] = queries
+    if data.get("stop_reason") == "pause_turn":
+        completion[PAUSED_KEY] = True
     if isinstance(data.get("usage"), dict):
         completion["usage"] = usage_from(data["usage"])
     return completion

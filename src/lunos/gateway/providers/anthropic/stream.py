@@ -48,7 +48,7 @@ def _chunk(delta: dict, finish: str | None = None) -> dict:
 
 class AnthropicStreamTranslator:
     __slots__ = ("_api_key", "_blocks", "_content", "_details", "_provider", "_queries",
-                 "_role_sent", "_stop_reason", "_tools", "_usage", "done")
+                 "_role_sent", "_stop_reason", "_tools", "_usage", "done", "pause_turns", "paused")
 
     def __init__(self, provider: str, api_key: str | None = None) -> None:
         self._provider = provider
@@ -62,6 +62,10 @@ class AnthropicStreamTranslator:
         self._usage: dict[str, Any] = {}
         self._stop_reason: str | None = None
         self.done = False
+        # Set by the engine when it continues a `pause_turn` (resume.py): the turn then ends
+        # with no finish and no usage chunk, and `paused` says so.
+        self.pause_turns = False
+        self.paused = False
 
     def feed(self, event: ServerSentEvent) -> list[dict]:
         if self.done or not event.data:
@@ -86,6 +90,12 @@ class AnthropicStreamTranslator:
             raise GatewayError(502, f"{self._provider}: the stream ended before the message was complete",
                                code="upstream_incomplete_stream", retryable=True)
         return self._end()
+
+    def usage_so_far(self) -> dict | None:
+        """The usage reported before the stream ended early (`message_start`'s), if any."""
+        if "input_tokens" in self._usage or "output_tokens" in self._usage:
+            return usage_from(self._usage)
+        return None
 
     # ------------------------------------------------------------ events
 
@@ -203,6 +213,9 @@ class AnthropicStreamTranslator:
 
     def _end(self) -> list[dict]:
         self.done = True
+        if self._stop_reason == "pause_turn" and self.pause_turns:
+            self.paused = True
+            return []
         out = self._role()
         out.append(_chunk({}, finish_reason(self._stop_reason)))
         if "input_tokens" in self._usage or "output_tokens" in self._usage:

@@ -46,6 +46,7 @@ class GoogleAdapter:
         "response_format", "stream_options", "reasoning_effort", "parallel_tool_calls",
     })
     fetches_image_urls: ClassVar[bool] = False
+    continues_prefill: ClassVar[bool] = True  # a trailing assistant message is continued
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
