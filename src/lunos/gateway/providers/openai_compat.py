@@ -27,6 +27,7 @@ from .base import (
 )
 from .common import status_error, upstream_json, upstream_message
 from .embeddings import EmbeddingsRequest
+from .media import OPENAI_PATHS, MediaRequest, passthrough_request
 from .openai_responses import ResponsesRelay, parse_responses, responses_request
 
 _ERROR_PATHS = (("error", "message"), ("message",), ("detail",), ("error",))
@@ -119,6 +120,13 @@ class OpenAIAdapter:
         items = sorted(items, key=lambda item: item["index"] if isinstance(item.get("index"), int) else 0)
         usage = data.get("usage")
         return [item["embedding"] for item in items], usage if isinstance(usage, dict) else None
+
+    # The media routes (SPEC §9.4): the body as sent, only the model renamed. A compatible
+    # provider without one of these routes answers 404, which the client sees as it is.
+    media_routes: ClassVar[frozenset[str]] = frozenset(OPENAI_PATHS)
+
+    def build_media_request(self, req: MediaRequest) -> UpstreamRequest:
+        return passthrough_request(req, self.config.base_url, self._headers)
 
 
 def _rename(body: dict, field: str, to: str | None) -> None:

@@ -26,7 +26,9 @@ from ...tokens import count
 from ..base import ChatRequest, ProviderConfig, Unsupported, UpstreamRequest, check_parameters
 from ..common import require_turns, upstream_json
 from ..embeddings import EmbeddingsRequest, normalized
+from ..media import MediaRequest
 from .errors import parse_error
+from .images import image_request
 from .request import build_body, can_stop_thinking, thinking_style
 from .response import parse_completion
 from .stream import GoogleStreamTranslator
@@ -127,6 +129,12 @@ class GoogleAdapter:
         body = {"requests": [{**one, "content": {"parts": [{"text": text}]}} for text in inputs]}
         url = f"{self._base}/v1beta/{quote(model, safe='/-._')}:batchEmbedContents"
         return UpstreamRequest("POST", url, self._headers, orjson.dumps(body))
+
+    # Image generation (`POST /v1/images/generations`): generateContent asked for images.
+    media_routes: ClassVar[frozenset[str]] = frozenset({"images"})
+
+    def build_media_request(self, req: MediaRequest) -> UpstreamRequest:
+        return image_request(req, self._base, self._headers)
 
     def parse_embeddings_response(self, req: EmbeddingsRequest, body: bytes) -> tuple[list, dict | None]:
         data = upstream_json(body, self.config.name)
