@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from ..errors import GatewayError
 from .base import UpstreamRequest
+from .common import upstream_json
 
 if TYPE_CHECKING:
     from ..catalog import ModelInfo
@@ -57,6 +59,17 @@ def passthrough_request(req: MediaRequest, base_url: str, headers: list[tuple[st
                    ("content-type", req.content_type or "")]
         return UpstreamRequest("POST", url, headers, body)
     return UpstreamRequest("POST", url, headers, orjson.dumps({**req.body, "model": req.upstream_model}))
+
+
+def parse_openai_images(raw: bytes, provider: str) -> tuple[list[dict], dict | None]:
+    """OpenAI's images answer: its `data` items as sent, and its usage (or None)."""
+    data = upstream_json(raw, provider)
+    items = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+        raise GatewayError(502, f"{provider} sent an images answer without images",
+                           code="upstream_bad_response")
+    usage = data.get("usage")
+    return items, usage if isinstance(usage, dict) else None
 
 
 _BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)

@@ -27,7 +27,7 @@ from .base import (
 )
 from .common import status_error, upstream_json, upstream_message
 from .embeddings import EmbeddingsRequest
-from .media import OPENAI_PATHS, MediaRequest, passthrough_request
+from .media import OPENAI_PATHS, MediaRequest, parse_openai_images, passthrough_request
 from .openai_responses import ResponsesRelay, parse_responses, responses_request
 
 _ERROR_PATHS = (("error", "message"), ("message",), ("detail",), ("error",))
@@ -127,6 +127,9 @@ class OpenAIAdapter:
 
     def build_media_request(self, req: MediaRequest) -> UpstreamRequest:
         return passthrough_request(req, self.config.base_url, self._headers)
+
+    def parse_images_response(self, req: MediaRequest, body: bytes) -> tuple[list[dict], dict | None]:
+        return parse_openai_images(body, self.config.name)
 
 
 def _rename(body: dict, field: str, to: str | None) -> None:

@@ -28,7 +28,7 @@ from ..common import require_turns, upstream_json
 from ..embeddings import EmbeddingsRequest, normalized
 from ..media import MediaRequest
 from .errors import parse_error
-from .images import image_request
+from .images import image_request, parse_images
 from .request import build_body, can_stop_thinking, thinking_style
 from .response import parse_completion
 from .stream import GoogleStreamTranslator
@@ -135,6 +135,9 @@ class GoogleAdapter:
 
     def build_media_request(self, req: MediaRequest) -> UpstreamRequest:
         return image_request(req, self._base, self._headers)
+
+    def parse_images_response(self, req: MediaRequest, body: bytes) -> tuple[list[dict], dict | None]:
+        return parse_images(body, self.config.name)
 
     def parse_embeddings_response(self, req: EmbeddingsRequest, body: bytes) -> tuple[list, dict | None]:
         data = upstream_json(body, self.config.name)

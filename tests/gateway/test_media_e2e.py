@@ -1,0 +1,260 @@
+"""The media routes (SPEC §9.4) through the real gateway process, called with the official
+`openai` SDK: images on OpenAI and Gemini image models, speech, transcription, legacy
+completions streamed and not, chat `file` and `input_audio` parts on Anthropic and Gemini,
+the catalog's modality filter, the 400s, and the history rows (endpoint, usage, cost,
+traces with digests instead of media bytes). Stand-ins: tests/standins/media_api.py and
+the strict Anthropic and Gemini stand-ins."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+
+import httpx
+import openai
+import pytest
+
+from tests.gateway.test_history_e2e import wait_for_row
+from tests.gateway_process import MASTER_KEY, GatewayProcess
+from tests.standins.anthropic_api import AnthropicStandIn
+from tests.standins.harness import ServerThread
+from tests.standins.media_api import PNG_MAGIC, GeminiMediaStandIn, OpenAIMediaStandIn, wav
+
+MASTER = {"authorization": f"Bearer {MASTER_KEY}"}
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+class Upstreams:
+    def __init__(self) -> None:
+        self.openai = OpenAIMediaStandIn("sk-openai-test")
+        self.gemini = GeminiMediaStandIn("gm-test")
+        self.anthropic = AnthropicStandIn("sk-ant-test")
+        self.servers = [ServerThread(s).start() for s in (self.openai, self.gemini, self.anthropic)]
+
+    def env(self) -> dict[str, str]:
+        openai_url, gemini_url, anthropic_url = (s.url for s in self.servers)
+        return {"LUNOS_MASTER_KEY": MASTER_KEY, "LUNOS_BREAKER_THRESHOLD": "1000000",
+                "OPENAI_BASE_URL": openai_url + "/v1", "OPENAI_API_KEY": "sk-openai-test",
+                "TOGETHER_BASE_URL": openai_url + "/v1", "TOGETHER_API_KEY": "sk-openai-test",
+                "GEMINI_BASE_URL": gemini_url, "GEMINI_API_KEY": "gm-test",
+                "ANTHROPIC_BASE_URL": anthropic_url, "ANTHROPIC_API_KEY": "sk-ant-test"}
+
+    def reset(self) -> None:
+        for stand_in in (self.openai, self.gemini, self.anthropic):
+            stand_in.reset()
+        self.openai.files.clear()
+
+
+@pytest.fixture(scope="module")
+def stand_ins():
+    upstreams = Upstreams()
+    yield upstreams
+    for server in upstreams.servers:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(stand_ins, tmp_path_factory):
+    process = GatewayProcess(tmp_path_factory.mktemp("media"), stand_ins.env()).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def client(gateway, stand_ins):
+    stand_ins.reset()
+    return openai.OpenAI(base_url=gateway.url + "/v1", api_key=MASTER_KEY, max_retries=0)
+
+
+def row_of(gateway, response) -> dict:
+    return wait_for_row(gateway.url, response.headers["x-request-id"])
+
+
+# ---------------------------------------------------------------- images
+
+
+def test_openai_image_model_returns_a_png_and_a_priced_images_row(client, gateway, stand_ins):
+    raw = client.images.with_raw_response.generate(model="openai/gpt-image-1", prompt="a red fox",
+                                                   size="1024x1024", extra_body={"observability": True})
+    result = raw.parse()
+    image = base64.b64decode(result.data[0].b64_json)
+    assert image.startswith(PNG_MAGIC)
+    sent = stand_ins.openai.last
+    assert sent.path == "/v1/images/generations"
+    assert sent.json == {"model": "gpt-image-1", "prompt": "a red fox", "size": "1024x1024"}
+    row = row_of(gateway, raw)
+    assert row["endpoint"] == "images" and row["model"] == "openai/gpt-image-1" and row["status"] == 200
+    assert row["usage"]["prompt_tokens"] == 3 and row["usage"]["completion_tokens"] == 1056
+    assert row["usage"]["cost"] == pytest.approx((3 * 5.0 + 1056 * 40.0) / 1e6)
+    # The trace keeps the prompt, and of the image only its size and digest.
+    assert row["request"]["params"]["prompt"] == "a red fox"
+    media = row["response"]["media"][0]
+    assert media == {"bytes": len(image), "sha256": hashlib.sha256(image).hexdigest()}
+    assert result.data[0].b64_json not in str(row)
+
+
+def test_gemini_image_model_returns_a_png_as_b64_json(client, gateway, stand_ins):
+    raw = client.images.with_raw_response.generate(model="google/gemini-2.5-flash-image",
+                                                   prompt="a lighthouse at dusk", size="1792x1024",
+                                                   response_format="b64_json")
+    result = raw.parse()
+    assert base64.b64decode(result.data[0].b64_json).startswith(PNG_MAGIC)
+    sent = stand_ins.gemini.last
+    assert sent.path == "/v1beta/models/gemini-2.5-flash-image:generateContent"
+    assert sent.json["generationConfig"] == {"responseModalities": ["TEXT", "IMAGE"],
+                                             "imageConfig": {"aspectRatio": "16:9"}}
+    assert sent.json["contents"] == [{"role": "user", "parts": [{"text": "a lighthouse at dusk"}]}]
+    row = row_of(gateway, raw)
+    assert row["endpoint"] == "images" and row["provider"] == "google"
+    assert row["usage"]["completion_tokens"] == 1290
+    assert row["usage"]["cost"] == pytest.approx((4 * 0.3 + 1290 * 30.0) / 1e6)
+
+
+def test_gemini_image_as_url_is_a_data_url(client):
+    result = client.images.generate(model="google/gemini-2.5-flash-image", prompt="a cat",
+                                    response_format="url")
+    url = result.data[0].url
+    assert url.startswith("data:image/png;base64,")
+    assert base64.b64decode(url.partition(",")[2]).startswith(PNG_MAGIC)
+
+
+def test_dalle_url_and_per_image_price(client, gateway, stand_ins):
+    raw = client.images.with_raw_response.generate(model="openai/dall-e-3", prompt="a boat")
+    result = raw.parse()
+    assert result.data[0].url.startswith("https://images.example/")
+    assert row_of(gateway, raw)["usage"]["cost"] == pytest.approx(0.04)
+
+
+def test_openai_compatible_provider_with_the_route(client, stand_ins):
+    result = client.images.generate(model="together/gpt-image-1", prompt="a tree")
+    assert base64.b64decode(result.data[0].b64_json).startswith(PNG_MAGIC)
+    assert stand_ins.openai.last.json["model"] == "gpt-image-1"
+
+
+@pytest.mark.parametrize("body, param", [
+    ({"model": "openai/gpt-image-1"}, "prompt"),
+    ({"model": "openai/gpt-image-1", "prompt": ""}, "prompt"),
+    ({"model": "openai/gpt-image-1", "prompt": "x", "size": "999x3"}, "size"),
+    ({"model": "openai/gpt-image-1", "prompt": "x", "response_format": "gif"}, "response_format"),
+    ({"model": "openai/gpt-image-1", "prompt": "x", "n": 0}, "n"),
+    ({"prompt": "x"}, "model"),
+    ({"model": "google/gemini-2.5-flash-image", "prompt": "x", "quality": "hd"}, "quality"),
+    ({"model": "anthropic/claude-sonnet-4-5", "prompt": "x"}, "model"),
+])
+def test_bad_image_requests_are_400s_naming_the_param(gateway, stand_ins, body, param):
+    stand_ins.reset()
+    r = httpx.post(gateway.url + "/v1/images/generations", headers=MASTER, json=body, timeout=10)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] == param
+    assert not stand_ins.openai.requests
+    row = wait_for_row(gateway.url, r.headers["x-request-id"])
+    assert row["endpoint"] == "images" and row["status"] == 400
+
+
+# ---------------------------------------------------------------- speech
+
+
+def test_speech_returns_wav_bytes_streamed_through(client, gateway, stand_ins):
+    with client.audio.speech.with_streaming_response.create(
+            model="openai/tts-1", voice="alloy", input="Hello from Lunos", response_format="wav") as raw:
+        audio = raw.read()
+        request_id = raw.headers["x-request-id"]
+        assert raw.headers["content-type"] == "audio/wav"
+    assert audio == wav("Hello from Lunos")
+    assert audio[:4] == b"RIFF" and audio[8:12] == b"WAVE"
+    assert stand_ins.openai.last.json == {"model": "tts-1", "voice": "alloy", "input": "Hello from Lunos",
+                                          "response_format": "wav"}
+    row = wait_for_row(gateway.url, request_id)
+    assert row["endpoint"] == "audio" and row["status"] == 200
+    assert row["usage"]["cost"] == pytest.approx(len("Hello from Lunos") * 15.0 / 1e6)
+
+
+def test_speech_bad_format_and_missing_voice(gateway):
+    for body, param in (({"model": "openai/tts-1", "input": "x", "voice": "alloy", "response_format": "ogg"},
+                         "response_format"),
+                        ({"model": "openai/tts-1", "input": "x"}, "voice"),
+                        ({"model": "openai/tts-1", "voice": "alloy", "input": "x", "speed": 9}, "speed")):
+        r = httpx.post(gateway.url + "/v1/audio/speech", headers=MASTER, json=body, timeout=10)
+        assert r.status_code == 400 and r.json()["error"]["param"] == param
+
+
+def test_speech_on_gemini_names_the_missing_route(gateway):
+    r = httpx.post(gateway.url + "/v1/audio/speech", headers=MASTER, timeout=10,
+                   json={"model": "google/gemini-2.5-flash", "input": "x", "voice": "alloy"})
+    assert r.status_code == 400 and "text-to-speech" in r.json()["error"]["message"]
+
+
+# ---------------------------------------------------------------- transcriptions
+
+
+def test_transcription_passes_the_file_through(client, gateway, stand_ins):
+    audio = wav("a fairly long sentence to make a longer file " * 4)
+    raw = client.audio.transcriptions.with_raw_response.create(
+        model="openai/whisper-1", file=("speech.wav", io.BytesIO(audio), "audio/wav"),
+        extra_headers={"x-lunos-observability": "true"})
+    result = raw.parse()
+    digest = hashlib.sha256(audio).hexdigest()
+    assert result.text == f"Transcript of {len(audio)} bytes, sha256 {digest}"
+    assert stand_ins.openai.files[-1]["bytes"] == audio
+    assert stand_ins.openai.files[-1]["filename"] == "speech.wav"
+    row = row_of(gateway, raw)
+    assert row["endpoint"] == "audio" and row["model"] == "openai/whisper-1"
+    assert row["usage"]["cost"] == pytest.approx(12 / 60 * 0.006)
+    upload = row["request"]["params"]["file"]
+    assert upload["sha256"] == digest and upload["bytes"] == len(audio) and upload["filename"] == "speech.wav"
+    assert base64.b64encode(audio[:64]).decode() not in str(row)
+
+
+def test_transcription_as_text_and_token_usage(client, stand_ins):
+    text = client.audio.transcriptions.create(model="openai/gpt-4o-transcribe", response_format="text",
+                                              file=("a.wav", wav("hi"), "audio/wav"))
+    assert str(text).startswith("Transcript of")
+
+
+def test_transcription_without_file_is_a_400(gateway):
+    r = httpx.post(gateway.url + "/v1/audio/transcriptions", headers=MASTER, timeout=10,
+                   files={"model": (None, "openai/whisper-1")})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "file"
+    r = httpx.post(gateway.url + "/v1/audio/transcriptions", headers=MASTER, timeout=10,
+                   json={"model": "openai/whisper-1"})
+    assert r.status_code == 400
+
+
+# ---------------------------------------------------------------- completions
+
+
+def test_completions_json(client, gateway, stand_ins):
+    raw = client.completions.with_raw_response.create(model="openai/gpt-3.5-turbo-instruct",
+                                                      prompt="Say this is a test", max_tokens=16)
+    result = raw.parse()
+    assert result.choices[0].text == "completed: Say this is a test"
+    assert result.model == "openai/gpt-3.5-turbo-instruct"
+    assert stand_ins.openai.last.json == {"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test",
+                                          "max_tokens": 16}
+    row = row_of(gateway, raw)
+    assert row["endpoint"] == "completions" and row["usage"]["completion_tokens"] == 6
+    assert row["usage"]["cost"] == pytest.approx((5 * 1.5 + 6 * 2.0) / 1e6)
+
+
+def test_completions_streamed(client, gateway, stand_ins):
+    stream = client.completions.create(model="openai/gpt-3.5-turbo-instruct", prompt="one two",
+                                       stream=True, stream_options={"include_usage": True})
+    chunks = list(stream)
+    text = "".join(c.choices[0].text for c in chunks if c.choices)
+    assert text == "completed: one two"
+    assert all(c.model == "openai/gpt-3.5-turbo-instruct" for c in chunks)
+    assert chunks[-1].usage.completion_tokens == 3
+    request_id = stream.response.headers["x-request-id"]
+    row = wait_for_row(gateway.url, request_id)
+    assert row["endpoint"] == "completions" and row["stream"] is True and row["usage"]["prompt_tokens"] == 2
+
+
+def test_completions_on_anthropic_name_the_missing_route(gateway):
+    r = httpx.post(gateway.url + "/v1/completions", headers=MASTER, timeout=10,
+                   json={"model": "anthropic/claude-sonnet-4-5", "prompt": "x"})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "model"
+    assert "text completions" in r.json()["error"]["message"]
+    r = httpx.post(gateway.url + "/v1/completions", headers=MASTER, timeout=10,
+                   json={"model": "openai/gpt-3.5-turbo-instruct"})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "prompt"
