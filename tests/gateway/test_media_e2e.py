@@ -258,3 +258,74 @@ def test_completions_on_anthropic_name_the_missing_route(gateway):
     r = httpx.post(gateway.url + "/v1/completions", headers=MASTER, timeout=10,
                    json={"model": "openai/gpt-3.5-turbo-instruct"})
     assert r.status_code == 400 and r.json()["error"]["param"] == "prompt"
+
+
+# ---------------------------------------------------------------- chat parts
+
+
+def _pdf_part() -> dict:
+    return {"type": "file", "file": {"filename": "report.pdf",
+                                     "file_data": "data:application/pdf;base64," + base64.b64encode(PDF).decode()}}
+
+
+def test_pdf_file_part_reaches_anthropic_as_a_document(client, gateway, stand_ins):
+    raw = client.chat.completions.with_raw_response.create(
+        model="anthropic/claude-sonnet-4-5", max_tokens=100, extra_body={"observability": True},
+        messages=[{"role": "user", "content": [{"type": "text", "text": "Summarise this"}, _pdf_part()]}])
+    assert raw.parse().choices[0].message.content
+    blocks = stand_ins.anthropic.last.json["messages"][0]["content"]
+    assert blocks[1] == {"type": "document", "title": "report.pdf", "source": {
+        "type": "base64", "media_type": "application/pdf", "data": base64.b64encode(PDF).decode()}}
+    # The trace keeps the document's size and digest, not its bytes.
+    row = row_of(gateway, raw)
+    kept = row["request"]["messages"][0]["content"][1]["file"]["file_data"]
+    assert kept == {"bytes": len(PDF), "sha256": hashlib.sha256(PDF).hexdigest(),
+                    "content_type": "application/pdf"}
+    assert base64.b64encode(PDF).decode()[:40] not in str(row)
+
+
+def test_pdf_file_part_reaches_gemini_inline(client, stand_ins):
+    result = client.chat.completions.create(
+        model="google/gemini-2.5-flash",
+        messages=[{"role": "user", "content": [{"type": "text", "text": "Summarise this"}, _pdf_part()]}])
+    assert result.choices[0].message.content
+    parts = stand_ins.gemini.last.json["contents"][0]["parts"]
+    assert parts[1] == {"inlineData": {"mimeType": "application/pdf", "data": base64.b64encode(PDF).decode()}}
+
+
+def test_input_audio_reaches_gemini_and_is_a_400_on_anthropic(client, stand_ins):
+    audio = base64.b64encode(wav("hello")).decode()
+    content = [{"type": "text", "text": "What is said here?"},
+               {"type": "input_audio", "input_audio": {"data": audio, "format": "wav"}}]
+    result = client.chat.completions.create(model="google/gemini-2.5-flash",
+                                            messages=[{"role": "user", "content": content}])
+    assert result.choices[0].message.content
+    parts = stand_ins.gemini.last.json["contents"][0]["parts"]
+    assert parts[1] == {"inlineData": {"mimeType": "audio/wav", "data": audio}}
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="anthropic/claude-sonnet-4-5", max_tokens=50,
+                                       messages=[{"role": "user", "content": content}])
+    error = caught.value.body
+    assert error["param"] == "messages[0].content[1]" and "input_audio" in error["message"]
+    assert not stand_ins.anthropic.requests
+
+
+@pytest.mark.parametrize("part, param", [
+    ({"type": "file", "file": {}}, "messages[0].content[0].file"),
+    ({"type": "file", "file": {"file_data": "not a data url"}}, "messages[0].content[0].file.file_data"),
+    ({"type": "input_audio", "input_audio": {"data": "AAAA", "format": "ogg"}},
+     "messages[0].content[0].input_audio.format"),
+    ({"type": "input_audio", "input_audio": {"data": "%%%", "format": "wav"}},
+     "messages[0].content[0].input_audio.data"),
+])
+def test_bad_file_and_audio_parts_are_400s(gateway, part, param):
+    r = httpx.post(gateway.url + "/v1/chat/completions", headers=MASTER, timeout=10,
+                   json={"model": "google/gemini-2.5-flash", "messages": [{"role": "user", "content": [part]}]})
+    assert r.status_code == 400 and r.json()["error"]["param"] == param
+
+
+def test_file_id_is_refused_where_the_provider_has_no_files_api(gateway):
+    r = httpx.post(gateway.url + "/v1/chat/completions", headers=MASTER, timeout=10, json={
+        "model": "anthropic/claude-sonnet-4-5", "max_tokens": 10,
+        "messages": [{"role": "user", "content": [{"type": "file", "file": {"file_id": "file-abc"}}]}]})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "messages[0].content[0].file.file_id"

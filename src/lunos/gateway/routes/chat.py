@@ -9,6 +9,7 @@ from ..asgi import send_error, send_json
 from ..errors import GatewayError
 from ..records import CallRecord
 from ..tools import runner_for
+from ..traces import without_media
 from ..usage import completion_output
 from ..validation import header_options, parse_json, validate_chat
 
@@ -55,7 +56,7 @@ async def chat_completions(gw, request, raw: bytes, send, principal, record: Cal
         record.stream = bool(body.get("stream"))
         if options.observability:
             record.trace = True
-            record.request = raw  # read back as messages and params (traces.py)
+            record.request = without_media(raw)  # read back as messages and params (traces.py)
         principal.check_model(body["model"], options.models, gw.router.full_id)
         runner = runner_for(gw, body, options)
         ticket = await gw.limits.admit(principal, body, candidate_infos(gw, body, options), runner)
