@@ -329,3 +329,24 @@ def test_file_id_is_refused_where_the_provider_has_no_files_api(gateway):
         "model": "anthropic/claude-sonnet-4-5", "max_tokens": 10,
         "messages": [{"role": "user", "content": [{"type": "file", "file": {"file_id": "file-abc"}}]}]})
     assert r.status_code == 400 and r.json()["error"]["param"] == "messages[0].content[0].file.file_id"
+
+
+# ---------------------------------------------------------------- catalog
+
+
+def test_models_filter_by_modality(client, gateway):
+    images = {m.id for m in client.models.list(extra_query={"output": "image"})}
+    assert {"openai/gpt-image-1", "openai/dall-e-3", "google/gemini-2.5-flash-image"} <= images
+    assert "openai/gpt-4o-mini" not in images
+    both = httpx.get(gateway.url + "/v1/models", params={"input": "text,image", "output": "image"}).json()["data"]
+    assert {m["id"] for m in both} == {"openai/gpt-image-1", "google/gemini-2.5-flash-image"}
+    assert all("image" in m["output_modalities"] for m in both)
+    hearing = {m["id"] for m in httpx.get(gateway.url + "/v1/models", params={"input": "audio"}).json()["data"]}
+    assert "openai/whisper-1" in hearing and "google/gemini-2.5-flash" in hearing
+    assert not any(m.startswith("anthropic/") for m in hearing)
+    pdfs = {m["id"] for m in httpx.get(gateway.url + "/v1/models", params={"input": "file"}).json()["data"]}
+    assert "anthropic/claude-sonnet-4-5" in pdfs and "google/gemini-2.5-flash" in pdfs
+    priced = httpx.get(gateway.url + "/v1/models/openai/dall-e-3").json()
+    assert priced["pricing"]["image"] == 0.04
+    r = httpx.get(gateway.url + "/v1/models", params={"output": "smell"})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "output"
