@@ -350,3 +350,64 @@ def test_models_filter_by_modality(client, gateway):
     assert priced["pricing"]["image"] == 0.04
     r = httpx.get(gateway.url + "/v1/models", params={"output": "smell"})
     assert r.status_code == 400 and r.json()["error"]["param"] == "output"
+
+
+# ---------------------------------------------------------------- Lunos SDK and CLI
+
+
+def test_lunos_sdk_images_speech_and_transcription(gateway, stand_ins, tmp_path):
+    import lunos
+
+    stand_ins.reset()
+    with lunos.Lunos(base_url=gateway.url, api_key=MASTER_KEY, max_retries=0) as client:
+        assert client.images is client.images and client.audio.speech is client.audio.speech
+        result = client.images.generate(model="google/gemini-2.5-flash-image", prompt="a kite")
+        assert isinstance(result, lunos.ImagesResponse) and result.provider == "google"
+        assert result.data[0].bytes().startswith(PNG_MAGIC) and result.usage.cost > 0
+        with client.audio.speech.create(model="openai/tts-1", voice="alloy", input="Hi there",
+                                        response_format="wav") as speech:
+            assert speech.headers["content-type"] == "audio/wav"
+            written = speech.write_to_file(tmp_path / "hi.wav")
+        assert (tmp_path / "hi.wav").read_bytes() == wav("Hi there") and written == len(wav("Hi there"))
+        (tmp_path / "hi.wav").write_bytes(wav("Hi there"))
+        transcript = client.audio.transcriptions.create(model="openai/whisper-1", file=tmp_path / "hi.wav",
+                                                        language="en")
+        assert isinstance(transcript, lunos.Transcription)
+        assert transcript.text.endswith(hashlib.sha256(wav("Hi there")).hexdigest())
+        assert stand_ins.openai.files[-1]["filename"] == "hi.wav"
+        with pytest.raises(lunos.BadRequestError) as caught:
+            client.images.generate(model="openai/gpt-image-1", prompt="x", size="3x3")
+        assert caught.value.param == "size"
+
+
+async def test_async_lunos_sdk_images_and_speech(gateway, stand_ins):
+    import lunos
+
+    async with lunos.AsyncLunos(base_url=gateway.url, api_key=MASTER_KEY, max_retries=0) as client:
+        result = await client.images.generate(model="openai/gpt-image-1", prompt="a boat")
+        assert result.data[0].bytes().startswith(PNG_MAGIC)
+        speech = await client.audio.speech.create(model="openai/tts-1", voice="alloy", input="Yo",
+                                                  response_format="wav")
+        assert await speech.read() == wav("Yo")
+
+
+def test_cli_image_writes_the_png(gateway, stand_ins, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    environment = {**{k: v for k, v in os.environ.items() if not k.startswith("LUNOS_")},
+                   "PYTHONPATH": src, "LUNOS_BASE_URL": gateway.url, "LUNOS_API_KEY": MASTER_KEY}
+    out = tmp_path / "out.png"
+    result = subprocess.run([sys.executable, "-m", "lunos.cli", "image", "a red fox", "-o", str(out),
+                             "--model", "google/gemini-2.5-flash-image"],
+                            env=environment, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes().startswith(PNG_MAGIC)
+    assert f"saved {out}" in result.stdout
+    assert "generating an image with google/gemini-2.5-flash-image" in result.stderr
+    bad = subprocess.run([sys.executable, "-m", "lunos.cli", "image", "x", "-o", str(out), "--size", "1x1"],
+                         env=environment, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "param: size" in bad.stderr

@@ -18,6 +18,7 @@ from .chat import (
     URLCitation,
 )
 from .embeddings import CreateEmbeddingResponse, Embedding, EmbeddingUsage
+from .media import Image, ImagesResponse, MediaUsage, Transcription
 from .log import LogEntry, LogList, LogUsage
 from .model import Model, ModelList, ModelPricing
 from .responses import (
@@ -60,6 +61,10 @@ __all__ = [
     "CreateEmbeddingResponse",
     "Embedding",
     "EmbeddingUsage",
+    "Image",
+    "ImagesResponse",
+    "MediaUsage",
+    "Transcription",
     "Function",
     "LogEntry",
     "LogList",
