@@ -411,3 +411,23 @@ def test_cli_image_writes_the_png(gateway, stand_ins, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "lunos.cli", "image", "x", "-o", str(out), "--size", "1x1"],
                          env=environment, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "param: size" in bad.stderr
+
+
+def test_messages_and_responses_doors_take_documents_in_their_own_shapes(gateway, stand_ins):
+    stand_ins.reset()
+    data = base64.b64encode(PDF).decode()
+    r = httpx.post(gateway.url + "/v1/messages", headers=MASTER, timeout=10, json={
+        "model": "google/gemini-2.5-flash", "max_tokens": 100, "messages": [{"role": "user", "content": [
+            {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": data}},
+            {"type": "text", "text": "Summarise"}]}]})
+    assert r.status_code == 200, r.text
+    parts = stand_ins.gemini.last.json["contents"][0]["parts"]
+    assert {"inlineData": {"mimeType": "application/pdf", "data": data}} in parts
+    r = httpx.post(gateway.url + "/v1/responses", headers=MASTER, timeout=10, json={
+        "model": "anthropic/claude-sonnet-4-5", "store": False, "input": [{"role": "user", "content": [
+            {"type": "input_file", "filename": "r.pdf", "file_data": f"data:application/pdf;base64,{data}"},
+            {"type": "input_text", "text": "Summarise"}]}]})
+    assert r.status_code == 200, r.text
+    blocks = stand_ins.anthropic.last.json["messages"][0]["content"]
+    assert {"type": "document", "title": "r.pdf",
+            "source": {"type": "base64", "media_type": "application/pdf", "data": data}} in blocks

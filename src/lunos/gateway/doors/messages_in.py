@@ -567,6 +567,13 @@ class _Translation:
                     self.unsupported(f"{path}.source", "an image from the Files API")
                 else:
                     parts.append({"type": "image_url", "image_url": {"url": url}})
+            elif kind == "document" and block["source"].get("type") == "base64" \
+                    and not (block.get("citations") or {}).get("enabled"):  # citations: Anthropic's
+                source = block["source"]  # chat's `file` part (a PDF as a data URL)
+                file = {"file_data": f"data:{source.get('media_type')};base64,{source.get('data')}"}
+                if block.get("title"):
+                    file["filename"] = block["title"]
+                parts.append({"type": "file", "file": file})
             elif kind == "tool_result":
                 call_id = block["tool_use_id"]
                 if call_id not in owed or call_id in results:
