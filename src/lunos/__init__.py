@@ -5,6 +5,7 @@ The SDK needs only httpx and pydantic; the gateway (`lunos.gateway`) is never im
 
 from ._accumulate import accumulate
 from ._base_client import VERSION as __version__
+from ._binary import AsyncBinaryResponse, BinaryResponse
 from ._client import AsyncLunos, Lunos
 from ._exceptions import (
     APIConnectionError,
@@ -24,7 +25,6 @@ from ._exceptions import (
     StructuredOutputError,
     UnprocessableEntityError,
 )
-from ._binary import AsyncBinaryResponse, BinaryResponse
 from ._response import RawResponse
 from ._response_stream import AsyncResponseStream, ResponseStream
 from ._streaming import AsyncStream, Stream

@@ -17,8 +17,8 @@ from ._base_client import (
     SyncAPIClient,
 )
 from ._exceptions import LunosError
-from .resources.chat import AsyncChat, Chat
 from .resources.audio import AsyncAudio, Audio
+from .resources.chat import AsyncChat, Chat
 from .resources.embeddings import AsyncEmbeddings, Embeddings
 from .resources.images import AsyncImages, Images
 from .resources.logs import AsyncLogs, Logs

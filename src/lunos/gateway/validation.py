@@ -185,6 +185,16 @@ def validate_chat(body: Any) -> tuple[dict, ChatOptions]:
     return body, options
 
 
+def check_model_field(body: dict) -> None:
+    """`model`: required, a non-empty string, a safe model id (the routes besides chat)."""
+    model = body.get("model")
+    if model is None:
+        raise _bad("'model' is required", "model", "missing_required_parameter")
+    if not isinstance(model, str) or not model.strip():
+        raise _bad("'model' must be a non-empty string", "model", "invalid_type")
+    _model_id(model, "model")
+
+
 def _model_id(model: str, param: str) -> None:
     """The part after `provider/` goes upstream unchanged (SPEC §4), some of it into a URL
     path: nothing in it may change that path. Plain `/` stays allowed (`a/b/c`)."""

@@ -14,8 +14,8 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 import httpx
 
-from .._binary import AsyncBinaryResponse, BinaryResponse
 from .._base_client import validate
+from .._binary import AsyncBinaryResponse, BinaryResponse
 from ..types.media import Transcription
 from .images import body_of
 

@@ -18,8 +18,8 @@ from .chat import (
     URLCitation,
 )
 from .embeddings import CreateEmbeddingResponse, Embedding, EmbeddingUsage
-from .media import Image, ImagesResponse, MediaUsage, Transcription
 from .log import LogEntry, LogList, LogUsage
+from .media import Image, ImagesResponse, MediaUsage, Transcription
 from .model import Model, ModelList, ModelPricing
 from .responses import (
     ParsedResponse,
@@ -61,14 +61,13 @@ __all__ = [
     "CreateEmbeddingResponse",
     "Embedding",
     "EmbeddingUsage",
+    "Function",
     "Image",
     "ImagesResponse",
-    "MediaUsage",
-    "Transcription",
-    "Function",
     "LogEntry",
     "LogList",
     "LogUsage",
+    "MediaUsage",
     "Model",
     "ModelList",
     "ModelPricing",
@@ -98,5 +97,6 @@ __all__ = [
     "ResponseStreamEvent",
     "ResponseUsage",
     "ToolCall",
+    "Transcription",
     "URLCitation",
 ]

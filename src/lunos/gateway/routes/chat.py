@@ -86,6 +86,29 @@ async def chat_completions(gw, request, raw: bytes, send, principal, record: Cal
             record.finish()
 
 
+def recorded(endpoint: str, work):
+    """A route handler for `work` (a door besides chat) that records `endpoint` and answers
+    a failure before the answer began as a JSON error (after it began, `work` ends the
+    answer itself); the row's latency is set if `work` did not set it."""
+
+    async def handle(gw, request, raw: bytes, send, principal, record: CallRecord) -> None:
+        record.endpoint = endpoint
+        try:
+            await work(gw, request, raw, send, principal, record)
+        except GatewayError as exc:
+            record.status, record.error = exc.status, exc.message
+            headers = lunos_headers(record)
+            if record.attempts:
+                headers.append(("x-should-retry", "false"))
+            record.responded = True
+            await send_error(send, exc, headers)
+        finally:
+            if record.latency_ms is None:
+                record.finish()
+
+    return handle
+
+
 def candidate_infos(gw, body: dict, options) -> list:
     """Catalog entries of every model that may answer (for the worst-case reservation)."""
     infos = []

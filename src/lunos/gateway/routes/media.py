@@ -18,14 +18,23 @@ import time
 import orjson
 
 from ..._sse import SSEDecoder
-from ..asgi import send_bytes, send_error, send_json
+from ..asgi import send_bytes, send_json
 from ..errors import GatewayError
 from ..providers.media import boundary_of, form_parts, media_summary
 from ..records import CallRecord
 from ..sse import DONE, error_event
 from ..usage import TokenCounts, cost_of
-from ..validation import LUNOS_FIELDS, ChatOptions, _bad, _kind, _model_id, header_options, lunos_options, parse_json
-from .chat import SSE_HEADERS, candidate_infos, lunos_headers, overhead_ms
+from ..validation import (
+    LUNOS_FIELDS,
+    ChatOptions,
+    _bad,
+    _kind,
+    check_model_field,
+    header_options,
+    lunos_options,
+    parse_json,
+)
+from .chat import SSE_HEADERS, candidate_infos, lunos_headers, overhead_ms, recorded
 
 IMAGE_FORMATS = ("url", "b64_json")
 IMAGE_SIZES = ("auto", "256x256", "512x512", "1024x1024", "1536x1024", "1024x1536", "1792x1024",
@@ -35,28 +44,6 @@ SPEECH_FORMATS = {"mp3": "audio/mpeg", "opus": "audio/ogg", "aac": "audio/aac", 
 TRANSCRIPT_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
 MAX_PROMPT_CHARS = 32000
 MAX_SPEECH_CHARS = 4096
-
-
-def handler(endpoint: str, work):
-    """A route handler that records `endpoint` and answers a failure before the answer
-    began as a JSON error (after it began, `work` ends the answer itself)."""
-
-    async def handle(gw, request, raw: bytes, send, principal, record: CallRecord) -> None:
-        record.endpoint = endpoint
-        try:
-            await work(gw, request, raw, send, principal, record)
-        except GatewayError as exc:
-            record.status, record.error = exc.status, exc.message
-            headers = lunos_headers(record)
-            if record.attempts:
-                headers.append(("x-should-retry", "false"))
-            record.responded = True
-            await send_error(send, exc, headers)
-        finally:
-            if record.latency_ms is None:
-                record.finish()
-
-    return handle
 
 
 # ------------------------------------------------------------------ checks
@@ -72,12 +59,7 @@ def _json_body(raw: bytes, request, record: CallRecord) -> dict:
 
 def _options(body: dict) -> ChatOptions:
     """Check `model` and take the Lunos fields out of `body` into the options."""
-    model = body.get("model")
-    if model is None:
-        raise _bad("'model' is required", "model", "missing_required_parameter")
-    if not isinstance(model, str) or not model.strip():
-        raise _bad("'model' must be a non-empty string", "model", "invalid_type")
-    _model_id(model, "model")
+    check_model_field(body)
     options = ChatOptions()
     lunos_options(body, options)
     for name in LUNOS_FIELDS:
@@ -216,7 +198,7 @@ async def _speech(gw, request, raw: bytes, send, principal, record: CallRecord) 
     ticket = await _admitted(gw, principal, body, options, body["input"], 1)
     digest, size = hashlib.sha256(), 0
     try:
-        route, req, response = await gw.engine.media("speech", body, options, record, stream=True)
+        route, _, response = await gw.engine.media("speech", body, options, record, stream=True)
         # Priced per input character (as OpenAI prices tts-1): counted as prompt tokens.
         _settle_cost(gw, record, {"prompt_tokens": len(body["input"])}, route)
         kind = response.headers.get("content-type") or SPEECH_FORMATS[body.get("response_format") or "mp3"]
@@ -296,7 +278,7 @@ async def _transcriptions(gw, request, raw: bytes, send, principal, record: Call
                                              **media_summary(audio, upload.content_type)}}
     ticket = await _admitted(gw, principal, fields, options, fields.get("prompt") or "", 4096)
     try:
-        route, req, response = await gw.engine.media("transcriptions", fields, options, record,
+        route, _, response = await gw.engine.media("transcriptions", fields, options, record,
                                                      raw=(raw, content_type))
         answer = await gw.engine.read_body(route, response)
         kind = response.headers.get("content-type") or "application/json"
@@ -355,7 +337,7 @@ async def _completions(gw, request, raw: bytes, send, principal, record: CallRec
     ticket = await _admitted(gw, principal, body, options, _prompt_text(body["prompt"]),
                              (body.get("max_tokens") or 4096) * (body.get("n") or 1))
     try:
-        route, req, response = await gw.engine.media("completions", body, options, record, stream=stream)
+        route, _, response = await gw.engine.media("completions", body, options, record, stream=stream)
         if stream:
             await _relay_completions(gw, route, response, send, record)
             return
@@ -423,7 +405,7 @@ async def _relay_completions(gw, route, response, send, record: CallRecord) -> N
     await send({"type": "http.response.body", "body": ended})
 
 
-create_images = handler("images", _images)
-create_speech = handler("audio", _speech)
-create_transcription = handler("audio", _transcriptions)
-create_completion = handler("completions", _completions)
+create_images = recorded("images", _images)
+create_speech = recorded("audio", _speech)
+create_transcription = recorded("audio", _transcriptions)
+create_completion = recorded("completions", _completions)
