@@ -431,3 +431,37 @@ def test_messages_and_responses_doors_take_documents_in_their_own_shapes(gateway
     blocks = stand_ins.anthropic.last.json["messages"][0]["content"]
     assert {"type": "document", "title": "r.pdf",
             "source": {"type": "base64", "media_type": "application/pdf", "data": data}} in blocks
+
+
+# ---------------------------------------------------------------- keys, fallbacks, retries
+
+
+def test_keys_and_fallbacks_apply_to_the_media_routes(gateway, stand_ins):
+    from tests.gateway.test_history_e2e import make_key
+
+    stand_ins.reset()
+    key = make_key(gateway.url, "images-only", allowed_models=["openai/gpt-image-1"])["key"]
+    headers = {"authorization": f"Bearer {key}"}
+    r = httpx.post(gateway.url + "/v1/audio/speech", headers=headers, timeout=10,
+                   json={"model": "openai/tts-1", "input": "x", "voice": "alloy"})
+    assert r.status_code == 403 and not stand_ins.openai.requests
+    # The first model does not exist upstream (404): the fallback answers, the row says so.
+    r = httpx.post(gateway.url + "/v1/images/generations", headers=MASTER, timeout=10,
+                   json={"model": "openai/gpt-image-9", "prompt": "a fox", "models": ["openai/gpt-image-1"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["model"] == "openai/gpt-image-1"
+    row = wait_for_row(gateway.url, r.headers["x-request-id"])
+    assert [a["model"] for a in row["attempts"]] == ["openai/gpt-image-9", "openai/gpt-image-1"]
+    assert row["endpoint"] == "images" and row["model"] == "openai/gpt-image-1"
+    # A provider error before the first audio byte is retried: the second try answers.
+    stand_ins.openai.scripted.append(_overloaded)
+    r = httpx.post(gateway.url + "/v1/audio/speech", headers=MASTER, timeout=10,
+                   json={"model": "openai/tts-1", "input": "again", "voice": "alloy", "response_format": "wav"})
+    assert r.status_code == 200 and r.content == wav("again")
+    assert len(stand_ins.openai.requests) == 4
+
+
+async def _overloaded(rec, send):
+    from tests.standins.harness import send_json
+
+    await send_json(send, 503, {"error": {"message": "overloaded", "type": "server_error"}})
