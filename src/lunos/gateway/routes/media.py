@@ -233,10 +233,10 @@ def read_form(raw: bytes, content_type: str) -> tuple[dict, object]:
     boundary = boundary_of(content_type) if content_type.lower().startswith("multipart/form-data") else None
     if boundary is None:
         raise GatewayError(400, "The request body must be multipart/form-data with a 'file' and a "
-                           "'model' field", code="invalid_request_body")
+                           "'model' field", code="invalid_value")
     parts = form_parts(raw, boundary)
     if parts is None:
-        raise GatewayError(400, "The multipart body is not well formed", code="invalid_request_body")
+        raise GatewayError(400, "The multipart body is not well formed", code="invalid_value")
     fields: dict = {}
     upload = None
     for part in parts:

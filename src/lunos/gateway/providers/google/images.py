@@ -68,5 +68,5 @@ def parse_images(raw: bytes, provider: str) -> tuple[list[dict], dict]:
     if not items:
         reason = ((data.get("promptFeedback") or {}).get("blockReason") if isinstance(data, dict) else None)
         raise GatewayError(502, f"{provider} answered without an image"
-                           + (f" (blocked: {reason})" if reason else ""), code="upstream_no_image")
+                           + (f" (blocked: {reason})" if reason else ""), code="upstream_bad_response")
     return items, usage_of(data.get("usageMetadata"))
