@@ -465,3 +465,25 @@ async def _overloaded(rec, send):
     from tests.standins.harness import send_json
 
     await send_json(send, 503, {"error": {"message": "overloaded", "type": "server_error"}})
+
+
+def test_transcription_on_gemini_sends_the_audio_inline(client, gateway, stand_ins):
+    audio = wav("gemini hears this")
+    raw = client.audio.transcriptions.with_raw_response.create(
+        model="google/gemini-2.5-flash", file=("clip.wav", audio, "audio/wav"), language="en")
+    result = raw.parse()
+    assert result.text  # the model's answer to the instruction
+    sent = stand_ins.gemini.last
+    assert sent.path == "/v1beta/models/gemini-2.5-flash:generateContent"
+    parts = sent.json["contents"][0]["parts"]
+    assert parts[0]["text"].startswith("Transcribe this audio") and "en" in parts[0]["text"]
+    assert parts[1] == {"inlineData": {"mimeType": "audio/wav", "data": base64.b64encode(audio).decode()}}
+    row = row_of(gateway, raw)
+    assert row["endpoint"] == "audio" and row["provider"] == "google" and row["usage"]["prompt_tokens"] > 0
+    text = client.audio.transcriptions.create(model="google/gemini-2.5-flash", response_format="text",
+                                              file=("clip.wav", audio, "audio/wav"))
+    assert isinstance(text, str) and text == result.text
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.audio.transcriptions.create(model="google/gemini-2.5-flash", response_format="srt",
+                                           file=("clip.wav", audio, "audio/wav"))
+    assert caught.value.body["param"] == "response_format"

@@ -278,10 +278,12 @@ async def _transcriptions(gw, request, raw: bytes, send, principal, record: Call
                                              **media_summary(audio, upload.content_type)}}
     ticket = await _admitted(gw, principal, fields, options, fields.get("prompt") or "", 4096)
     try:
-        route, _, response = await gw.engine.media("transcriptions", fields, options, record,
+        route, req, response = await gw.engine.media("transcriptions", fields, options, record,
                                                      raw=(raw, content_type))
         answer = await gw.engine.read_body(route, response)
         kind = response.headers.get("content-type") or "application/json"
+        if hasattr(route.adapter, "transcription_answer"):  # a provider with its own shape
+            answer, kind, _ = route.adapter.transcription_answer(req, answer)
         usage, seconds, text = None, None, None
         if kind.startswith("application/json"):
             data = orjson.loads(answer) if answer else {}

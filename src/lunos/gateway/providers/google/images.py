@@ -1,14 +1,17 @@
-"""Gemini image generation for `POST /v1/images/generations`: OpenAI's body becomes a
+"""Gemini's media routes. Image generation for `POST /v1/images/generations`: OpenAI's body becomes a
 `generateContent` call with `generationConfig.responseModalities` asking for images, and
 the answer's `inlineData` images come back as OpenAI's `b64_json` items.
 
 `size` maps to Gemini's `imageConfig.aspectRatio`; `n` > 1 makes that many candidates
 (`candidateCount`). `quality`, `style` and `background` have no Gemini counterpart: the
-route has refused them before (`UNSUPPORTED`).
+request is refused (`UNSUPPORTED`). Transcription for `POST /v1/audio/transcriptions`: the
+uploaded audio as inline data with an instruction to transcribe it, the answer's text as
+OpenAI's transcription.
 """
 
 from __future__ import annotations
 
+import base64
 from urllib.parse import quote
 
 import orjson
@@ -16,7 +19,7 @@ import orjson
 from ...errors import GatewayError
 from ..base import UpstreamRequest
 from ..common import upstream_json
-from ..media import MediaRequest
+from ..media import MediaRequest, boundary_of, form_parts
 from .response import usage_of
 
 ASPECT_RATIOS = {"1024x1024": "1:1", "256x256": "1:1", "512x512": "1:1", "1536x1024": "3:2",
@@ -41,12 +44,9 @@ def image_request(req: MediaRequest, base: str, headers: list[tuple[str, str]]) 
         config["imageConfig"] = {"aspectRatio": ASPECT_RATIOS[size]}
     if (body.get("n") or 1) > 1:
         config["candidateCount"] = body["n"]
-    model = req.upstream_model
-    if not model.startswith(("models/", "tunedModels/")):
-        model = "models/" + model
     payload = {"contents": [{"role": "user", "parts": [{"text": body["prompt"]}]}],
                "generationConfig": config}
-    url = f"{base}/v1beta/{quote(model, safe='/-._')}:generateContent"
+    url = f"{base}/v1beta/{quote(_model_path(req.upstream_model), safe='/-._')}:generateContent"
     return UpstreamRequest("POST", url, headers, orjson.dumps(payload))
 
 
@@ -70,3 +70,56 @@ def parse_images(raw: bytes, provider: str) -> tuple[list[dict], dict]:
         raise GatewayError(502, f"{provider} answered without an image"
                            + (f" (blocked: {reason})" if reason else ""), code="upstream_bad_response")
     return items, usage_of(data.get("usageMetadata"))
+
+
+# ------------------------------------------------------------------ transcription
+TRANSCRIBE = ("Transcribe this audio. Answer with the transcript only, word for word, "
+              "nothing else.")
+AUDIO_TYPES = {".wav": "audio/wav", ".mp3": "audio/mp3", ".flac": "audio/flac", ".ogg": "audio/ogg",
+               ".m4a": "audio/aac", ".aac": "audio/aac", ".webm": "audio/webm"}
+
+
+def transcription_request(req: MediaRequest, base: str, headers: list[tuple[str, str]]) -> UpstreamRequest:
+    """`POST /v1/audio/transcriptions` on Gemini: the uploaded file as `inlineData` beside
+    an instruction to transcribe it (`language` and `prompt` added as hints)."""
+    upload = next((p for p in form_parts(req.raw, boundary_of(req.content_type or "") or b"") or ()
+                   if p.name == "file" and p.filename is not None), None)
+    if upload is None:  # the route checked the form: not reached
+        raise GatewayError(400, "'file' is required", param="file")
+    if req.body.get("response_format") in ("srt", "vtt", "verbose_json"):
+        raise GatewayError(400, f"model '{req.model}' gives the transcript as json or text only",
+                           param="response_format", code="unsupported_parameter")
+    mime = upload.content_type if (upload.content_type or "").startswith("audio/") else None
+    mime = mime or AUDIO_TYPES.get(upload.filename[upload.filename.rfind("."):].lower(), "audio/wav")
+    instruction = TRANSCRIBE
+    if req.body.get("language"):
+        instruction += f" The audio is in the language {req.body['language']}."
+    if req.body.get("prompt"):
+        instruction += f" Context: {req.body['prompt']}"
+    data = base64.b64encode(memoryview(req.raw)[upload.start:upload.end]).decode()
+    payload = {"contents": [{"role": "user", "parts": [{"text": instruction},
+                                                       {"inlineData": {"mimeType": mime, "data": data}}]}]}
+    if req.body.get("temperature") is not None:
+        payload["generationConfig"] = {"temperature": req.body["temperature"]}
+    url = f"{base}/v1beta/{quote(_model_path(req.upstream_model), safe='/-._')}:generateContent"
+    return UpstreamRequest("POST", url, headers, orjson.dumps(payload))
+
+
+def transcription_answer(raw: bytes, provider: str, response_format: str | None) -> tuple[bytes, str, dict]:
+    """Gemini's answer as OpenAI's transcription (JSON `{"text"}`, or the text itself for
+    `text`), with usage in chat's names."""
+    data = upstream_json(raw, provider)
+    candidates = (data.get("candidates") or []) if isinstance(data, dict) else []
+    parts = ((candidates[0].get("content") or {}).get("parts") or []) if candidates else []
+    text = "".join(p.get("text", "") for p in parts if isinstance(p, dict) and not p.get("thought")).strip()
+    usage = usage_of(data.get("usageMetadata") if isinstance(data, dict) else None)
+    if response_format == "text":
+        return text.encode(), "text/plain; charset=utf-8", usage
+    answer = {"text": text, "usage": {"type": "tokens", "input_tokens": usage["prompt_tokens"],
+                                      "output_tokens": usage["completion_tokens"],
+                                      "total_tokens": usage["total_tokens"]}}
+    return orjson.dumps(answer), "application/json", usage
+
+
+def _model_path(model: str) -> str:
+    return model if model.startswith(("models/", "tunedModels/")) else "models/" + model
