@@ -179,9 +179,9 @@ def test_speech_bad_format_and_missing_voice(gateway):
         assert r.status_code == 400 and r.json()["error"]["param"] == param
 
 
-def test_speech_on_gemini_names_the_missing_route(gateway):
+def test_speech_on_anthropic_names_the_missing_route(gateway):
     r = httpx.post(gateway.url + "/v1/audio/speech", headers=MASTER, timeout=10,
-                   json={"model": "google/gemini-2.5-flash", "input": "x", "voice": "alloy"})
+                   json={"model": "anthropic/claude-sonnet-4-5", "input": "x", "voice": "alloy"})
     assert r.status_code == 400 and "text-to-speech" in r.json()["error"]["message"]
 
 
@@ -487,3 +487,19 @@ def test_transcription_on_gemini_sends_the_audio_inline(client, gateway, stand_i
         client.audio.transcriptions.create(model="google/gemini-2.5-flash", response_format="srt",
                                            file=("clip.wav", audio, "audio/wav"))
     assert caught.value.body["param"] == "response_format"
+
+
+def test_speech_on_gemini_tts_is_wav(client, gateway, stand_ins):
+    raw = client.audio.speech.with_raw_response.create(model="google/gemini-2.5-flash-preview-tts",
+                                                       voice="Kore", input="Say hi", response_format="wav")
+    audio = raw.content
+    assert audio[:4] == b"RIFF" and audio[8:12] == b"WAVE" and audio[44:] == wav("Say hi", 24000)[44:]
+    assert int.from_bytes(audio[24:28], "little") == 24000  # the sample rate Gemini named
+    config = stand_ins.gemini.last.json["generationConfig"]
+    assert config == {"responseModalities": ["AUDIO"],
+                      "speechConfig": {"voiceConfig": {"prebuiltVoiceConfig": {"voiceName": "Kore"}}}}
+    row = wait_for_row(gateway.url, raw.headers["x-request-id"])
+    assert row["endpoint"] == "audio" and row["provider"] == "google" and row["usage"]["completion_tokens"] > 0
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.audio.speech.create(model="google/gemini-2.5-flash-preview-tts", voice="Kore", input="x")
+    assert caught.value.body["param"] == "response_format"  # mp3 by default: Gemini gives PCM

@@ -205,12 +205,17 @@ class OpenAIMediaStandIn(StandInApp):
 
 
 IMAGE_MODEL = re.compile(r"gemini-[0-9.]+-flash-image.*")
+TTS_MODEL = re.compile(r"gemini-[0-9.]+-(flash|pro)-preview-tts")
+VOICES = {"Kore", "Puck", "Charon", "Zephyr", "Fenrir", "Leda", "Aoede"}
 MODALITIES = {"TEXT", "IMAGE", "AUDIO"}
 
 
 class GeminiMediaStandIn(GeminiStandIn):
     async def handle(self, rec: Recorded, send) -> None:
         route = ROUTE.fullmatch(rec.path)
+        if route is not None and route.group(2) == "generateContent" and TTS_MODEL.fullmatch(route.group(1)):
+            await self._speak(rec, send, route.group(1))
+            return
         if route is None or route.group(2) != "generateContent" or not IMAGE_MODEL.fullmatch(route.group(1)):
             await super().handle(rec, send)
             return
@@ -236,3 +241,23 @@ class GeminiMediaStandIn(GeminiStandIn):
                                     "usageMetadata": {"promptTokenCount": words,
                                                       "candidatesTokenCount": 1290 * len(candidates),
                                                       "totalTokenCount": words + 1290 * len(candidates)}})
+
+    async def _speak(self, rec: Recorded, send, model: str) -> None:
+        """A TTS model: AUDIO only, a prebuilt voice it knows; 16-bit PCM at 24 kHz back."""
+        self._authenticate(rec)
+        body = rec.json if isinstance(rec.json, dict) else {}
+        config = body.get("generationConfig") or {}
+        if config.get("responseModalities") != ["AUDIO"]:
+            raise Reject(400, {"error": {"code": 400, "status": "INVALID_ARGUMENT", "message":
+                                         "The requested combination of response modalities is not supported by the model."}})
+        voice = (((config.get("speechConfig") or {}).get("voiceConfig") or {}).get("prebuiltVoiceConfig") or {}).get("voiceName")
+        if voice not in VOICES:
+            raise Reject(400, {"error": {"code": 400, "status": "INVALID_ARGUMENT",
+                                         "message": f"Voice name {voice} is not supported."}})
+        text = "".join(p.get("text", "") for c in body.get("contents") or [] for p in c.get("parts") or [])
+        pcm = wav(text, 24000)[44:]
+        await send_json(send, 200, {"candidates": [{"content": {"role": "model", "parts": [
+            {"inlineData": {"mimeType": "audio/L16;codec=pcm;rate=24000", "data": base64.b64encode(pcm).decode()}}]},
+            "finishReason": "STOP"}], "modelVersion": model,
+            "usageMetadata": {"promptTokenCount": len(text.split()), "candidatesTokenCount": len(pcm) // 960,
+                              "totalTokenCount": len(text.split()) + len(pcm) // 960}})

@@ -198,16 +198,22 @@ async def _speech(gw, request, raw: bytes, send, principal, record: CallRecord) 
     ticket = await _admitted(gw, principal, body, options, body["input"], 1)
     digest, size = hashlib.sha256(), 0
     try:
-        route, _, response = await gw.engine.media("speech", body, options, record, stream=True)
-        # Priced per input character (as OpenAI prices tts-1): counted as prompt tokens.
-        _settle_cost(gw, record, {"prompt_tokens": len(body["input"])}, route)
-        kind = response.headers.get("content-type") or SPEECH_FORMATS[body.get("response_format") or "mp3"]
+        route, req, response = await gw.engine.media("speech", body, options, record, stream=True)
+        if hasattr(route.adapter, "speech_answer"):  # a provider that answers audio in JSON
+            audio, kind, usage = route.adapter.speech_answer(req, await gw.engine.read_body(route, response))
+            _settle_cost(gw, record, usage, route)
+            pieces = _one(audio)
+        else:
+            # Priced per input character (as OpenAI prices tts-1): counted as prompt tokens.
+            _settle_cost(gw, record, {"prompt_tokens": len(body["input"])}, route)
+            kind = response.headers.get("content-type") or SPEECH_FORMATS[body.get("response_format") or "mp3"]
+            pieces = response.aiter_bytes()
         headers = [(b"content-type", kind.encode("latin-1"))] + [
             (k.encode(), v.encode()) for k, v in lunos_headers(record, overhead_ms(record))]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         started = time.perf_counter()
         try:
-            async for piece in response.aiter_bytes():
+            async for piece in pieces:
                 if record.ttft_ms is None:
                     record.ttft_ms = round((time.perf_counter() - record.started) * 1000, 3)
                 digest.update(piece)
@@ -225,6 +231,10 @@ async def _speech(gw, request, raw: bytes, send, principal, record: CallRecord) 
     if record.trace:
         record.response = {"content": "audio", "finish_reason": None,
                            "media": [{"bytes": size, "sha256": digest.hexdigest(), "content_type": kind}]}
+
+
+async def _one(audio: bytes):
+    yield audio
 
 
 # ------------------------------------------------------------------ transcriptions

@@ -28,7 +28,14 @@ from ..common import require_turns, upstream_json
 from ..embeddings import EmbeddingsRequest, normalized
 from ..media import MediaRequest
 from .errors import parse_error
-from .images import image_request, parse_images, transcription_answer, transcription_request
+from .images import (
+    image_request,
+    parse_images,
+    speech_answer,
+    speech_request,
+    transcription_answer,
+    transcription_request,
+)
 from .request import build_body, can_stop_thinking, thinking_style
 from .response import parse_completion
 from .stream import GoogleStreamTranslator
@@ -130,14 +137,17 @@ class GoogleAdapter:
         url = f"{self._base}/v1beta/{quote(model, safe='/-._')}:batchEmbedContents"
         return UpstreamRequest("POST", url, self._headers, orjson.dumps(body))
 
-    # Image generation (`POST /v1/images/generations`: generateContent asked for images) and
+    # Image generation (`POST /v1/images/generations`: generateContent asked for images),
     # transcription (`POST /v1/audio/transcriptions`: the audio inline, asked for its text).
-    media_routes: ClassVar[frozenset[str]] = frozenset({"images", "transcriptions"})
+    # Speech on the TTS models: generateContent asked for audio, the PCM wrapped as WAV.
+    media_routes: ClassVar[frozenset[str]] = frozenset({"images", "transcriptions", "speech"})
 
     def build_media_request(self, req: MediaRequest) -> UpstreamRequest:
-        if req.kind == "transcriptions":
-            return transcription_request(req, self._base, self._headers)
-        return image_request(req, self._base, self._headers)
+        build = {"transcriptions": transcription_request, "speech": speech_request}.get(req.kind, image_request)
+        return build(req, self._base, self._headers)
+
+    def speech_answer(self, req: MediaRequest, body: bytes) -> tuple[bytes, str, dict]:
+        return speech_answer(body, self.config.name, req.body.get("response_format"))
 
     def transcription_answer(self, req: MediaRequest, body: bytes) -> tuple[bytes, str, dict]:
         return transcription_answer(body, self.config.name, req.body.get("response_format"))

@@ -4,7 +4,8 @@ the answer's `inlineData` images come back as OpenAI's `b64_json` items.
 
 `size` maps to Gemini's `imageConfig.aspectRatio`; `n` > 1 makes that many candidates
 (`candidateCount`). `quality`, `style` and `background` have no Gemini counterpart: the
-request is refused (`UNSUPPORTED`). Transcription for `POST /v1/audio/transcriptions`: the
+request is refused (`UNSUPPORTED`). Speech for `POST /v1/audio/speech` on TTS models: the
+PCM Gemini answers, wrapped as WAV. Transcription for `POST /v1/audio/transcriptions`: the
 uploaded audio as inline data with an instruction to transcribe it, the answer's text as
 OpenAI's transcription.
 """
@@ -12,6 +13,7 @@ OpenAI's transcription.
 from __future__ import annotations
 
 import base64
+import struct
 from urllib.parse import quote
 
 import orjson
@@ -123,3 +125,48 @@ def transcription_answer(raw: bytes, provider: str, response_format: str | None)
 
 def _model_path(model: str) -> str:
     return model if model.startswith(("models/", "tunedModels/")) else "models/" + model
+
+
+# ------------------------------------------------------------------ speech
+SPEECH_RATE = 24000  # Gemini's TTS answers 16-bit mono PCM at 24 kHz
+
+
+def speech_request(req: MediaRequest, base: str, headers: list[tuple[str, str]]) -> UpstreamRequest:
+    """`POST /v1/audio/speech` on Gemini's TTS models: `generateContent` asked for AUDIO,
+    `voice` as a prebuilt Gemini voice (`Kore`, `Puck`, …), `instructions` before the text."""
+    body = req.body
+    kind = body.get("response_format") or "mp3"
+    if kind not in ("wav", "pcm"):
+        raise GatewayError(400, f"model '{req.model}' gives speech as wav or pcm only, not {kind}",
+                           param="response_format", code="unsupported_parameter")
+    if body.get("speed") not in (None, 1, 1.0):
+        raise GatewayError(400, f"'speed' is not supported by model '{req.model}'", param="speed",
+                           code="unsupported_parameter")
+    text = body["input"] if not body.get("instructions") else f"{body['instructions']}: {body['input']}"
+    payload = {"contents": [{"role": "user", "parts": [{"text": text}]}],
+               "generationConfig": {"responseModalities": ["AUDIO"], "speechConfig": {
+                   "voiceConfig": {"prebuiltVoiceConfig": {"voiceName": body["voice"]}}}}}
+    url = f"{base}/v1beta/{quote(_model_path(req.upstream_model), safe='/-._')}:generateContent"
+    return UpstreamRequest("POST", url, headers, orjson.dumps(payload))
+
+
+def speech_answer(raw: bytes, provider: str, response_format: str | None) -> tuple[bytes, str, dict]:
+    """The PCM Gemini sent, as a WAV file (or raw for `pcm`), and the usage."""
+    data = upstream_json(raw, provider)
+    candidates = (data.get("candidates") or []) if isinstance(data, dict) else []
+    parts = ((candidates[0].get("content") or {}).get("parts") or []) if candidates else []
+    blob = next((p["inlineData"] for p in parts if isinstance(p, dict) and isinstance(p.get("inlineData"), dict)
+                 and str(p["inlineData"].get("mimeType", "")).startswith("audio/")), None)
+    if blob is None:
+        raise GatewayError(502, f"{provider} answered without audio", code="upstream_bad_response")
+    pcm = base64.b64decode(blob.get("data", ""))
+    usage = usage_of(data.get("usageMetadata"))
+    if response_format == "pcm":
+        return pcm, "audio/pcm", usage
+    rate = SPEECH_RATE
+    for field in str(blob["mimeType"]).split(";"):
+        if field.strip().startswith("rate="):
+            rate = int(field.strip()[5:]) if field.strip()[5:].isdigit() else rate
+    header = (b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVEfmt "
+              + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16) + b"data" + struct.pack("<I", len(pcm)))
+    return header + pcm, "audio/wav", usage
