@@ -503,3 +503,12 @@ def test_speech_on_gemini_tts_is_wav(client, gateway, stand_ins):
     with pytest.raises(openai.BadRequestError) as caught:
         client.audio.speech.create(model="google/gemini-2.5-flash-preview-tts", voice="Kore", input="x")
     assert caught.value.body["param"] == "response_format"  # mp3 by default: Gemini gives PCM
+
+
+def test_completions_stream_usage_is_counted_even_when_not_asked(client, gateway, stand_ins):
+    stream = client.completions.create(model="openai/gpt-3.5-turbo-instruct", prompt="a b c", stream=True)
+    chunks = list(stream)
+    assert all(c.usage is None for c in chunks) and all(c.choices for c in chunks)
+    assert stand_ins.openai.last.json["stream_options"] == {"include_usage": True}
+    row = wait_for_row(gateway.url, stream.response.headers["x-request-id"])
+    assert row["usage"]["completion_tokens"] == 4 and row["usage"]["cost"] > 0

@@ -422,14 +422,18 @@ class Engine:
             record.model, record.provider, record.status = route.model, route.provider, 200
             return route, req, response
 
-    async def read_body(self, route: Route, response: UpstreamResponse) -> bytes:
-        """A response's whole body (a 502 or 504 naming the provider when it breaks off)."""
+    async def read_body(self, route: Route, response: UpstreamResponse, attempt: Attempt) -> bytes:
+        """A response's whole body (a 502 or 504 naming the provider when it breaks off); the
+        wait counts as the attempt's upstream time."""
+        started = time.perf_counter()
         try:
             return await response.read(limit=MAX_RESPONSE_BYTES)
         except UpstreamTimeout as exc:
             raise self.timeout_error(route.provider, exc.phase) from None
         except UpstreamProtocolError as exc:
             raise GatewayError(502, f"{route.provider}: {exc}", code="upstream_error") from None
+        finally:
+            attempt.latency_ms = round(attempt.latency_ms + (time.perf_counter() - started) * 1000, 3)
 
     # ------------------------------------------------------------------ streaming
     async def stream(self, body: dict, options: ChatOptions, record: CallRecord,

@@ -10,6 +10,7 @@ model spells differently (`max_tokens_field`, `seed_field`); a provider whose AP
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import ClassVar
 
 import orjson
@@ -126,6 +127,11 @@ class OpenAIAdapter:
     media_routes: ClassVar[frozenset[str]] = frozenset(OPENAI_PATHS)
 
     def build_media_request(self, req: MediaRequest) -> UpstreamRequest:
+        if req.kind == "completions" and req.stream and self._stream_usage:
+            # Usage always asked for, as for chat: the row needs it (the route hides it
+            # from a client that did not ask).
+            options = req.body.get("stream_options") or {}
+            req = replace(req, body={**req.body, "stream_options": {**options, "include_usage": True}})
         return passthrough_request(req, self.config.base_url, self._headers)
 
     def parse_images_response(self, req: MediaRequest, body: bytes) -> tuple[list[dict], dict | None]:

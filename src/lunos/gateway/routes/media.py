@@ -155,7 +155,7 @@ async def _images(gw, request, raw: bytes, send, principal, record: CallRecord) 
     ticket = await _admitted(gw, principal, body, options, body["prompt"], 4096 * (body.get("n") or 1))
     try:
         route, req, response = await gw.engine.media("images", body, options, record)
-        answer = await gw.engine.read_body(route, response)
+        answer = await gw.engine.read_body(route, response, record.attempts[-1])
         items, usage = route.adapter.parse_images_response(req, answer)
         usage = _settle_cost(gw, record, _openai_usage(usage), route, images=len(items))
     finally:
@@ -200,7 +200,7 @@ async def _speech(gw, request, raw: bytes, send, principal, record: CallRecord) 
     try:
         route, req, response = await gw.engine.media("speech", body, options, record, stream=True)
         if hasattr(route.adapter, "speech_answer"):  # a provider that answers audio in JSON
-            audio, kind, usage = route.adapter.speech_answer(req, await gw.engine.read_body(route, response))
+            audio, kind, usage = route.adapter.speech_answer(req, await gw.engine.read_body(route, response, record.attempts[-1]))
             _settle_cost(gw, record, usage, route)
             pieces = _one(audio)
         else:
@@ -290,7 +290,7 @@ async def _transcriptions(gw, request, raw: bytes, send, principal, record: Call
     try:
         route, req, response = await gw.engine.media("transcriptions", fields, options, record,
                                                      raw=(raw, content_type))
-        answer = await gw.engine.read_body(route, response)
+        answer = await gw.engine.read_body(route, response, record.attempts[-1])
         kind = response.headers.get("content-type") or "application/json"
         if hasattr(route.adapter, "transcription_answer"):  # a provider with its own shape
             answer, kind, _ = route.adapter.transcription_answer(req, answer)
@@ -351,9 +351,10 @@ async def _completions(gw, request, raw: bytes, send, principal, record: CallRec
     try:
         route, _, response = await gw.engine.media("completions", body, options, record, stream=stream)
         if stream:
-            await _relay_completions(gw, route, response, send, record)
+            shown = bool((body.get("stream_options") or {}).get("include_usage"))
+            await _relay_completions(gw, route, response, send, record, shown)
             return
-        answer = orjson.loads(await gw.engine.read_body(route, response) or b"{}")
+        answer = orjson.loads(await gw.engine.read_body(route, response, record.attempts[-1]) or b"{}")
         if not isinstance(answer, dict):
             raise GatewayError(502, f"{route.provider} sent a completion that is not an object",
                                code="upstream_bad_response")
@@ -371,9 +372,10 @@ async def _completions(gw, request, raw: bytes, send, principal, record: CallRec
     await send_json(send, 200, answer, lunos_headers(record, overhead_ms(record)))
 
 
-async def _relay_completions(gw, route, response, send, record: CallRecord) -> None:
+async def _relay_completions(gw, route, response, send, record: CallRecord, show_usage: bool) -> None:
     """The provider's SSE events as they arrive, each with the Lunos model id (and the
-    provider on the first); `[DONE]` at the end, or an error event if the stream breaks."""
+    provider on the first); `[DONE]` at the end, or an error event if the stream breaks.
+    The usage chunk reaches only a client that asked for it (`show_usage`)."""
     headers = SSE_HEADERS + [(k.encode(), v.encode()) for k, v in lunos_headers(record, overhead_ms(record))]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     decoder, text, first, usage, finish = SSEDecoder(), [], True, None, None
@@ -398,6 +400,10 @@ async def _relay_completions(gw, route, response, send, record: CallRecord) -> N
                     finish = choice.get("finish_reason") or finish
                 if isinstance(chunk.get("usage"), dict):
                     usage = chunk["usage"]
+                    if not show_usage:
+                        if not chunk.get("choices"):
+                            continue  # the usage-only chunk
+                        chunk.pop("usage")
                 out.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
             if out:
                 await send({"type": "http.response.body", "body": b"".join(out), "more_body": True})
