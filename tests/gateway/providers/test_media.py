@@ -97,3 +97,11 @@ def test_traces_keep_digests_of_file_and_audio_parts():
     assert parts[1]["input_audio"]["data"] == {"bytes": 4, "sha256": hashlib.sha256(b"RIFF").hexdigest()}
     plain = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
     assert without_media(plain) is plain
+
+
+def test_dashboard_shows_media_by_size_and_digest():
+    from lunos.gateway.dashboard.trace import response_view
+
+    view = response_view({"content": "1 image(s)", "media": [
+        {"bytes": 10, "sha256": "ab" * 32}, {"url": "https://images.example/x.png"}]})
+    assert view["media"] == [f"10 bytes, sha256 {'ab' * 32}", "https://images.example/x.png"]
