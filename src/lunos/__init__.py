@@ -5,6 +5,7 @@ The SDK needs only httpx and pydantic; the gateway (`lunos.gateway`) is never im
 
 from ._accumulate import accumulate
 from ._base_client import VERSION as __version__
+from ._binary import AsyncBinaryResponse, BinaryResponse
 from ._client import AsyncLunos, Lunos
 from ._exceptions import (
     APIConnectionError,
@@ -35,6 +36,8 @@ from .types import (
     CompletionUsage,
     CreateEmbeddingResponse,
     Embedding,
+    Image,
+    ImagesResponse,
     LogEntry,
     LogList,
     Model,
@@ -47,6 +50,7 @@ from .types import (
     ResponseStreamEvent,
     ResponseUsage,
     ToolCall,
+    Transcription,
 )
 
 __all__ = [
@@ -56,11 +60,13 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "Annotation",
+    "AsyncBinaryResponse",
     "AsyncLunos",
     "AsyncResponseStream",
     "AsyncStream",
     "AuthenticationError",
     "BadRequestError",
+    "BinaryResponse",
     "ChatCompletion",
     "ChatCompletionChunk",
     "ChatCompletionMessage",
@@ -68,6 +74,8 @@ __all__ = [
     "ConflictError",
     "CreateEmbeddingResponse",
     "Embedding",
+    "Image",
+    "ImagesResponse",
     "IncompleteStreamError",
     "InternalServerError",
     "LogEntry",
@@ -91,6 +99,7 @@ __all__ = [
     "Stream",
     "StructuredOutputError",
     "ToolCall",
+    "Transcription",
     "UnprocessableEntityError",
     "__version__",
     "accumulate",

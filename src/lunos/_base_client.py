@@ -189,12 +189,17 @@ class BaseClient:
         headers: Mapping[str, str] | None,
         timeout: float | httpx.Timeout | None,
         stream: bool,
+        files: Mapping[str, Any] | None = None,
     ) -> httpx.Request:
         query = {k: v for k, v in (params or {}).items() if v is not None}
+        # A multipart body (`files`: uploads) carries the other fields as form fields.
+        content: dict[str, Any] = {"json": jsonable(body) if body is not None else None}
+        if files:
+            content = {"files": files, "data": {k: _form_value(v) for k, v in (body or {}).items()}}
         return http.build_request(
             method,
             f"{self.base_url}/{path.lstrip('/')}",
-            json=jsonable(body) if body is not None else None,
+            **content,
             params=query or None,
             headers=self._headers(stream, headers),
             timeout=self.timeout if timeout is None else timeout,
@@ -209,6 +214,14 @@ class BaseClient:
         if not should_retry(response):
             return None
         return retry_delay(attempt, response.headers)
+
+
+def _form_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))  # Lunos's `models` fallback list
+    return str(value)
 
 
 def connection_error(request: httpx.Request, exc: httpx.TransportError) -> APIConnectionError:
@@ -237,11 +250,12 @@ class SyncAPIClient(BaseClient):
         headers: Mapping[str, str] | None = None,
         timeout: float | httpx.Timeout | None = None,
         stream: bool = False,
+        files: Mapping[str, Any] | None = None,
     ) -> httpx.Response:
         """Send with retries. Returns a 2xx/3xx response (unread when `stream`), or raises."""
         request = self._build_request(
             self._http, method, path, body=body, params=params, headers=headers,
-            timeout=timeout, stream=stream,
+            timeout=timeout, stream=stream, files=files,
         )
         attempt = 0
         while True:
@@ -286,10 +300,11 @@ class AsyncAPIClient(BaseClient):
         headers: Mapping[str, str] | None = None,
         timeout: float | httpx.Timeout | None = None,
         stream: bool = False,
+        files: Mapping[str, Any] | None = None,
     ) -> httpx.Response:
         request = self._build_request(
             self._http, method, path, body=body, params=params, headers=headers,
-            timeout=timeout, stream=stream,
+            timeout=timeout, stream=stream, files=files,
         )
         attempt = 0
         while True:

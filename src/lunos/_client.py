@@ -17,8 +17,10 @@ from ._base_client import (
     SyncAPIClient,
 )
 from ._exceptions import LunosError
+from .resources.audio import AsyncAudio, Audio
 from .resources.chat import AsyncChat, Chat
 from .resources.embeddings import AsyncEmbeddings, Embeddings
+from .resources.images import AsyncImages, Images
 from .resources.logs import AsyncLogs, Logs
 from .resources.models import AsyncModels, Models
 from .resources.responses import AsyncResponses, Responses
@@ -90,6 +92,14 @@ class Lunos(SyncAPIClient):
         return Embeddings(self)
 
     @cached_property
+    def images(self) -> Images:
+        return Images(self)
+
+    @cached_property
+    def audio(self) -> Audio:
+        return Audio(self)
+
+    @cached_property
     def models(self) -> Models:
         return Models(self)
 
@@ -142,6 +152,14 @@ class AsyncLunos(AsyncAPIClient):
     @cached_property
     def embeddings(self) -> AsyncEmbeddings:
         return AsyncEmbeddings(self)
+
+    @cached_property
+    def images(self) -> AsyncImages:
+        return AsyncImages(self)
+
+    @cached_property
+    def audio(self) -> AsyncAudio:
+        return AsyncAudio(self)
 
     @cached_property
     def models(self) -> AsyncModels:

@@ -161,6 +161,66 @@ def _chat(args: argparse.Namespace) -> int:
         return 0
 
 
+class _Progress:
+    """A spinner with the seconds waited on stderr while a slow call runs (a plain start
+    line when stderr is not a terminal); cleared when the call ends."""
+
+    FRAMES = "|/-\\"
+
+    def __init__(self, label: str) -> None:
+        import threading
+
+        self.label = label
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._tty = sys.stderr.isatty()
+
+    def _spin(self) -> None:
+        import time
+
+        started, frame = time.monotonic(), 0
+        while not self._done.wait(0.1):
+            sys.stderr.write(f"\r{self.FRAMES[frame % 4]} {self.label} {time.monotonic() - started:.1f}s")
+            sys.stderr.flush()
+            frame += 1
+
+    def __enter__(self) -> _Progress:
+        if self._tty:
+            self._thread.start()
+        else:
+            print(f"{self.label}...", file=sys.stderr, flush=True)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._done.set()
+        if self._tty:
+            self._thread.join()
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def _image(args: argparse.Namespace) -> int:
+    with _client() as client:
+        with _Progress(f"generating an image with {args.model}"):
+            result = client.images.generate(model=args.model, prompt=args.prompt, size=args.size,
+                                            n=args.n if args.n > 1 else None)
+        paths = [args.output] if len(result.data) == 1 else [
+            f"{os.path.splitext(args.output)[0]}-{i + 1}{os.path.splitext(args.output)[1]}"
+            for i in range(len(result.data))]
+        for path, image in zip(paths, result.data, strict=True):
+            if image.b64_json is None and image.url and not image.url.startswith("data:"):
+                print(f"{image.url} (the provider gave a URL: not saved)")
+                continue
+            data = image.bytes()
+            with open(path, "wb") as out:
+                out.write(data)
+            print(f"saved {path} ({len(data)} bytes)")
+        cost = result.usage.cost if result.usage else None
+        if cost is not None:
+            print(f"cost: ${cost:g}", file=sys.stderr)
+    return 0
+
+
 def _money(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
 
@@ -253,6 +313,14 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--stream", action="store_true", help="print the answer as it arrives")
     chat.add_argument("--system", help="a system message")
     chat.set_defaults(func=_client_command(_chat))
+    image = sub.add_parser("image", help="generate an image through a running gateway")
+    image.add_argument("prompt")
+    image.add_argument("-o", "--output", default="image.png", help="file to write (default image.png)")
+    image.add_argument("-m", "--model", default="openai/gpt-image-1",
+                       help="an image model (default openai/gpt-image-1)")
+    image.add_argument("--size", help="e.g. 1024x1024, 1536x1024, 1024x1536")
+    image.add_argument("-n", type=_positive, default=1, help="how many images (numbered files)")
+    image.set_defaults(func=_client_command(_image))
     models = sub.add_parser("models", help="list the gateway's models and prices")
     models.add_argument("--json", action="store_true")
     models.set_defaults(func=_client_command(_models))

@@ -24,7 +24,8 @@ ENTRY_KEYS = {
     "output_modalities", "supported_parameters", "unsupported_parameters", "constraints",
     "features", "note",
 }
-PRICE_KEYS = {"input", "output", "cached_input", "cache_write", "cache_write_1h", "reasoning"}
+PRICE_KEYS = {"input", "output", "cached_input", "cache_write", "cache_write_1h", "reasoning",
+              "image", "audio_minute"}
 MODALITIES = {"text", "image", "audio", "video", "file"}
 EMBEDDINGS = ["embeddings"]  # the output of an embedding model
 THINKING_KINDS = {"budget", "adaptive", "level", "toggle"}
@@ -86,7 +87,9 @@ def test_entry_shape(entry):
         if key in entry:
             if key == "output_modalities" and entry[key] == EMBEDDINGS:
                 continue
-            assert "text" in entry[key] and set(entry[key]) <= MODALITIES
+            # A chat model takes and gives text; a media model (images, speech,
+            # transcription) may take or give only its medium.
+            assert entry[key] and set(entry[key]) <= MODALITIES
     assert "note" not in entry or (isinstance(entry["note"], str) and entry["note"])
 
 
@@ -179,8 +182,8 @@ def test_anthropic_models_never_take_openai_only_sampling_knobs():
 
 def test_gemini_and_reasoning_models_refuse_what_their_apis_reject():
     for info in CATALOG:
-        if info.output_modalities == tuple(EMBEDDINGS):
-            continue  # embedding models have no chat parameters at all
+        if info.output_modalities == tuple(EMBEDDINGS) or not info.supported_parameters:
+            continue  # embedding and media models have no chat parameters at all
         if info.provider == "google":
             assert not ({"logprobs", "frequency_penalty", "logit_bias"} & info.supported_parameters)
             assert info.features.thinking in {"budget", "level"}

@@ -154,7 +154,9 @@ MESSAGES: dict[str, dict] = {
         "presencePenalty": FLOAT, "frequencyPenalty": FLOAT, "responseLogprobs": BOOL, "logprobs": INT,
         "enableEnhancedCivicAnswers": BOOL, "speechConfig": STRUCT,
         "thinkingConfig": M("ThinkingConfig"), "mediaResolution": STR,
+        "imageConfig": M("ImageConfig"),
     },
+    "ImageConfig": {"aspectRatio": STR, "imageSize": STR},
     "ThinkingConfig": {
         "includeThoughts": BOOL, "thinkingBudget": INT,
         "thinkingLevel": E("ThinkingConfig.ThinkingLevel", "THINKING_LEVEL_UNSPECIFIED",

@@ -160,6 +160,8 @@ class ModelInfo:
     reasoning_price: float | None = None  # defaults to output_price
     cache_write_1h_price: float | None = None  # defaults to cache_write_price
     price_tiers: tuple[PriceTier, ...] = ()  # ascending thresholds
+    image_price: float | None = None  # USD per generated image (images route), beside tokens
+    minute_price: float | None = None  # USD per minute of audio transcribed
     input_modalities: tuple[str, ...] = ("text",)
     output_modalities: tuple[str, ...] = ("text",)
     supported_parameters: frozenset[str] = COMMON_PARAMETERS
@@ -211,6 +213,8 @@ class ModelInfo:
                 "cache_write": self.cache_write_price,
                 "cache_write_1h": self.cache_write_1h_price,
                 "tiers": [tier.public() for tier in self.price_tiers],
+                "image": self.image_price,
+                "audio_minute": self.minute_price,
                 "unit": "USD per million tokens",
             },
             "input_modalities": list(self.input_modalities),
@@ -237,6 +241,8 @@ def _model_from_entry(entry: Mapping[str, Any], base: ModelInfo | None = None) -
         ("cache_write", "cache_write_price"),
         ("reasoning", "reasoning_price"),
         ("cache_write_1h", "cache_write_1h_price"),
+        ("image", "image_price"),
+        ("audio_minute", "minute_price"),
     ):
         if key in pricing:
             values[attr] = pricing[key]

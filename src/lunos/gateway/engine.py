@@ -32,6 +32,7 @@ from .http_client import (
 )
 from .providers.base import PAUSED_KEY, ChatRequest, NativeBody, UpstreamRequest, speaks
 from .providers.embeddings import EmbeddingsRequest
+from .providers.media import MediaRequest
 from .records import Attempt, CallRecord
 from .resume import MAX_PAUSES, Resume
 from .routing import Route, Router, check_credentials
@@ -425,6 +426,52 @@ class Engine:
             record.cost = cost_of(record.tokens, route.model_info)
             return vectors, usage
 
+    # ------------------------------------------------------------------ media routes
+    async def media(self, kind: str, body: dict, options: ChatOptions, record: CallRecord,
+                    stream: bool = False, raw: tuple[bytes, str] | None = None):
+        """Send a media route's body (`kind`: images, speech, transcriptions, completions;
+        `raw`: a multipart body and its content type) to the first deployment that answers
+        2xx, with the same retries, fallbacks and breakers as chat, and return
+        (route, request, open response): the route reads the body whole or relays it."""
+
+        async def prepare(route, body, options, record, stream, native) -> MediaRequest:
+            check_credentials(route)
+            if kind not in getattr(route.adapter, "media_routes", ()):
+                raise GatewayError(400, f"The provider {route.provider!r} has no {ROUTE_NAMES[kind]} "
+                                   "route", param="model", code="unsupported_endpoint")
+            return MediaRequest(kind, body, route.model, route.provider, route.upstream_model,
+                                route.model_info, stream, *(raw or (None, None)))
+
+        plan = self._attempts(body, options, record, stream=stream, prepare=prepare)
+        step = await plan.__anext__()
+        while True:
+            route, req, attempt = step
+            try:
+                response = await self.send(route, None, attempt, route.adapter.build_media_request(req))
+            except GatewayError as exc:
+                step = await plan.asend(exc)
+                continue
+            except BaseException:
+                self.health.end(route.deployment, None)
+                raise
+            self.health.end(route.deployment, True)
+            await plan.aclose()
+            record.model, record.provider, record.status = route.model, route.provider, 200
+            return route, req, response
+
+    async def read_body(self, route: Route, response: UpstreamResponse, attempt: Attempt) -> bytes:
+        """A response's whole body (a 502 or 504 naming the provider when it breaks off); the
+        wait counts as the attempt's upstream time."""
+        started = time.perf_counter()
+        try:
+            return await response.read(limit=MAX_RESPONSE_BYTES)
+        except UpstreamTimeout as exc:
+            raise self.timeout_error(route.provider, exc.phase) from None
+        except UpstreamProtocolError as exc:
+            raise GatewayError(502, f"{route.provider}: {exc}", code="upstream_error") from None
+        finally:
+            attempt.latency_ms = round(attempt.latency_ms + (time.perf_counter() - started) * 1000, 3)
+
     # ------------------------------------------------------------------ streaming
     async def stream(self, body: dict, options: ChatOptions, record: CallRecord,
                      native: NativeBody | None = None) -> AsyncIterator[list]:
@@ -605,6 +652,10 @@ async def _embeddings_request(route: Route, body: dict, options, record, stream,
         raise GatewayError(400, f"The provider {route.provider!r} has no embeddings API",
                            param="model", code="unsupported_endpoint")
     return EmbeddingsRequest(body, route.model, route.provider, route.upstream_model, route.model_info)
+
+
+ROUTE_NAMES = {"images": "image generation", "speech": "text-to-speech",
+               "transcriptions": "transcription", "completions": "text completions"}
 
 
 def _fit_max_tokens(body: dict, route: Route) -> dict:

@@ -114,7 +114,8 @@ CODES = {
     "search_not_configured": "web search was asked for and no backend is configured",
     "provider_not_configured": "the provider has no endpoint or key configured",
     "previous_response_not_found": "previous_response_id names no stored response of this key",
-    "unsupported_endpoint": "the model's provider has no API for this route (embeddings)",
+    "unsupported_endpoint": "the model's provider has no API for this route (embeddings, images, audio, completions)",
+    "unsupported_content": "the model's provider cannot take a message part (audio on Claude, a file by id)",
     # 401, 403: who is calling
     "missing_api_key": "no key was sent",
     "invalid_api_key": "the key is unknown or revoked",

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
+from .providers.media import media_summary
 from .validation import NOT_FORWARDED
 
 _NOT_PARAMS = NOT_FORWARDED | {"messages"}
@@ -29,3 +32,23 @@ def public_request(stored: Any) -> Any:
     if system and isinstance(messages, list):
         messages = [{"role": "system", "content": system}, *messages]
     return {"messages": messages, "params": params}
+
+
+def without_media(raw: bytes) -> bytes | dict:
+    """A chat body as a trace keeps it: as received, unless it holds `file` or `input_audio`
+    parts, whose bytes are replaced by their size and SHA-256 (`media_summary`)."""
+    if b'"file_data"' not in raw and b'"input_audio"' not in raw:
+        return raw
+    body = orjson.loads(raw)
+    for message in body.get("messages") or ():
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else ():
+            if not isinstance(part, dict):
+                continue
+            file, audio = part.get("file"), part.get("input_audio")
+            if isinstance(file, dict) and isinstance(file.get("file_data"), str):
+                kind, _, data = file["file_data"].partition(",")
+                file["file_data"] = media_summary(data, kind[5:].split(";")[0])
+            if isinstance(audio, dict) and isinstance(audio.get("data"), str):
+                audio["data"] = media_summary(audio["data"])
+    return body

@@ -31,6 +31,8 @@ _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 # backslash, a percent-encoded byte (%2F is a slash to the upstream) or a control character.
 _MODEL_TRICK = re.compile(r"\.\.|(^|/)\.(/|$)|\\|%[0-9a-fA-F]{2}|[\x00-\x1f\x7f-\x9f]")
 _DATA_URL = re.compile(r"^data:(image/[a-zA-Z0-9.+-]+);base64,", re.ASCII)
+_FILE_DATA_URL = re.compile(r"^data:([a-zA-Z0-9.+-]+/[a-zA-Z0-9.+-]+);base64,", re.ASCII)
+AUDIO_FORMATS = ("wav", "mp3")
 MAX_TOOLS = 128
 MAX_MESSAGES = 10_000
 
@@ -189,6 +191,16 @@ def validate_chat(body: Any) -> tuple[dict, ChatOptions]:
     return body, options
 
 
+def check_model_field(body: dict) -> None:
+    """`model`: required, a non-empty string, a safe model id (the routes besides chat)."""
+    model = body.get("model")
+    if model is None:
+        raise _bad("'model' is required", "model", "missing_required_parameter")
+    if not isinstance(model, str) or not model.strip():
+        raise _bad("'model' must be a non-empty string", "model", "invalid_type")
+    _model_id(model, "model")
+
+
 def _model_id(model: str, param: str) -> None:
     """The part after `provider/` goes upstream unchanged (SPEC §4), some of it into a URL
     path: nothing in it may change that path. Plain `/` stays allowed (`a/b/c`)."""
@@ -302,7 +314,7 @@ def _user_content(content: Any, where: str) -> None:
     if not content:
         raise _bad(f"'{where}' must not be an empty array", where)
     for j, part in enumerate(content):
-        _part(part, f"{where}[{j}]", allowed=("text", "image_url"))
+        _part(part, f"{where}[{j}]", allowed=("text", "image_url", "file", "input_audio"))
 
 
 def _part(part: Any, where: str, allowed: tuple[str, ...]) -> None:
@@ -317,9 +329,50 @@ def _part(part: Any, where: str, allowed: tuple[str, ...]) -> None:
             raise _bad(f"'{where}.{kind}' must be a string", f"{where}.{kind}", "invalid_type")
     elif kind == "image_url":
         _image(part.get("image_url"), f"{where}.image_url")
+    elif kind == "file":
+        _file(part.get("file"), f"{where}.file")
+    elif kind == "input_audio":
+        _audio(part.get("input_audio"), f"{where}.input_audio")
     cache = part.get("cache_control")
     if cache is not None and not isinstance(cache, dict):
         raise _bad(f"'{where}.cache_control' must be an object", f"{where}.cache_control", "invalid_type")
+
+
+def _base64(data: Any, where: str) -> None:
+    if not isinstance(data, str) or not data:
+        raise _bad(f"'{where}' must be a non-empty base64 string", where, "invalid_type")
+    try:
+        base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise _bad(f"'{where}' holds invalid base64 data", where) from None
+
+
+def _file(file: Any, where: str) -> None:
+    """A `file` part: `file_data` (a base64 data URL, e.g. a PDF) or `file_id`."""
+    if not isinstance(file, dict):
+        raise _bad(f"'{where}' must be an object with 'file_data' or 'file_id'", where, "invalid_type")
+    data, file_id = file.get("file_data"), file.get("file_id")
+    if (data is None) == (file_id is None):
+        raise _bad(f"'{where}' must have one of 'file_data' and 'file_id'", where)
+    if file_id is not None and (not isinstance(file_id, str) or not file_id):
+        raise _bad(f"'{where}.file_id' must be a non-empty string", f"{where}.file_id", "invalid_type")
+    if file.get("filename") is not None and not isinstance(file["filename"], str):
+        raise _bad(f"'{where}.filename' must be a string", f"{where}.filename", "invalid_type")
+    if data is not None:
+        match = _FILE_DATA_URL.match(data) if isinstance(data, str) else None
+        if match is None:
+            raise _bad(f"'{where}.file_data' must be a base64 data URL (data:application/pdf;base64,...)",
+                       f"{where}.file_data")
+        _base64(data[match.end():], f"{where}.file_data")
+
+
+def _audio(audio: Any, where: str) -> None:
+    """An `input_audio` part: {"data": base64, "format": "wav" | "mp3"}."""
+    if not isinstance(audio, dict):
+        raise _bad(f"'{where}' must be an object with 'data' and 'format'", where, "invalid_type")
+    if audio.get("format") not in AUDIO_FORMATS:
+        raise _bad(f"'{where}.format' must be one of {', '.join(AUDIO_FORMATS)}", f"{where}.format")
+    _base64(audio.get("data"), f"{where}.data")
 
 
 def _image(image: Any, where: str) -> None:

@@ -19,6 +19,7 @@ from .chat import (
 )
 from .embeddings import CreateEmbeddingResponse, Embedding, EmbeddingUsage
 from .log import LogEntry, LogList, LogUsage
+from .media import Image, ImagesResponse, MediaUsage, Transcription
 from .model import Model, ModelList, ModelPricing
 from .responses import (
     ParsedResponse,
@@ -61,9 +62,12 @@ __all__ = [
     "Embedding",
     "EmbeddingUsage",
     "Function",
+    "Image",
+    "ImagesResponse",
     "LogEntry",
     "LogList",
     "LogUsage",
+    "MediaUsage",
     "Model",
     "ModelList",
     "ModelPricing",
@@ -93,5 +97,6 @@ __all__ = [
     "ResponseStreamEvent",
     "ResponseUsage",
     "ToolCall",
+    "Transcription",
     "URLCitation",
 ]

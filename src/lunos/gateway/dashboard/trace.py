@@ -137,4 +137,13 @@ def response_view(response: Any) -> dict | None:
         "finish_reason": str(response.get("finish_reason") or ""),
         "tool_calls": [_tool_call(c) for c in response.get("tool_calls") or []],
         "citations": [_citation(a) for a in response.get("annotations") or []],
+        # images or audio the answer held: their size and digest (traces keep no media bytes)
+        "media": [_media(m) for m in response.get("media") or [] if isinstance(m, dict)],
     }
+
+
+def _media(item: dict) -> str:
+    if "sha256" in item:
+        kind = f"{item['content_type']}, " if item.get("content_type") else ""
+        return f"{kind}{item.get('bytes')} bytes, sha256 {item['sha256']}"
+    return str(item.get("url") or "")

@@ -42,8 +42,8 @@ from ..validation import (
     _boolean,
     _integer,
     _kind,
-    _model_id,
     _number,
+    check_model_field,
     check_schema,
 )
 
@@ -91,12 +91,7 @@ DEFAULT_ADAPTIVE_EFFORT = "medium"
 def validate_messages(body: Any) -> None:
     if not isinstance(body, dict):
         raise GatewayError(400, "The request body must be a JSON object", code="invalid_json")
-    model = body.get("model")
-    if model is None:
-        raise _bad("'model' is required", "model", "missing_required_parameter")
-    if not isinstance(model, str) or not model.strip():
-        raise _bad("'model' must be a non-empty string", "model", "invalid_type")
-    _model_id(model, "model")
+    check_model_field(body)
     if body.get("max_tokens") is None:
         raise _bad("'max_tokens' is required", "max_tokens", "missing_required_parameter")
     _integer(body, "max_tokens", 1)
@@ -567,6 +562,13 @@ class _Translation:
                     self.unsupported(f"{path}.source", "an image from the Files API")
                 else:
                     parts.append({"type": "image_url", "image_url": {"url": url}})
+            elif kind == "document" and block["source"].get("type") == "base64" \
+                    and not (block.get("citations") or {}).get("enabled"):  # citations: Anthropic's
+                source = block["source"]  # chat's `file` part (a PDF as a data URL)
+                file = {"file_data": f"data:{source.get('media_type')};base64,{source.get('data')}"}
+                if block.get("title"):
+                    file["filename"] = block["title"]
+                parts.append({"type": "file", "file": file})
             elif kind == "tool_result":
                 call_id = block["tool_use_id"]
                 if call_id not in owed or call_id in results:

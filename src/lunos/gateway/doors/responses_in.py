@@ -632,7 +632,13 @@ class _Translation:
             if image is None:
                 self.unsupported(f"{where}.file_id", "an image from OpenAI's Files API")
             return image
-        self.unsupported(where, "a file")
+        if kind == "input_file" and isinstance(part.get("file_data"), str) \
+                and part["file_data"].startswith("data:"):
+            file = {"file_data": part["file_data"]}  # chat's `file` part (a PDF as a data URL)
+            if part.get("filename"):
+                file["filename"] = part["filename"]
+            return {"type": "file", "file": file}
+        self.unsupported(where, "a file by id or URL")
         return None
 
     def assistant_item(self, item: dict, turn: _Turn, where: str) -> None:

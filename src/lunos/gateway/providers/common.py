@@ -155,10 +155,11 @@ def _has_turn(message: dict) -> bool:
 
 
 def _says_something(content: Any) -> bool:
-    """Content with a part the translators send: a non-empty text or an image. Empty text
-    parts and an assistant's refusal parts are left out, so content of only those says
-    nothing, as an empty string says nothing."""
-    return any(part.get("type") == "image_url" or (part.get("type") == "text" and part.get("text"))
+    """Content with a part the translators send: a non-empty text, an image, a file or
+    audio. Empty text parts and an assistant's refusal parts are left out, so content of
+    only those says nothing, as an empty string says nothing."""
+    return any(part.get("type") in ("image_url", "file", "input_audio")
+               or (part.get("type") == "text" and part.get("text"))
                for part in parts_of(content))
 
 

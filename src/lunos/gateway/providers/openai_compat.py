@@ -10,6 +10,7 @@ model spells differently (`max_tokens_field`, `seed_field`); a provider whose AP
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import ClassVar
 
 import orjson
@@ -27,6 +28,7 @@ from .base import (
 )
 from .common import status_error, upstream_json, upstream_message
 from .embeddings import EmbeddingsRequest
+from .media import OPENAI_PATHS, MediaRequest, parse_openai_images, passthrough_request
 from .openai_responses import ResponsesRelay, parse_responses, responses_request
 
 _ERROR_PATHS = (("error", "message"), ("message",), ("detail",), ("error",))
@@ -120,6 +122,21 @@ class OpenAIAdapter:
         items = sorted(items, key=lambda item: item["index"] if isinstance(item.get("index"), int) else 0)
         usage = data.get("usage")
         return [item["embedding"] for item in items], usage if isinstance(usage, dict) else None
+
+    # The media routes (SPEC §9.4): the body as sent, only the model renamed. A compatible
+    # provider without one of these routes answers 404, which the client sees as it is.
+    media_routes: ClassVar[frozenset[str]] = frozenset(OPENAI_PATHS)
+
+    def build_media_request(self, req: MediaRequest) -> UpstreamRequest:
+        if req.kind == "completions" and req.stream and self._stream_usage:
+            # Usage always asked for, as for chat: the row needs it (the route hides it
+            # from a client that did not ask).
+            options = req.body.get("stream_options") or {}
+            req = replace(req, body={**req.body, "stream_options": {**options, "include_usage": True}})
+        return passthrough_request(req, self.config.base_url, self._headers)
+
+    def parse_images_response(self, req: MediaRequest, body: bytes) -> tuple[list[dict], dict | None]:
+        return parse_openai_images(body, self.config.name)
 
 
 def _rename(body: dict, field: str, to: str | None) -> None:

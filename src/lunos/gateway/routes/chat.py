@@ -9,6 +9,7 @@ from ..asgi import send_error, send_json
 from ..errors import GatewayError
 from ..records import CallRecord
 from ..tools import runner_for
+from ..traces import without_media
 from ..usage import completion_output
 from ..validation import header_options, parse_json, validate_chat
 
@@ -57,7 +58,7 @@ async def chat_completions(gw, request, raw: bytes, send, principal, record: Cal
         record.stream = bool(body.get("stream"))
         if options.observability:
             record.trace = True
-            record.request = raw  # read back as messages and params (traces.py)
+            record.request = without_media(raw)  # read back as messages and params (traces.py)
         principal.check_model(body["model"], options.models, gw.router.full_id)
         runner = gw.cache.wrap(runner_for(gw, body, options), options, principal, body["model"])
         ticket = await gw.limits.admit(principal, body, candidate_infos(gw, body, options), runner)
@@ -85,6 +86,29 @@ async def chat_completions(gw, request, raw: bytes, send, principal, record: Cal
     finally:
         if record.latency_ms is None:
             record.finish()
+
+
+def recorded(endpoint: str, work):
+    """A route handler for `work` (a door besides chat) that records `endpoint` and answers
+    a failure before the answer began as a JSON error (after it began, `work` ends the
+    answer itself); the row's latency is set if `work` did not set it."""
+
+    async def handle(gw, request, raw: bytes, send, principal, record: CallRecord) -> None:
+        record.endpoint = endpoint
+        try:
+            await work(gw, request, raw, send, principal, record)
+        except GatewayError as exc:
+            record.status, record.error = exc.status, exc.message
+            headers = lunos_headers(record)
+            if record.attempts:
+                headers.append(("x-should-retry", "false"))
+            record.responded = True
+            await send_error(send, exc, headers)
+        finally:
+            if record.latency_ms is None:
+                record.finish()
+
+    return handle
 
 
 def candidate_infos(gw, body: dict, options) -> list:

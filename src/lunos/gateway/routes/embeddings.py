@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 
 from .. import local_model
-from ..asgi import send_error, send_json
+from ..asgi import send_json
 from ..errors import GatewayError
 from ..providers.embeddings import from_base64, to_base64
 from ..records import CallRecord
@@ -22,12 +22,12 @@ from ..validation import (
     ChatOptions,
     _bad,
     _kind,
-    _model_id,
+    check_model_field,
     header_options,
     lunos_options,
     parse_json,
 )
-from .chat import candidate_infos, lunos_headers, overhead_ms
+from .chat import candidate_infos, lunos_headers, overhead_ms, recorded
 
 MAX_INPUTS = 2048  # OpenAI's limit per request
 ENCODINGS = ("float", "base64")
@@ -38,12 +38,7 @@ def validate_embeddings(body) -> tuple[dict, ChatOptions]:
     fields, and the Lunos options (fallback models, observability)."""
     if not isinstance(body, dict):
         raise GatewayError(400, "The request body must be a JSON object", code="invalid_json")
-    model = body.get("model")
-    if model is None:
-        raise _bad("'model' is required", "model", "missing_required_parameter")
-    if not isinstance(model, str) or not model.strip():
-        raise _bad("'model' must be a non-empty string", "model", "invalid_type")
-    _model_id(model, "model")
+    check_model_field(body)
     body["input"] = _inputs(body.get("input"))
     encoding = body.get("encoding_format")
     if encoding is not None and encoding not in ENCODINGS:
@@ -95,22 +90,6 @@ def _reservation(inputs: list) -> dict:
     """A body `limits` can bound (one token per byte of text, or per token id given)."""
     return {"messages": [{"content": item if isinstance(item, str) else " " * len(item)}
                          for item in inputs], "max_tokens": 1}
-
-
-async def create_embeddings(gw, request, raw: bytes, send, principal, record: CallRecord) -> None:
-    record.endpoint = "embeddings"
-    try:
-        await _embeddings(gw, request, raw, send, principal, record)
-    except GatewayError as exc:
-        record.status, record.error = exc.status, exc.message
-        headers = lunos_headers(record)
-        if record.attempts:
-            headers.append(("x-should-retry", "false"))
-        record.responded = True
-        await send_error(send, exc, headers)
-    finally:
-        if record.latency_ms is None:
-            record.finish()
 
 
 async def _embeddings(gw, request, raw: bytes, send, principal, record: CallRecord) -> None:
@@ -173,3 +152,6 @@ async def _run_local(gw, body: dict, record: CallRecord) -> list:
     record.tokens.add(TokenCounts(prompt=tokens))
     record.cost = cost_of(record.tokens, gw.catalog.get(local_model.MODEL_ID))
     return vectors
+
+
+create_embeddings = recorded("embeddings", _embeddings)

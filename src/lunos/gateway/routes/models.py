@@ -32,11 +32,27 @@ def _entry(gw, info: ModelInfo, search: bool) -> dict:
     return entry
 
 
+MODALITIES = ("text", "image", "audio", "video", "file", "embeddings")
+
+
+def _modalities(request, name: str) -> set[str]:
+    """`?input=text,image`: the modalities a model must all have; a 400 for an unknown one."""
+    raw = request.arg(name)
+    wanted = {m.strip().lower() for m in (raw or "").split(",") if m.strip()}
+    unknown = sorted(wanted - set(MODALITIES))
+    if unknown:
+        raise GatewayError(400, f"'{name}' takes a comma list of {', '.join(MODALITIES)}; "
+                           f"{unknown[0]!r} is none of them", param=name)
+    return wanted
+
+
 async def list_models(gw, request, send, principal) -> None:
     search = _search_configured(gw)
     provider = request.arg("provider")
+    inputs, outputs = _modalities(request, "input"), _modalities(request, "output")
     data = [_entry(gw, info, search) for info in gw.catalog
-            if not provider or info.provider == provider]
+            if (not provider or info.provider == provider)
+            and inputs <= set(info.input_modalities) and outputs <= set(info.output_modalities)]
     await send_json(send, 200, {"object": "list", "data": data})
 
 

@@ -34,10 +34,12 @@ Rules, in the order a request meets them:
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable
 from typing import Any
 
 from ...catalog import features_of
+from ...errors import GatewayError
 from ..base import ChatRequest, ProviderConfig
 from ..common import loads_arguments, parse_data_url, parts_of
 from . import search
@@ -199,7 +201,7 @@ def translate_messages(messages: list[dict]) -> tuple[list[dict], list[dict]]:
         elif role == "tool":
             _append(turns, "user", [_tool_result(m)])
         elif role == "user":
-            _append(turns, "user", _user_blocks(m.get("content")))
+            _append(turns, "user", _user_blocks(m.get("content"), i))
         elif role == "assistant":
             _append(turns, "assistant", _assistant_blocks(m, i))
     for turn in turns:
@@ -232,15 +234,43 @@ def _text_blocks(content: Any) -> list[dict]:
     ]
 
 
-def _user_blocks(content: Any) -> list[dict]:
+def _user_blocks(content: Any, index: int) -> list[dict]:
     blocks = []
-    for part in parts_of(content):
+    for j, part in enumerate(parts_of(content)):
         kind = part.get("type")
         if kind == "text" and part.get("text"):
             blocks.append(_with_cache_control({"type": "text", "text": part["text"]}, part))
         elif kind == "image_url":
             blocks.append(_with_cache_control(_image(part["image_url"]["url"]), part))
+        elif kind == "file":
+            blocks.append(_with_cache_control(_document(part["file"], f"messages[{index}].content[{j}]"), part))
+        elif kind == "input_audio":
+            raise GatewayError(400, "Anthropic models take no audio input: the 'input_audio' part at "
+                               f"'messages[{index}].content[{j}]' cannot be sent (use a Gemini or "
+                               "OpenAI audio model)", param=f"messages[{index}].content[{j}]",
+                               code="unsupported_content")
     return blocks
+
+
+def _document(file: dict, where: str) -> dict:
+    """A `file` part (a PDF as a data URL) as a `document` block with a base64 source."""
+    if file.get("file_data") is None:
+        raise GatewayError(400, "Anthropic takes files as data: send 'file_data' (a base64 data URL), "
+                           "not a 'file_id' of OpenAI's Files API", param=f"{where}.file.file_id",
+                           code="unsupported_content")
+    media_type, data = parse_data_url(file["file_data"])
+    if media_type not in ("application/pdf", "text/plain"):
+        raise GatewayError(400, f"Anthropic takes PDF (or plain text) documents, not {media_type}",
+                           param=f"{where}.file.file_data", code="unsupported_content")
+    if media_type == "text/plain":
+        source = {"type": "text", "media_type": media_type,
+                  "data": base64.b64decode(data).decode("utf-8", "replace")}
+    else:
+        source = {"type": "base64", "media_type": media_type, "data": data}
+    block = {"type": "document", "source": source}
+    if file.get("filename"):
+        block["title"] = file["filename"]
+    return block
 
 
 def _image(url: str) -> dict:

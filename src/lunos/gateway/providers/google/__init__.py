@@ -26,7 +26,16 @@ from ...tokens import count
 from ..base import ChatRequest, ProviderConfig, Unsupported, UpstreamRequest, check_parameters
 from ..common import require_turns, upstream_json
 from ..embeddings import EmbeddingsRequest, normalized
+from ..media import MediaRequest
 from .errors import parse_error
+from .images import (
+    image_request,
+    parse_images,
+    speech_answer,
+    speech_request,
+    transcription_answer,
+    transcription_request,
+)
 from .request import build_body, can_stop_thinking, thinking_style
 from .response import parse_completion
 from .stream import GoogleStreamTranslator
@@ -128,6 +137,24 @@ class GoogleAdapter:
         body = {"requests": [{**one, "content": {"parts": [{"text": text}]}} for text in inputs]}
         url = f"{self._base}/v1beta/{quote(model, safe='/-._')}:batchEmbedContents"
         return UpstreamRequest("POST", url, self._headers, orjson.dumps(body))
+
+    # Image generation (`POST /v1/images/generations`: generateContent asked for images),
+    # transcription (`POST /v1/audio/transcriptions`: the audio inline, asked for its text).
+    # Speech on the TTS models: generateContent asked for audio, the PCM wrapped as WAV.
+    media_routes: ClassVar[frozenset[str]] = frozenset({"images", "transcriptions", "speech"})
+
+    def build_media_request(self, req: MediaRequest) -> UpstreamRequest:
+        build = {"transcriptions": transcription_request, "speech": speech_request}.get(req.kind, image_request)
+        return build(req, self._base, self._headers)
+
+    def speech_answer(self, req: MediaRequest, body: bytes) -> tuple[bytes, str, dict]:
+        return speech_answer(body, self.config.name, req.body.get("response_format"))
+
+    def transcription_answer(self, req: MediaRequest, body: bytes) -> tuple[bytes, str, dict]:
+        return transcription_answer(body, self.config.name, req.body.get("response_format"))
+
+    def parse_images_response(self, req: MediaRequest, body: bytes) -> tuple[list[dict], dict | None]:
+        return parse_images(body, self.config.name)
 
     def parse_embeddings_response(self, req: EmbeddingsRequest, body: bytes) -> tuple[list, dict | None]:
         data = upstream_json(body, self.config.name)

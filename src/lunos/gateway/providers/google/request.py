@@ -189,7 +189,22 @@ def _user_parts(content: Any, index: int) -> list[dict]:
                                    param=f"messages[{index}].content[{k}].image_url.url")
             mime, data = parse_data_url(url)
             parts.append({"inlineData": {"mimeType": mime, "data": data}})
+        elif kind == "file":
+            file = part["file"]
+            if file.get("file_data") is None:
+                raise GatewayError(400, "Gemini takes files as data: send 'file_data' (a base64 data "
+                                   "URL), not a 'file_id' of OpenAI's Files API",
+                                   param=f"messages[{index}].content[{k}].file.file_id",
+                                   code="unsupported_content")
+            mime, data = parse_data_url(file["file_data"])
+            parts.append({"inlineData": {"mimeType": mime, "data": data}})
+        elif kind == "input_audio":
+            audio = part["input_audio"]
+            parts.append({"inlineData": {"mimeType": AUDIO_TYPES[audio["format"]], "data": audio["data"]}})
     return parts
+
+
+AUDIO_TYPES = {"wav": "audio/wav", "mp3": "audio/mp3"}
 
 
 def _model_parts(message: dict, index: int) -> list[dict]:
