@@ -242,6 +242,7 @@ class Engine:
         prepare = prepare or self.prepare
         error: GatewayError | None = None
         names = [body["model"], *options.models]
+        record.requested_model = record.requested_model or body["model"]
         skipped: list[Route] = []  # deployments left out because their breaker is open
         for index, name in enumerate(names):
             try:
@@ -271,7 +272,8 @@ class Engine:
                         error = exc
                         break
                     raise
-                attempt = Attempt(route.model, route.provider)
+                attempt = Attempt(route.model, route.provider, started_ms=round(
+                    (time.perf_counter() - record.started) * 1000, 3))
                 record.attempts.append(attempt)
                 error = yield route, req, attempt
                 if error is None:

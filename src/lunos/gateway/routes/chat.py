@@ -50,15 +50,7 @@ async def chat_completions(gw, request, raw: bytes, send, principal, record: Cal
         body = parse_json(raw)
         if isinstance(body, dict):
             header_options(body, request.headers)
-        body, options = validate_chat(body)
-        record.model = body["model"]
-        record.stream = bool(body.get("stream"))
-        if options.observability:
-            record.trace = True
-            record.request = raw  # read back as messages and params (traces.py)
-        principal.check_model(body["model"], options.models, gw.router.full_id)
-        runner = runner_for(gw, body, options)
-        ticket = await gw.limits.admit(principal, body, candidate_infos(gw, body, options), runner)
+        body, options, runner, ticket = await admit_chat(gw, raw, body, principal, record)
         try:
             if record.stream:
                 await _stream(runner, body, options, record, send)
@@ -83,6 +75,24 @@ async def chat_completions(gw, request, raw: bytes, send, principal, record: Cal
     finally:
         if record.latency_ms is None:
             record.finish()
+
+
+async def admit_chat(gw, raw: bytes, body, principal, record: CallRecord) -> tuple:
+    """Validate a parsed chat body and admit it under the key's limits: (body without
+    Lunos fields, options, runner, limits ticket to settle). The model the caller named
+    goes on the row even when validation refuses the request (SPEC §12)."""
+    if isinstance(body, dict) and isinstance(body.get("model"), str):
+        record.model = record.requested_model = body["model"][:300]
+    body, options = validate_chat(body)
+    record.model = body["model"]
+    record.stream = bool(body.get("stream"))
+    if options.observability:
+        record.trace = True
+        record.request = raw  # read back as messages and params (traces.py)
+    principal.check_model(body["model"], options.models, gw.router.full_id)
+    runner = runner_for(gw, body, options)
+    ticket = await gw.limits.admit(principal, body, candidate_infos(gw, body, options), runner)
+    return body, options, runner, ticket
 
 
 def candidate_infos(gw, body: dict, options) -> list:

@@ -56,6 +56,18 @@ def _v6_responses(conn: Connection) -> None:
     schema.responses.create(conn, checkfirst=True)
 
 
+def _v8_finding_requests(conn: Connection) -> None:
+    """SPEC §12: requested_model, session_id, replay_of, and the words `q` searches.
+    Nullable columns without a default: PostgreSQL adds them without rewriting the table."""
+    columns = {c["name"] for c in inspect(conn).get_columns("lunos_requests")}
+    for name, kind in (("requested_model", "VARCHAR(300)"), ("session_id", "VARCHAR(200)"),
+                       ("replay_of", "VARCHAR(64)"), ("search", "TEXT")):
+        if name not in columns:  # a database created by step 1 of this version has them
+            conn.execute(text(f"ALTER TABLE lunos_requests ADD COLUMN {name} {kind}"))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_lunos_requests_session "
+                      "ON lunos_requests (session_id, created_at)"))
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _v1_initial),
     (2, _v2_drop_day_index),
@@ -63,6 +75,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (4, _v4_no_whole_key_prefix),
     (5, _v5_endpoint),
     (6, _v6_responses),
+    (8, _v8_finding_requests),
 ]
 
 

@@ -83,7 +83,14 @@ requests = Table(
     Column("trace_ref", Text),  # SQLite: where the trace's payloads lie (trace_files.py)
     # The route the request came through (params.ENDPOINTS); rows older than it are chat.
     Column("endpoint", String(20), nullable=False, server_default="chat"),
+    # SPEC §12 (migration 8): what the caller asked for, the conversation it belongs to, the
+    # row it replays, and a traced row's words for `q` (rows.search_words).
+    Column("requested_model", String(300)),
+    Column("session_id", String(200)),
+    Column("replay_of", String(64)),
+    Column("search", Text),
     Index("ix_lunos_requests_key_created", "key_id", "created_at"),
+    Index("ix_lunos_requests_session", "session_id", "created_at"),
     Index("ix_lunos_requests_created", "created_at"),
 )
 
