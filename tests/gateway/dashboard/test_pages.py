@@ -116,7 +116,7 @@ async def test_cross_origin_and_tokenless_posts_are_refused(site):
         assert len(await site.gw.store.list_keys()) == before
         ok = await client.post("/dashboard/keys", data={"csrf": token, "name": "good"},
                                headers={"origin": f"http://{HOST}"})
-        assert ok.status_code == 200
+        assert ok.status_code == 303  # post/redirect/get
         assert len(await site.gw.store.list_keys()) == before + 1
         # a sign-out without the token is refused too, and the session stays
         assert (await client.post("/dashboard/logout")).status_code == 403
@@ -208,11 +208,14 @@ async def test_key_management(site):
                                                           "budget_usd": "lots"})
         assert bad.status_code == 400 and "budget_usd" in bad.text
         assert 'value="b"' in bad.text  # the form keeps what was typed
-        created = await client.post("/dashboard/keys", data={
+        posted = await client.post("/dashboard/keys", data={
             "csrf": token, "name": "ci-runner", "budget_usd": "5", "rpm": "60", "tpm": "",
             "allowed_models": "openai/gpt-4o-mini, openai/gpt-4o",
             "expires_at": "2099-01-01T00:00"})
-        assert created.status_code == 200
+        # post/redirect/get: the page the redirect leads to shows the secret once
+        assert posted.status_code == 303 and posted.headers["location"] == "/dashboard/keys"
+        assert "Path=/dashboard" in posted.headers["set-cookie"] and "HttpOnly" in posted.headers["set-cookie"]
+        created = await client.get("/dashboard/keys")
         raw = re.search(r'id="new-key-value">([^<]+)<', created.text).group(1)
         assert raw.startswith("sk-lunos-")
         assert created.headers["cache-control"] == "no-store"
@@ -223,7 +226,11 @@ async def test_key_management(site):
         listing = (await client.get("/dashboard/keys")).text
         assert raw not in listing and row["prefix"] in listing  # shown once
         assert site.gw.auth.authenticate(b"Bearer " + raw.encode()).key_id == row["id"]
-        revoked = await client.post(f"/dashboard/keys/{row['id']}/revoke", data={"csrf": token})
+        asked = await client.post(f"/dashboard/keys/{row['id']}/revoke", data={"csrf": token})
+        assert asked.status_code == 200 and 'id="confirm-revoke"' in asked.text  # asks first
+        assert (await site.gw.store.get_key(row["id"]))["revoked_at"] is None
+        revoked = await client.post(f"/dashboard/keys/{row['id']}/revoke",
+                                    data={"csrf": token, "confirm": "yes"})
         assert revoked.status_code == 303
         page = await client.get(revoked.headers["location"])
         assert f"Key {row['id']} revoked." in page.text
@@ -275,7 +282,7 @@ async def test_logs_show_and_filter_the_endpoint(site):
     async with site.client() as client:
         await site.sign_in(client, raw)
         page = (await client.get("/dashboard/logs")).text
-        cells = dict(re.findall(r'<tr data-id="([^"]+)">.*?<td class="endpoint">([^<]*)</td>',
+        cells = dict(re.findall(r'<tr data-id="([^"]+)">.*?<span class="tag">([^<]*)</span>',
                                 page, re.S))
         assert cells == {"msg_door_messages": "messages", "chatcmpl-door-chat": "chat"}
         assert '<option value="messages">messages</option>' in page
@@ -293,6 +300,7 @@ async def test_logs_show_and_filter_the_endpoint(site):
 async def test_detail_page_shows_the_row(site):
     await site.add_row(
         "chatcmpl-detail", None, trace=True, status=200, ttft_ms=80.0, tokens_per_second=55.5,
+        stream=True,
         request={"messages": [
             {"role": "system", "content": "be brief"},
             {"role": "user", "content": [
@@ -343,7 +351,7 @@ async def test_usage_page_embeds_chart_data(site):
     cost = next(c for c in data["charts"] if c["id"] == "cost")
     assert cost["series"][0]["values"][-1] == 0.75
     assert 'id="total-requests">3<' in page.text
-    assert '<td class="mono">reports</td>' in page.text
+    assert re.search(r'<td data-label="App" class="mono"><a href="/dashboard/logs\?app=reports&amp;since=[^"]+">reports</a></td>', page.text)
     assert '<script src="/dashboard/static/uplot/uPlot.iife.min.js" defer>' in page.text
 
 

@@ -30,9 +30,9 @@ def log_row() -> dict:
                   "cached_tokens": 0, "cache_write_tokens": 0, "reasoning_tokens": 0,
                   "cost": 0.5},
         "latency_ms": 12.0, "ttft_ms": 3.0, "tokens_per_second": 40.0, "stream": True,
-        "created_at": XSS,
+        "created_at": XSS, "requested_model": XSS, "session_id": XSS, "replay_of": XSS,
         "attempts": [{"model": XSS, "provider": XSS, "status": 500, "error": XSS,
-                      "latency_ms": 1.0}],
+                      "latency_ms": 1.0, "started_ms": 0.5}],
         "dropped_params": [XSS], "trace": True, "request": None, "response": None,
         "extra": {"searches": [XSS]},
     }
@@ -78,22 +78,33 @@ def _usage_values() -> dict:
     import datetime
 
     days = charts.day_list(datetime.date(2030, 1, 1), datetime.date(2030, 1, 3))
-    return {"days": 30, "periods": views.USAGE_PERIODS, **charts.usage_view(usage_rows(), days)}
+    table = [{"model": XSS, "endpoint": XSS, "key": XSS, "key_name": XSS, "requests": 2,
+              "error_rate": 0.5, "latency_p50_ms": 1.0, "latency_p95_ms": 2.0, "ttft_p50_ms": None,
+              "prompt_tokens": 1, "completion_tokens": 1, "cost": 0.1}]
+    return {"days": 30, "periods": views.USAGE_PERIODS, "since_param": XSS,
+            "budget": {"budget": 1.0, "spent": 0.5, "left": 0.5},
+            **charts.usage_view(usage_rows(), days),
+            "by_model": table, "by_endpoint": table, "by_key": table}
 
 
 PAGES = {
     "login.html": lambda: {"error": XSS, "login_csrf": XSS},
     "error.html": lambda: {"code": 400, "message": XSS},
-    "logs.html": lambda: {"rows": [log_row()], "filters": dict.fromkeys(views.LOG_FILTERS, XSS),
+    "logs.html": lambda: {"rows": [{**log_row(), "preview": trace.preview(log_row())}], "filters": dict.fromkeys(views.LOG_FILTERS, XSS),
                           "error": XSS, "choices": {"models": [XSS], "apps": [XSS]},
-                          "endpoints": [XSS],
+                          "endpoints": [XSS], "orders": [(XSS, XSS)], "total": 1,
+                          "first_row": 1, "last_row": 1, "export_query": XSS, "prev_url": XSS,
                           "paged": True, "next_url": XSS, "first_url": XSS},
     "detail.html": lambda: {"row": log_row(), "request": trace.request_view(TRACE_REQUEST),
-                            "response": trace.response_view(TRACE_RESPONSE), "extra": XSS},
+                            "response": trace.response_view(TRACE_RESPONSE), "extra": XSS,
+                            "timeline": trace.timeline(log_row()), "newer": XSS, "older": XSS,
+                            "runs": [{**log_row(), "view": trace.response_view(TRACE_RESPONSE)}],
+                            "raw_json": XSS, "replay_error": XSS},
     "usage.html": _usage_values,
-    "keys.html": lambda: {"keys": [key_row()], "error": XSS, "revoked": XSS,
+    "keys.html": lambda: {"keys": [key_row()], "error": XSS, "notice": XSS, "editing": key_row(),
                           "created": {**key_row(), "key": XSS},
                           "form": dict.fromkeys(views.KEY_FORM, XSS)},
+    "confirm.html": lambda: {"key": key_row(), "action": "revoke"},
 }
 
 
@@ -171,9 +182,9 @@ def test_unsafe_urls_never_reach_the_page():
         {"type": "image_url", "image_url": {"url": "javascript:alert(1)"}}]}]}
     response = {"content": "ok", "annotations": [
         {"type": "url_citation", "url_citation": {"url": "javascript:alert(2)", "title": "t"}}]}
-    html = views.render("detail.html", ctx(), title="x", row=log_row(),
-                        request=trace.request_view(request),
-                        response=trace.response_view(response), extra="").body.decode()
+    html = views.render("detail.html", ctx(), title="x", **{
+        **PAGES["detail.html"](), "request": trace.request_view(request),
+        "response": trace.response_view(response), "extra": ""}).body.decode()
     assert 'href="javascript' not in html and 'src="javascript' not in html
     assert "javascript:alert(1)" in html  # shown, as text
 

@@ -63,7 +63,8 @@ async def test_migration_2_drops_the_day_index_of_an_older_database(store):
     await rerun_migration(store, 2, "CREATE INDEX ix_lunos_requests_day ON lunos_requests (day)")
     indexes = await history_table(store, "get_indexes")
     assert sorted(i["name"] for i in indexes) == ["ix_lunos_requests_created",
-                                                  "ix_lunos_requests_key_created"]
+                                                  "ix_lunos_requests_key_created",
+                                                  "ix_lunos_requests_session"]
 
 
 async def test_migration_3_adds_trace_ref_to_an_older_database(store):

@@ -8,9 +8,9 @@ from .. import sse
 from ..asgi import send_error, send_json
 from ..errors import GatewayError
 from ..records import CallRecord
-from ..tools import runner_for
+from ..admission import admit_chat, candidate_infos  # noqa: F401  (candidate_infos: the other doors)
 from ..usage import completion_output
-from ..validation import header_options, parse_json, validate_chat
+from ..validation import header_options, parse_json
 
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream"),
@@ -75,35 +75,6 @@ async def chat_completions(gw, request, raw: bytes, send, principal, record: Cal
     finally:
         if record.latency_ms is None:
             record.finish()
-
-
-async def admit_chat(gw, raw: bytes, body, principal, record: CallRecord) -> tuple:
-    """Validate a parsed chat body and admit it under the key's limits: (body without
-    Lunos fields, options, runner, limits ticket to settle). The model the caller named
-    goes on the row even when validation refuses the request (SPEC §12)."""
-    if isinstance(body, dict) and isinstance(body.get("model"), str):
-        record.model = record.requested_model = body["model"][:300]
-    body, options = validate_chat(body)
-    record.model = body["model"]
-    record.stream = bool(body.get("stream"))
-    if options.observability:
-        record.trace = True
-        record.request = raw  # read back as messages and params (traces.py)
-    principal.check_model(body["model"], options.models, gw.router.full_id)
-    runner = runner_for(gw, body, options)
-    ticket = await gw.limits.admit(principal, body, candidate_infos(gw, body, options), runner)
-    return body, options, runner, ticket
-
-
-def candidate_infos(gw, body: dict, options) -> list:
-    """Catalog entries of every model that may answer (for the worst-case reservation)."""
-    infos = []
-    for name in (body["model"], *options.models):
-        try:
-            infos.extend(route.model_info for route in gw.router.resolve(name))
-        except GatewayError:
-            continue
-    return infos
 
 
 async def _stream(runner, body: dict, options, record: CallRecord, send) -> None:

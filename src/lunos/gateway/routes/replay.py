@@ -1,79 +1,12 @@
-"""POST /v1/logs/{id}/replay: a traced request run again on other models (SPEC §12).
-
-Each run is an ordinary non-streamed chat completion through the one engine, on the
-caller's key, limits and budget, with a history row of its own whose `replay_of` names the
-original. The original's messages and parameters are taken from its trace (any door's
-trace reads back as messages and params, `traces.public_request`), `overrides` laid over
-them, Lunos's own fields (fallbacks, the cache) left out, and `observability` on unless
-the overrides say otherwise, so the runs can be compared on Detail.
-"""
+"""POST /v1/logs/{id}/replay (SPEC §12): the caller's traced request run on other models."""
 
 from __future__ import annotations
 
-import asyncio
-
-import orjson
-
-from ..asgi import Request, new_request_id, send_json
+from .. import replay as replays
+from ..asgi import Request, send_json
 from ..errors import GatewayError
-from ..records import CallRecord
-from ..usage import completion_output
 from ..validation import parse_json
-from .chat import admit_chat
 from .logs import get_row
-
-MAX_MODELS = 8
-NOT_OVERRIDABLE = ("model", "models", "fallback_model", "stream", "stream_options", "messages")
-
-
-def replay_request(body) -> tuple[list[str], dict]:
-    """The replay body's models and overrides, or a 400 naming the bad one."""
-    if not isinstance(body, dict):
-        raise GatewayError(400, "The request body must be a JSON object", code="invalid_json")
-    models = body.get("models")
-    if (not isinstance(models, list) or not 1 <= len(models) <= MAX_MODELS
-            or not all(isinstance(m, str) and m.strip() for m in models)):
-        raise GatewayError(400, f"'models' must be a list of 1 to {MAX_MODELS} model ids",
-                           param="models")
-    overrides = body.get("overrides") or {}
-    if not isinstance(overrides, dict):
-        raise GatewayError(400, "'overrides' must be an object of chat parameters", param="overrides")
-    for name in NOT_OVERRIDABLE:
-        if name in overrides:
-            raise GatewayError(400, f"'overrides' may not set {name!r}", param=f"overrides.{name}")
-    return models, overrides
-
-
-def chat_body(original: dict, model: str, overrides: dict) -> dict:
-    """The original request as a chat body for `model`."""
-    trace = original.get("request")
-    if not isinstance(trace, dict) or not isinstance(trace.get("messages"), list):
-        raise GatewayError(400, "Only a traced request (observability: true) can be replayed",
-                           param="id", code="log_not_traced")
-    return {**trace.get("params", {}), "observability": True, **overrides, "model": model,
-            "messages": trace["messages"], "stream": False}
-
-
-async def run_one(gw, principal, body: dict, record: CallRecord) -> dict:
-    """One run: the completion, or its error in the API's shape (the other runs go on)."""
-    raw = orjson.dumps(body)
-    try:
-        body, options, runner, ticket = await admit_chat(gw, raw, parse_json(raw), principal, record)
-        try:
-            completion = await runner.complete(body, options, record)
-        finally:
-            await gw.limits.settle(ticket, record.tokens, record.cost)
-        if record.trace:
-            record.response = completion_output(completion)
-        record.status = record.status or 200
-        return completion
-    except GatewayError as exc:
-        record.status, record.error = exc.status, exc.message
-        return {"id": record.id, "object": "error", "model": body["model"], **exc.to_dict()}
-    finally:
-        record.finish()
-        gw.history.put(record)
-        gw.metrics.observe(record)
 
 
 async def replay(gw, request: Request, send, principal, path: str) -> None:
@@ -81,13 +14,6 @@ async def replay(gw, request: Request, send, principal, path: str) -> None:
     if action != "replay" or not row_id or "/" in row_id:
         raise GatewayError(404, f"No route POST /v1/logs/{path}", code="not_found")
     original = await get_row(gw, principal, row_id)
-    models, overrides = replay_request(parse_json(await request.body(gw.settings.max_body_bytes)))
-    app_id = request.header(b"x-app-id") or original["app_id"]
-    runs = []
-    for model in models:
-        body = chat_body(original, model, overrides)
-        record = CallRecord(new_request_id("chatcmpl"), principal.key_id, app_id, model,
-                            replay_of=original["id"])
-        runs.append(run_one(gw, principal, body, record))
-    await send_json(send, 200, {"object": "list", "replay_of": original["id"],
-                                "data": list(await asyncio.gather(*runs))})
+    models, overrides = replays.replay_request(parse_json(await request.body(gw.settings.max_body_bytes)))
+    data = await replays.replay(gw, principal, original, models, overrides, request.header(b"x-app-id"))
+    await send_json(send, 200, {"object": "list", "replay_of": original["id"], "data": data})

@@ -325,6 +325,31 @@ class Store:
                 schema.keys.c.id == key_id, schema.keys.c.is_master.is_(False)))).first()
         return key_to_public(row) if row else None
 
+    async def update_key(self, key_id: str, **fields: Any) -> dict | None:
+        """Change a live key's name, budget, limits, allowed models or expiry (None clears
+        one); None when there is no such live key."""
+        if "allowed_models" in fields:
+            fields["allowed_models"] = _json(fields["allowed_models"])
+        return await self._change_key(key_id, fields)
+
+    async def rotate_key(self, key_id: str) -> tuple[dict, str] | None:
+        """A new secret for a live key: the same id, limits, spend and history; the old
+        secret stops working at the next key sync."""
+        raw = new_key()
+        row = await self._change_key(key_id, {"key_hash": hash_key(raw), "prefix": display_prefix(raw)})
+        return (row, raw) if row else None
+
+    async def _change_key(self, key_id: str, values: dict) -> dict | None:
+        k = schema.keys.c
+        async with self.engine.begin() as conn:
+            result = await conn.execute(update(schema.keys).where(
+                k.id == key_id, k.is_master.is_(False), k.revoked_at.is_(None)).values(**values))
+            if not result.rowcount:
+                return None
+            await self._bump_keys_version(conn)
+            row = (await conn.execute(select(schema.keys).where(k.id == key_id))).one()
+        return key_to_public(row)
+
     async def active_keys(self) -> list[dict]:
         """Every key that can authenticate, with its hash (for the in-memory table)."""
         async with self.engine.connect() as conn:
@@ -410,7 +435,7 @@ class Store:
                  status: str | None, since: float | None, until: float | None,
                  endpoint: str | None = None, *, q: str | None = None,
                  session_id: str | None = None, requested_model: str | None = None,
-                 key: str | None = None) -> list:
+                 key: str | None = None, replay_of: str | None = None) -> list:
         """WHERE terms. `key` (master only): a key id or name. `q`: every word in a traced
         row's prompt or output (the `search` column) or in its error, in any case: LIKE over
         the rows the other filters leave, no index (docs/history.md says what it costs)."""
@@ -425,6 +450,8 @@ class Store:
             where.append(c.endpoint == endpoint)
         if session_id:
             where.append(c.session_id == session_id.replace("\0", ""))
+        if replay_of:
+            where.append(c.replay_of == replay_of)
         if requested_model:
             where.append(func.coalesce(c.requested_model, c.model) == requested_model.replace("\0", ""))
         for word in (q or "").replace("\0", "").lower().split()[:10]:
@@ -501,6 +528,19 @@ class Store:
         async with self.engine.connect() as conn:
             row = (await conn.execute(q)).first()
         return (await self._public([row]))[0] if row else None
+
+    async def neighbours(self, row_id: str, key_id: str | None) -> tuple[str | None, str | None]:
+        """The ids of the rows just newer and just older than `row_id` among those `key_id`
+        sees (all: None), for Detail's previous / next links."""
+        c = schema.requests.c
+        mine = [] if key_id is None else [c.key_id == key_id]
+        at = select(c.created_at).where(c.id == row_id).scalar_subquery()
+        newer = (select(c.id).where(*mine, or_(c.created_at > at, and_(c.created_at == at, c.id > row_id)))
+                 .order_by(c.created_at.asc(), c.id.asc()).limit(1))
+        older = (select(c.id).where(*mine, or_(c.created_at < at, and_(c.created_at == at, c.id < row_id)))
+                 .order_by(c.created_at.desc(), c.id.desc()).limit(1))
+        async with self.engine.connect() as conn:
+            return (await conn.execute(newer)).scalar(), (await conn.execute(older)).scalar()
 
     async def _public(self, rows: list) -> list[dict]:
         """Rows as the API shows them, with the payloads of traces kept in files."""
