@@ -80,7 +80,7 @@
       },
       axes: [
         { space: 60 },
-        { size: 70, values: function (u, vals) { return vals.map(function (v) { return fmt(v); }); } }
+        { size: 84, values: function (u, vals) { return vals.map(function (v) { return fmt(v); }); } }
       ],
       series: series,
       legend: { live: true }
