@@ -64,6 +64,7 @@ async def test_migration_2_drops_the_day_index_of_an_older_database(store):
     indexes = await history_table(store, "get_indexes")
     assert sorted(i["name"] for i in indexes) == ["ix_lunos_requests_created",
                                                   "ix_lunos_requests_key_created",
+                                                  "ix_lunos_requests_replay",
                                                   "ix_lunos_requests_session"]
 
 

@@ -99,3 +99,15 @@ def usage_view(rows: list[dict], days: list[str]) -> dict:
         "by_app": _table(kept, "app_id"),
         "totals": totals,
     }
+
+
+def ranked_table(rows: list[dict], field: str, ranks: dict) -> list[dict]:
+    """Rows folded by `field` (model, endpoint, key), largest first, each with its error
+    rate and its latency and TTFT percentiles from `ranks` ({value: (p50, p95, ttft p50)})."""
+    out = []
+    for entry in _table(rows, field):
+        value = next(r[field] for r in rows if str(r[field]) == entry["label"])
+        p50, p95, ttft = ranks.get(value, (None, None, None))
+        out.append({**entry, field: value, "error_rate": entry["errors"] / entry["requests"],
+                    "latency_p50_ms": p50, "latency_p95_ms": p95, "ttft_p50_ms": ttft})
+    return out

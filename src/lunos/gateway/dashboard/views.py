@@ -352,17 +352,16 @@ async def usage(ctx: Context) -> Response:
                                   tzinfo=datetime.timezone.utc).timestamp()
         buckets, group = charts.day_list(first, now.date()), "day"
     store, own = ctx.gw.store, ctx.own_key
-    rows = await store.usage(key_id=own, since=since, group_by=(group, "model", "app_id"))
+    # one scan for the charts and every table, one for the percentiles
+    fields = ("model", "endpoint", "key") if ctx.principal.is_master else ("model", "endpoint")
+    rows = await store.usage(key_id=own, since=since, group_by=(group, "model", "app_id", *fields[1:]))
+    ranks = await store.percentiles(key_id=own, since=since, fields=fields)
     view = charts.usage_view(rows, buckets)
-    tables = {"by_model": await store.usage(key_id=own, since=since, group_by=("model",)),
-              "by_endpoint": await store.usage(key_id=own, since=since, group_by=("endpoint",))}
-    if ctx.principal.is_master:
+    tables = {f"by_{f}": charts.ranked_table(rows, f, ranks[f]) for f in fields}
+    if "by_key" in tables:
         names = {k["id"]: k["name"] for k in await store.list_keys()}
-        tables["by_key"] = await store.usage(key_id=None, since=since, group_by=("key",))
         for row in tables["by_key"]:
             row["key_name"] = "master" if row["key"] == "master" else names.get(row["key"]) or "—"
-    for table in tables.values():
-        table.sort(key=lambda r: -r["requests"])
     since_param = datetime.datetime.fromtimestamp(since, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M")
     return render("usage.html", ctx, title="Usage", nav="usage", days=days,
                   periods=USAGE_PERIODS, since_param=since_param,

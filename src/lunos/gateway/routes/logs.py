@@ -86,6 +86,7 @@ async def usage(gw, request: Request, send, principal) -> None:
         model=text_filter(request.arg("model"), "model"),
         app_id=text_filter(request.arg("app_id"), "app_id"),
         endpoint=endpoint_filter(request.arg("endpoint")),
+        percentiles=True,
     )
     if "key" in fields:  # the key's name beside its id
         names = {k["id"]: k["name"] for k in await gw.store.list_keys()}

@@ -64,8 +64,10 @@ def _v8_finding_requests(conn: Connection) -> None:
                        ("replay_of", "VARCHAR(64)"), ("search", "TEXT")):
         if name not in columns:  # a database created by step 1 of this version has them
             conn.execute(text(f"ALTER TABLE lunos_requests ADD COLUMN {name} {kind}"))
-    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_lunos_requests_session "
-                      "ON lunos_requests (session_id, created_at)"))
+    for name, columns, column in (("session", "session_id, created_at", "session_id"),
+                                  ("replay", "replay_of", "replay_of")):
+        conn.execute(text(f"CREATE INDEX IF NOT EXISTS ix_lunos_requests_{name} "
+                          f"ON lunos_requests ({columns}) WHERE {column} IS NOT NULL"))
 
 
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [

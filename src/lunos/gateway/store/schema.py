@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData()
@@ -90,7 +91,11 @@ requests = Table(
     Column("replay_of", String(64)),
     Column("search", Text),
     Index("ix_lunos_requests_key_created", "key_id", "created_at"),
-    Index("ix_lunos_requests_session", "session_id", "created_at"),
+    # partial: rows without a session or a replay (most) cost these indexes nothing
+    Index("ix_lunos_requests_session", "session_id", "created_at",
+          sqlite_where=text("session_id IS NOT NULL"), postgresql_where=text("session_id IS NOT NULL")),
+    Index("ix_lunos_requests_replay", "replay_of",
+          sqlite_where=text("replay_of IS NOT NULL"), postgresql_where=text("replay_of IS NOT NULL")),
     Index("ix_lunos_requests_created", "created_at"),
 )
 

@@ -164,6 +164,14 @@ def key_to_public(row: Any) -> dict:
     }
 
 
+def nearest_rank(values: list[float] | None, p: int) -> float | None:
+    """The p-th percentile by nearest rank (the smallest value with p% at or below it)."""
+    if not values:
+        return None
+    values = sorted(values)
+    return round(float(values[max(-(-len(values) * p // 100), 1) - 1]), 3)
+
+
 def _encode_cursor(value: float | None, row_id: str) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([value, row_id])).decode().rstrip("=")
 
@@ -563,9 +571,9 @@ class Store:
     async def usage(self, *, key_id: str | None, since: float | None = None,
                     until: float | None = None, group_by: tuple[str, ...] = ("day", "model", "app_id"),
                     model: str | None = None, app_id: str | None = None,
-                    endpoint: str | None = None) -> list[dict]:
-        """Totals per group, with latency and time-to-first-token percentiles (nearest rank,
-        by a window function over the matching rows: the same SQL on both databases)."""
+                    endpoint: str | None = None, percentiles: bool = False) -> list[dict]:
+        """Totals per group, and with `percentiles` latency and time-to-first-token
+        percentiles (nearest rank, `_percentiles`)."""
         c = schema.requests.c
         columns = [self._group_column(g) for g in group_by]
         where = self._filters(key_id, model, app_id, None, since, until, endpoint)
@@ -586,8 +594,7 @@ class Store:
         )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(q)).all()
-            latency = await self._percentiles(conn, columns, c.latency_ms, where)
-            ttft = await self._percentiles(conn, columns, c.ttft_ms, where)
+            ranks = await self._percentiles(conn, columns, where) if percentiles else {}
         out = []
         for row in rows:
             m = {str(k): v for k, v in row._mapping.items()}  # labels are str subclasses
@@ -599,9 +606,9 @@ class Store:
                       "requests"):
                 m[k] = int(m[k])
             m["error_rate"] = round(m["errors"] / m["requests"], 4) if m["requests"] else 0.0
-            p50, p95 = latency.get(group, (None, None))
-            m["latency_p50_ms"], m["latency_p95_ms"] = p50, p95
-            m["ttft_p50_ms"] = ttft.get(group, (None, None))[0]
+            if percentiles:
+                p50, p95, ttft50 = ranks.get(group, (None, None, None))
+                m["latency_p50_ms"], m["latency_p95_ms"], m["ttft_p50_ms"] = p50, p95, ttft50
             if "hour" in m:
                 m["hour"] = _iso(int(m["hour"]) * 3600)
             if "key" in m:
@@ -610,29 +617,51 @@ class Store:
         return out
 
     @staticmethod
-    async def _percentiles(conn, columns: list, metric, where: list) -> dict[tuple, tuple]:
-        """{group: (p50, p95)} of `metric` over the rows matching `where`."""
-        ranked = select(
-            *columns, metric.label("v"),
-            func.row_number().over(partition_by=columns, order_by=metric).label("rn"),
-            func.count().over(partition_by=columns).label("n"),
-        ).where(*where, metric.is_not(None)).subquery()
-        n, rn = ranked.c.n, ranked.c.rn
-        def rank_of(p: int):  # the smallest rank r with r >= n * p / 100, without division
-            return and_(rn * 100 >= n * p, (rn - 1) * 100 < n * p)
+    async def _percentiles(conn, columns: list, where: list) -> dict[tuple, tuple]:
+        """{group: (latency p50, latency p95, ttft p50)} over the rows matching `where`:
+        one scan of the two columns, ranked here (a window function per metric cost
+        SQLite several times as much)."""
+        raw = await Store._percentiles_raw(conn, columns, where)
+        return {g: (nearest_rank(lat, 50), nearest_rank(lat, 95), nearest_rank(first, 50))
+                for g, (lat, first) in raw.items()}
 
-        q = select(*[ranked.c[col.name] for col in columns], rn, n, ranked.c.v).where(
-            or_(rank_of(50), rank_of(95)))
-        out: dict[tuple, list] = {}
-        for row in (await conn.execute(q)).all():
-            group, rank, count, value = tuple(row[:len(columns)]), *row[len(columns):]
-            slot = out.setdefault(group, [None, None])
-            value = round(float(value), 3)
-            if rank == (count * 50 + 99) // 100:
-                slot[0] = value
-            if rank == (count * 95 + 99) // 100:
-                slot[1] = value
-        return {k: tuple(v) for k, v in out.items()}
+    async def percentiles(self, *, key_id: str | None, since: float | None,
+                          fields: tuple[str, ...], sample: int = 5000) -> dict[str, dict]:
+        """For each of `fields` (a `group_by` name), {value: (latency p50, p95, ttft p50)}
+        over the newest `sample` rows since `since` (the dashboard's estimate: reading every
+        row of a large history costs more than the page may)."""
+        columns = [self._group_column(f) for f in fields]
+        async with self.engine.connect() as conn:
+            by_all = await self._percentiles_raw(conn, columns, self._filters(
+                key_id, None, None, None, since, None), sample)
+        out = {}
+        for i, field in enumerate(fields):
+            latency: dict = {}
+            ttft: dict = {}
+            for group, (lat, first) in by_all.items():
+                latency.setdefault(group[i], []).extend(lat)
+                ttft.setdefault(group[i], []).extend(first)
+            out[field] = {v: (nearest_rank(latency[v], 50), nearest_rank(latency[v], 95),
+                              nearest_rank(ttft.get(v), 50)) for v in latency}
+        return out
+
+    @staticmethod
+    async def _percentiles_raw(conn, columns: list, where: list,
+                               sample: int | None = None) -> dict[tuple, tuple[list, list]]:
+        c = schema.requests.c
+        q = select(*columns, c.latency_ms, c.ttft_ms).where(*where)
+        if sample:
+            q = q.order_by(c.created_at.desc()).limit(sample)
+        rows = (await conn.execute(q)).all()
+        width = len(columns)
+        out: dict[tuple, tuple[list, list]] = {}
+        for row in rows:
+            lat, first = out.setdefault(tuple(row[:width]), ([], []))
+            if row[width] is not None:
+                lat.append(row[width])
+            if row[width + 1] is not None:
+                first.append(row[width + 1])
+        return out
 
     async def purge_traces(self, older_than: float) -> int:
         """Drop the trace payloads of rows older than `older_than` (rows stay); return how
