@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.databases import database
+from tests.gateway.test_history_e2e import wait_for_row
 from tests.gateway_process import MASTER_KEY, GatewayProcess
 from tests.standins.harness import send_json
 
@@ -44,13 +45,7 @@ def logs(g, headers=MASTER, **params) -> dict:
 
 
 def row(g, row_id: str) -> dict:
-    deadline = time.monotonic() + 2
-    while True:
-        r = httpx.get(f"{g.url}/v1/logs/{row_id}", headers=MASTER, timeout=5)
-        if r.status_code == 200 or time.monotonic() > deadline:
-            assert r.status_code == 200, r.text
-            return r.json()
-        time.sleep(0.05)
+    return wait_for_row(g.url, row_id, within=2)
 
 
 def settled(g, ids: list[str]) -> None:
