@@ -103,6 +103,10 @@ def test_fallback_row_keeps_the_requested_model_and_a_timeline(gw, upstreams):
     assert all(a["error"] for a in attempts[:3]) and attempts[3]["error"] is None
     by_requested = logs(gw, requested_model="openai/gpt-4o", model="anthropic/claude-haiku-4-5")
     assert r.headers["x-request-id"] in [x["id"] for x in by_requested["data"]]
+    by_prefix = logs(gw, model="anthropic/*", limit=500)["data"]
+    assert r.headers["x-request-id"] in [x["id"] for x in by_prefix]
+    assert all(x["model"].startswith("anthropic/") for x in by_prefix)
+    assert logs(gw, model="anthropic/_*")["total"] == 0  # `_` is no wildcard
 
 
 def test_failed_and_refused_rows_name_provider_and_model(gw, upstreams):

@@ -414,3 +414,22 @@ async def test_detail_page_shows_a_messages_trace(site):
     assert '<img class="thumb" src="data:image/png;base64,iVBORw0KGgo="' in page
     assert "Un chat." in page and '<dd id="row-endpoint">messages</dd>' in page
     assert "&#34;max_tokens&#34;: 100" in page
+
+
+async def test_logs_export_as_csv_and_json_lines(site):
+    key, raw = await site.new_key("exports")
+    await site.add_row("chatcmpl-export-1", key["id"], app_id="=HYPERLINK(1)")
+    await site.add_row("chatcmpl-export-2", key["id"], model="anthropic/claude-haiku-4-5")
+    async with site.client() as client:
+        await site.sign_in(client, raw)
+        page = (await client.get("/dashboard/logs?model=anthropic/*")).text
+        assert row_ids(page) == ["chatcmpl-export-2"]
+        assert 'href="/dashboard/logs.csv?model=anthropic%2F%2A"' in page
+        csv_text = (await client.get("/dashboard/logs.csv")).text
+        jsonl = await client.get("/dashboard/logs.jsonl?model=anthropic/*")
+    lines = csv_text.strip().splitlines()
+    assert lines[0].startswith("id,created_at,endpoint,requested_model,model")
+    assert len(lines) == 3 and "'=HYPERLINK(1)" in csv_text  # no formula for a spreadsheet
+    rows = [orjson.loads(line) for line in jsonl.text.splitlines()]
+    assert [r["id"] for r in rows] == ["chatcmpl-export-2"]
+    assert jsonl.headers["content-type"] == "application/x-ndjson"

@@ -202,6 +202,13 @@ def _after(column, value: float | None, row_id: str, descending: bool):
     return or_(column > value, and_(column == value, c.id > row_id), *nulls)
 
 
+def _match(column, value: str):
+    """`value` exactly, or with a final `*` every value it begins (`openai/*`)."""
+    if value.endswith("*"):
+        return column.like(_like(value[:-1])[1:], escape="\\")
+    return column == value
+
+
 def _like(words: str) -> str:
     """A LIKE pattern matching `words` anywhere (% and _ taken literally, `\\` escapes)."""
     return "%" + words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -467,9 +474,9 @@ class Store:
             where.append(or_(c.search.like(pattern, escape="\\"),
                              func.lower(c.error).like(pattern, escape="\\")))
         if model:  # as rows store them (rows.py): a NUL would make PostgreSQL refuse the query
-            where.append(c.model == model.replace("\0", ""))
+            where.append(_match(c.model, model.replace("\0", "")))
         if app_id:
-            where.append(c.app_id == app_id.replace("\0", ""))
+            where.append(_match(c.app_id, app_id.replace("\0", "")))
         if status:
             if status == "success":
                 where.append(c.status < 400)
