@@ -236,3 +236,16 @@ def test_usage_view_folds_small_series_into_other():
     assert len(series) == charts.TOP + 1
     assert series[-1]["label"] == "other"
     assert series[-1]["values"] == [sum(10 - i for i in range(charts.TOP, charts.TOP + 2))]
+
+
+def test_markdown_is_rendered_without_any_markup_of_its_own():
+    from lunos.gateway.dashboard.markdown import render
+
+    html = str(render(f"# Head\n**bold** `{XSS}` {XSS}\n- [ok](https://a.example/?x=1&y=2)\n"
+                      f"- [no](javascript:alert(1))\n```\n{XSS}\n```"))
+    assert "<h3>Head</h3>" in html and "<strong>bold</strong>" in html
+    assert '<a href="https://a.example/?x=1&amp;y=2" rel="noopener noreferrer"' in html
+    assert 'href="javascript' not in html and "[no](javascript:alert(1))" in html
+    tags = {tag for tag, _ in Tags(html).tags}
+    assert tags <= {"h3", "p", "strong", "code", "ul", "li", "a", "pre", "br", "em"}
+    assert "<script" not in html and "onerror=" not in html.replace("onerror=alert(2)&gt;", "")

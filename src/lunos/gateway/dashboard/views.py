@@ -34,7 +34,7 @@ from ..params import (
     text_filter,
     validate_key_request,
 )
-from . import charts, trace
+from . import charts, markdown, trace
 from .csrf import Csrf
 from .session import COOKIE, Session, Sessions, cookie_header, read_cookie
 
@@ -113,7 +113,7 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_env.filters.update(num=_num, usd=_usd, ms=_ms, when=_when)
+_env.filters.update(num=_num, usd=_usd, ms=_ms, when=_when, md=markdown.render)
 
 
 def render(name: str, ctx: Context | None = None, status: int = 200, **values: Any) -> Response:
