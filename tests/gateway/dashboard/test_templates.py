@@ -249,3 +249,19 @@ def test_markdown_is_rendered_without_any_markup_of_its_own():
     tags = {tag for tag, _ in Tags(html).tags}
     assert tags <= {"h3", "p", "strong", "code", "ul", "li", "a", "pre", "br", "em"}
     assert "<script" not in html and "onerror=" not in html.replace("onerror=alert(2)&gt;", "")
+
+
+def test_timeline_names_retries_fallbacks_and_tool_turns():
+    def attempt(model, status, start, took, error=None):
+        return {"model": model, "provider": model.split("/")[0], "status": status,
+                "error": error, "started_ms": start, "latency_ms": took}
+
+    row = {"latency_ms": 1000.0, "attempts": [
+        attempt("openai/a", 500, 0, 100, "down"), attempt("openai/a", 500, 300, 100, "down"),
+        attempt("google/b", 200, 400, 200), attempt("google/b", 200, 800, 200)]}
+    steps = trace.timeline(row)
+    assert [s["kind"] for s in steps] == ["first try", "retry", "fallback", "turn"]
+    assert [s["wait_ms"] for s in steps] == [0, 200, 0, 200]  # backoff, then searching
+    assert steps[3]["wait"] == "tools and searches" and steps[1]["wait"] == "waited"
+    assert [s["x"] for s in steps] == [0, 300, 400, 800] and steps[2]["width"] == 200
+    assert [s["failed"] for s in steps] == [True, True, False, False]

@@ -158,7 +158,8 @@ def timeline(row: dict) -> list[dict]:
     """The request's upstream attempts as a waterfall: each with its offset and duration
     (SPEC §12 `started_ms`, `latency_ms`), the wait before it (backoff) and what it was:
     the first try, a retry of a failed one, a fallback to another model, or a further turn
-    after a success (a tool loop: web search). Bars are in thousandths of the request's
+    after a success (a tool loop: web search; the gap before it is the searching). Bars
+    are in thousandths of the request's
     latency, for an SVG viewBox 1000 wide."""
     total = row.get("latency_ms") or 0
     attempts = [a for a in row.get("attempts") or [] if isinstance(a, dict)]
@@ -173,7 +174,9 @@ def timeline(row: dict) -> list[dict]:
             gap = start - (before.get("started_ms") or 0) - (before.get("latency_ms") or 0)
             kind = ("turn" if before.get("error") is None and (before.get("status") or 0) < 400
                     else "fallback" if a.get("model") != before.get("model") else "retry")
-        out.append({**a, "kind": kind, "wait_ms": max(gap, 0.0), "x": round(start / total * 1000, 1),
+        out.append({**a, "kind": kind, "wait_ms": max(gap, 0.0),
+                    "wait": "tools and searches" if kind == "turn" else "waited",
+                    "x": round(start / total * 1000, 1),
                     "width": max(round(took / total * 1000, 1), 2.0),
                     "failed": bool(a.get("error")) or (a.get("status") or 0) >= 400})
     return out
