@@ -256,6 +256,11 @@ async def test_logs_filters_and_pagination(site):
         second = row_ids((await client.get(next_url.replace("&amp;", "&"))).text)
         assert second == [f"chatcmpl-page-{i:03d}" for i in range(4, -1, -1)]
         assert 'rel="next"' not in (await client.get(next_url.replace("&amp;", "&"))).text
+        page_two = (await client.get(next_url.replace("&amp;", "&"))).text
+        assert "51–55 of 55" in page_two  # and a way back
+        prev_url = re.search(r'href="([^"]+)" class="button" rel="prev"', page_two).group(1)
+        assert row_ids((await client.get(prev_url.replace("&amp;", "&"))).text) == ids
+        assert "1–50 of 55" in first.text and 'rel="prev"' not in first.text
         by_model = row_ids((await client.get("/dashboard/logs?model=anthropic/claude-x")).text)
         assert len(by_model) == 28 and all(int(i[-3:]) % 2 == 0 for i in by_model)
         by_app = row_ids((await client.get("/dashboard/logs?app=odd")).text)
