@@ -8,6 +8,7 @@ import time
 import orjson
 
 from lunos.gateway import dashboard
+from lunos.gateway.records import Attempt
 from lunos.gateway.dashboard.session import COOKIE
 from tests.gateway.dashboard.conftest import HOST, MASTER, csrf_of
 
@@ -306,6 +307,7 @@ async def test_detail_page_shows_the_row(site):
     await site.add_row(
         "chatcmpl-detail", None, trace=True, status=200, ttft_ms=80.0, tokens_per_second=55.5,
         stream=True,
+        attempts=[Attempt("openai/gpt-4o-mini", "openai", 200, None, 300.0, 2.0)],
         request={"messages": [
             {"role": "system", "content": "be brief"},
             {"role": "user", "content": [
@@ -324,7 +326,8 @@ async def test_detail_page_shows_the_row(site):
         page = (await client.get("/dashboard/logs/chatcmpl-detail")).text
     for text in ("chatcmpl-detail", "openai/gpt-4o-mini", "app-a", "be brief", "what is this?",
                  "lookup", "&#34;q&#34;: &#34;lunos&#34;", "found it", "It is a gateway.",
-                 "322 ms", "80 ms", "55.5", "$0.0004", "&#34;temperature&#34;: 0.3"):
+                 "322 ms", "80 ms", "55.5", "$0.0004", "&#34;temperature&#34;: 0.3",
+                 "first try", "at 2.0 ms · took 300 ms"):
         assert text in page, text
     assert '<img class="thumb" src="data:image/png;base64,iVBORw0KGgo="' in page
     assert ('<a href="https://lunos.example/docs" rel="noopener noreferrer" target="_blank">'
