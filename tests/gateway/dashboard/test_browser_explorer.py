@@ -185,3 +185,18 @@ def test_created_key_and_reload_make_one_key(sized, gw):
     keys = httpx.get(f"{gw.url}/admin/keys", headers=MASTER).json()["data"]
     assert [k["name"] for k in keys].count(name) == 1
     assert page.locator("#key-table tr", has_text=name).count() == 1
+
+
+def test_a_click_on_a_chart_opens_that_hours_requests(sized, gw, history):
+    watch = sized(1280)
+    sign_in(watch, gw, MASTER_KEY)
+    page = watch.page
+    page.goto(gw.url + "/dashboard/usage?days=1")
+    page.wait_for_selector("body[data-charts='4']")
+    over = page.locator("#chart-requests .u-over")
+    box = over.bounding_box()
+    page.mouse.move(box["x"] + box["width"] - 3, box["y"] + box["height"] / 2)  # this hour
+    with page.expect_navigation():
+        page.mouse.click(box["x"] + box["width"] - 3, box["y"] + box["height"] / 2)
+    assert "/dashboard/logs?since=" in page.url and "until=" in page.url
+    assert set(history["ids"]) <= set(row_ids(page)) or len(row_ids(page)) >= 46

@@ -87,6 +87,21 @@
     };
   }
 
+  // A click on a chart opens Logs for the hour or day under the cursor (for the "by app"
+  // chart, that app's requests when only one app has any then).
+  function drill(plot, data, chart) {
+    var idx = plot.cursor.idx;
+    if (idx == null) { return; }
+    var step = data.per === "hour" ? 3600 : 86400;
+    function iso(ts) { return new Date(ts * 1000).toISOString().slice(0, 19); }
+    var query = "since=" + iso(data.x[idx]) + "&until=" + iso(data.x[idx] + step);
+    var busy = chart.series.filter(function (s) { return s.values[idx] > 0; });
+    if (busy.length === 1 && busy[0].label !== "other" && (chart.id === "requests" || chart.id === "cost" || chart.id === "apps")) {
+      query += "&" + (chart.id === "apps" ? "app" : "model") + "=" + encodeURIComponent(busy[0].label);
+    }
+    window.location.href = "/dashboard/logs?" + query;
+  }
+
   function draw() {
     var source = document.getElementById("usage-data");
     if (!source || typeof uPlot === "undefined") {
@@ -108,7 +123,10 @@
         el.appendChild(empty);
         return;
       }
-      plots.push({ el: el, plot: new uPlot(options(chart, el.clientWidth, data.per, data.x.length), values, el) });
+      var plot = new uPlot(options(chart, el.clientWidth, data.per, data.x.length), values, el);
+      plot.over.addEventListener("click", function () { drill(plot, data, chart); });
+      plot.over.title = "Click to see this " + data.per + "'s requests";
+      plots.push({ el: el, plot: plot });
     });
     var pending = null;
     window.addEventListener("resize", function () {
