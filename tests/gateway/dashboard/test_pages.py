@@ -6,8 +6,10 @@ import re
 import time
 
 import orjson
+import pytest
 
 from lunos.gateway import dashboard
+from lunos.gateway.errors import GatewayError
 from lunos.gateway.records import Attempt
 from lunos.gateway.dashboard.session import COOKIE
 from tests.gateway.dashboard.conftest import HOST, MASTER, csrf_of
@@ -441,3 +443,35 @@ async def test_logs_export_as_csv_and_json_lines(site):
     rows = [orjson.loads(line) for line in jsonl.text.splitlines()]
     assert [r["id"] for r in rows] == ["chatcmpl-export-2"]
     assert jsonl.headers["content-type"] == "application/x-ndjson"
+
+
+async def test_keys_are_edited_and_rotated(site):
+    key, old_secret = await site.new_key("to-edit")
+    async with site.client() as client:
+        await site.sign_in(client, MASTER)
+        page = (await client.get(f"/dashboard/keys?edit={key['id']}")).text
+        assert 'id="edit-key"' in page and 'value="to-edit"' in page
+        token = csrf_of(page)
+        saved = await client.post(f"/dashboard/keys/{key['id']}/edit", data={
+            "csrf": token, "name": "edited", "budget_usd": "3", "rpm": "7", "tpm": "",
+            "allowed_models": "openai/gpt-4o-mini", "expires_at": ""})
+        assert saved.status_code == 303
+        row = await site.gw.store.get_key(key["id"])
+        assert (row["name"], row["budget_usd"], row["rpm"], row["allowed_models"]) == (
+            "edited", 3.0, 7, ["openai/gpt-4o-mini"])
+        assert f"Key {key['id']} saved." in (await client.get(saved.headers["location"])).text
+        bad = await client.post(f"/dashboard/keys/{key['id']}/edit", data={"csrf": token, "name": ""})
+        assert bad.status_code == 400 and (await site.gw.store.get_key(key["id"]))["name"] == "edited"
+        asked = await client.post(f"/dashboard/keys/{key['id']}/rotate", data={"csrf": token})
+        assert 'id="confirm-rotate"' in asked.text
+        assert site.gw.auth.authenticate(b"Bearer " + old_secret.encode()).key_id == key["id"]
+        rotated = await client.post(f"/dashboard/keys/{key['id']}/rotate",
+                                    data={"csrf": token, "confirm": "yes"})
+        assert rotated.status_code == 303
+        shown = (await client.get("/dashboard/keys")).text
+        new_secret = re.search(r'id="new-key-value">([^<]+)<', shown).group(1)
+        assert new_secret != old_secret and "edited" in shown
+    assert site.gw.auth.authenticate(b"Bearer " + new_secret.encode()).key_id == key["id"]
+    with pytest.raises(GatewayError):  # the old secret no longer works
+        site.gw.auth.authenticate(b"Bearer " + old_secret.encode())
+    assert (await site.gw.store.get_key(key["id"]))["spend_usd"] == row["spend_usd"]
