@@ -475,3 +475,23 @@ async def test_keys_are_edited_and_rotated(site):
     with pytest.raises(GatewayError):  # the old secret no longer works
         site.gw.auth.authenticate(b"Bearer " + old_secret.encode())
     assert (await site.gw.store.get_key(key["id"]))["spend_usd"] == row["spend_usd"]
+
+
+async def test_usage_over_a_custom_range(site):
+    key, raw = await site.new_key("ranges")
+    day = time.time() - 3 * 86400
+    await site.add_row("chatcmpl-range-1", key["id"], created_at=day)
+    start = time.strftime("%Y-%m-%dT%H:00", time.gmtime(day - 3600))
+    end = time.strftime("%Y-%m-%dT%H:00", time.gmtime(day + 5 * 3600))
+    async with site.client() as client:
+        await site.sign_in(client, raw)
+        page = await client.get(f"/dashboard/usage?since={start}&until={end}")
+        wide = await client.get(f"/dashboard/usage?since={start}")
+        bad = await client.get(f"/dashboard/usage?since={end}&until={start}")
+    data = orjson.loads(re.search(r'id="usage-data">(.*?)</script>', page.text, re.S).group(1))
+    assert data["per"] == "hour" and len(data["x"]) == 7  # by hour over six hours
+    requests = next(c for c in data["charts"] if c["id"] == "requests")
+    assert sum(requests["series"][0]["values"]) == 1 and 'id="total-requests">1<' in page.text
+    wide_data = orjson.loads(re.search(r'id="usage-data">(.*?)</script>', wide.text, re.S).group(1))
+    assert wide_data["per"] == "day" and len(wide_data["x"]) in (4, 5)
+    assert bad.status_code == 400 and "range" in bad.text

@@ -81,7 +81,7 @@ def _usage_values() -> dict:
     table = [{"model": XSS, "endpoint": XSS, "key": XSS, "key_name": XSS, "requests": 2,
               "error_rate": 0.5, "latency_p50_ms": 1.0, "latency_p95_ms": 2.0, "ttft_p50_ms": None,
               "prompt_tokens": 1, "completion_tokens": 1, "cost": 0.1}]
-    return {"days": 30, "periods": views.USAGE_PERIODS, "since_param": XSS,
+    return {"days": 30, "periods": views.USAGE_PERIODS, "since_param": XSS, "until_param": XSS,
             "budget": {"budget": 1.0, "spent": 0.5, "left": 0.5},
             **charts.usage_view(usage_rows(), days),
             "by_model": table, "by_endpoint": table, "by_key": table}

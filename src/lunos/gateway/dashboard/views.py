@@ -337,34 +337,65 @@ async def replay(ctx: Context, row_id: str) -> Response:
 
 
 # ---------------------------------------------------------------------- usage
-async def usage(ctx: Context) -> Response:
+MAX_RANGE_DAYS = 400
+
+
+def _usage_range(ctx: Context) -> tuple[float, float | None, list[str], str, int]:
+    """(since, until, buckets, "hour" or "day", days) of the Usage page: a preset `days`,
+    or a custom `since`/`until` range (by hour up to two days, else by day)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    utc = datetime.timezone.utc
+    since_arg, until_arg = ctx.request.arg("since"), ctx.request.arg("until")
+    if since_arg:
+        since = parse_time(since_arg, "since")
+        until = parse_time(until_arg, "until") if until_arg else now.timestamp()
+        if until <= since or until - since > MAX_RANGE_DAYS * 86400:
+            raise GatewayError(400, f"The range must end after it starts and span at most "
+                                    f"{MAX_RANGE_DAYS} days.", param="until")
+        start = datetime.datetime.fromtimestamp(since, utc)
+        if until - since <= 2 * 86400:
+            first = start.replace(minute=0, second=0, microsecond=0)
+            hours = int((until - first.timestamp()) // 3600) + 1
+            return since, until, charts.hour_list(first, hours), "hour", 0
+        last = datetime.datetime.fromtimestamp(until - 0.001, utc).date()
+        return since, until, charts.day_list(start.date(), last), "day", 0
     raw = ctx.request.arg("days") or "30"
     if raw not in {str(d) for d in USAGE_PERIODS}:
-        return error_page(400, f"'days' must be one of {', '.join(map(str, USAGE_PERIODS))}.", ctx)
+        raise GatewayError(400, f"'days' must be one of {', '.join(map(str, USAGE_PERIODS))}.",
+                           param="days")
     days = int(raw)
-    now = datetime.datetime.now(datetime.timezone.utc)
     if days == 1:  # the last 24 hours, by hour
         first_hour = now.replace(minute=0, second=0, microsecond=0) - datetime.timedelta(hours=23)
-        since, buckets, group = first_hour.timestamp(), charts.hour_list(first_hour, 24), "hour"
-    else:
-        first = now.date() - datetime.timedelta(days=days - 1)
-        since = datetime.datetime(first.year, first.month, first.day,
-                                  tzinfo=datetime.timezone.utc).timestamp()
-        buckets, group = charts.day_list(first, now.date()), "day"
+        return first_hour.timestamp(), None, charts.hour_list(first_hour, 24), "hour", 1
+    first = now.date() - datetime.timedelta(days=days - 1)
+    since = datetime.datetime(first.year, first.month, first.day, tzinfo=utc).timestamp()
+    return since, None, charts.day_list(first, now.date()), "day", days
+
+
+async def usage(ctx: Context) -> Response:
+    try:
+        since, until, buckets, group, days = _usage_range(ctx)
+    except GatewayError as exc:
+        return error_page(400, exc.message, ctx)
     store, own = ctx.gw.store, ctx.own_key
     # one scan for the charts and every table, one for the percentiles
     fields = ("model", "endpoint", "key") if ctx.principal.is_master else ("model", "endpoint")
-    rows = await store.usage(key_id=own, since=since, group_by=(group, "model", "app_id", *fields[1:]))
-    ranks = await store.percentiles(key_id=own, since=since, fields=fields)
+    rows = await store.usage(key_id=own, since=since, until=until,
+                             group_by=(group, "model", "app_id", *fields[1:]))
+    ranks = await store.percentiles(key_id=own, since=since, until=until, fields=fields)
     view = charts.usage_view(rows, buckets)
     tables = {f"by_{f}": charts.ranked_table(rows, f, ranks[f]) for f in fields}
     if "by_key" in tables:
         names = {k["id"]: k["name"] for k in await store.list_keys()}
         for row in tables["by_key"]:
             row["key_name"] = "master" if row["key"] == "master" else names.get(row["key"]) or "—"
-    since_param = datetime.datetime.fromtimestamp(since, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M")
+
+    def minute(ts: float | None) -> str:
+        return "" if ts is None else datetime.datetime.fromtimestamp(
+            ts, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M")
+
     return render("usage.html", ctx, title="Usage", nav="usage", days=days,
-                  periods=USAGE_PERIODS, since_param=since_param,
+                  periods=USAGE_PERIODS, since_param=minute(since), until_param=minute(until),
                   budget=await _budget(ctx), **{**view, **tables})
 
 

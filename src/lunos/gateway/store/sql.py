@@ -633,14 +633,15 @@ class Store:
                 for g, (lat, first) in raw.items()}
 
     async def percentiles(self, *, key_id: str | None, since: float | None,
-                          fields: tuple[str, ...], sample: int = 5000) -> dict[str, dict]:
+                          fields: tuple[str, ...], sample: int = 5000,
+                          until: float | None = None) -> dict[str, dict]:
         """For each of `fields` (a `group_by` name), {value: (latency p50, p95, ttft p50)}
         over the newest `sample` rows since `since` (the dashboard's estimate: reading every
         row of a large history costs more than the page may)."""
         columns = [self._group_column(f) for f in fields]
         async with self.engine.connect() as conn:
             by_all = await self._percentiles_raw(conn, columns, self._filters(
-                key_id, None, None, None, since, None), sample)
+                key_id, None, None, None, since, until), sample)
         out = {}
         for i, field in enumerate(fields):
             latency: dict = {}
