@@ -206,3 +206,14 @@ def _status(code: int):
     async def reply(rec, send):
         await send_json(send, code, {"error": {"message": f"stand-in {code}"}})
     return reply
+
+
+def test_rows_refused_at_validation_keep_the_model_on_every_door(gw, upstreams):
+    messages = httpx.post(f"{gw.url}/v1/messages", headers=MASTER, timeout=10, json={
+        "model": "anthropic/claude-haiku-4-5", "max_tokens": -1,
+        "messages": [{"role": "user", "content": "hi"}]})
+    responses = post(gw, {"model": "openai/gpt-4o", "input": "hi", "temperature": 9},
+                     path="/v1/responses")
+    assert (messages.status_code, responses.status_code) == (400, 400)
+    assert row(gw, messages.headers["x-request-id"])["requested_model"] == "anthropic/claude-haiku-4-5"
+    assert row(gw, responses.headers["x-request-id"])["requested_model"] == "openai/gpt-4o"
