@@ -495,3 +495,14 @@ async def test_usage_over_a_custom_range(site):
     wide_data = orjson.loads(re.search(r'id="usage-data">(.*?)</script>', wide.text, re.S).group(1))
     assert wide_data["per"] == "day" and len(wide_data["x"]) in (4, 5)
     assert bad.status_code == 400 and "range" in bad.text
+
+
+async def test_a_key_sees_its_budget_and_what_is_left(site):
+    row, raw = await site.gw.store.create_key("budgeted", budget_usd=2.0)
+    await site.gw.keysync.refresh()
+    await site.add_row("chatcmpl-budget-1", row["id"], cost=0.5)
+    async with site.client() as client:
+        await site.sign_in(client, raw)
+        page = (await client.get("/dashboard/usage")).text
+    budget = re.search(r'<p class="notice" id="budget">(.*?)</p>', page, re.S).group(1)
+    assert "$2.00" in budget and "$0.5 spent" in budget and "$1.5 left" in budget
