@@ -1,11 +1,14 @@
 """The request explorer in a real headless Chromium against the real gateway process: pages
 that fit the window with 40+ rows, search, replay from Detail, keys made once.
 
-The screenshots of docs/dashboard.md are made here (docs/img/, viewport-sized PNGs).
+The screenshots of docs/dashboard.md are made here: into docs/img/ (viewport-sized PNGs)
+with LUNOS_UPDATE_DOCS=1 or when one is missing, else into tests/artifacts/dashboard/, so an
+ordinary run leaves the docs as they are.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -13,6 +16,7 @@ import httpx
 import pytest
 
 from tests.gateway.dashboard.test_browser import (  # noqa: F401  (fixtures)
+    ARTIFACTS,
     Watch,
     admin_key,
     browser,
@@ -74,8 +78,11 @@ def fits(page) -> None:
 
 
 def shot(watch: Watch, name: str) -> None:
-    DOCS_IMG.mkdir(parents=True, exist_ok=True)
-    watch.page.screenshot(path=str(DOCS_IMG / f"dashboard-{name}.png"))
+    path = DOCS_IMG / f"dashboard-{name}.png"
+    if path.exists() and os.environ.get("LUNOS_UPDATE_DOCS") != "1":
+        path = ARTIFACTS / path.name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    watch.page.screenshot(path=str(path))
 
 
 @pytest.fixture
