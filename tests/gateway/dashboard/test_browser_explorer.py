@@ -207,3 +207,28 @@ def test_a_click_on_a_chart_opens_that_hours_requests(sized, gw, history):
         page.mouse.click(box["x"] + box["width"] - 3, box["y"] + box["height"] / 2)
     assert "/dashboard/logs?since=" in page.url and "until=" in page.url
     assert set(history["ids"]) <= set(row_ids(page)) or len(row_ids(page)) >= 46
+
+
+def test_dark_mode_and_local_time(browser, gw, history):  # noqa: F811
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark",
+                                  timezone_id="Asia/Kolkata")
+    try:
+        watch = Watch(context)
+        sign_in(watch, gw, MASTER_KEY)
+        page = watch.page
+        background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background == "rgb(15, 19, 28)"  # the dark palette, as the system asks
+        cell = page.locator(f'tr[data-id="{history["unique"]}"] td.time')
+        utc = cell.inner_text()
+        assert utc.endswith("UTC")
+        page.click("#tz-toggle")
+        local = cell.inner_text()
+        assert not local.endswith("UTC") and local != utc and page.inner_text("#tz-toggle") == "Local time"
+        page.reload()  # the choice is kept
+        assert cell.inner_text() == local
+        shot(watch, "logs-dark")
+        page.click("#tz-toggle")
+        assert cell.inner_text() == utc
+        assert watch.dialogs == [] and watch.csp_errors == []
+    finally:
+        context.close()
