@@ -92,6 +92,7 @@ class LunosApp:
             messages,
             metrics,
             models,
+            replay,
             responses,
             stored_responses,
         )
@@ -135,6 +136,7 @@ class LunosApp:
         # Routes ending in one path parameter: (method, prefix) -> spec.
         self.prefix_routes: dict[tuple[str, str], RouteSpec] = {
             ("GET", "/v1/logs/"): RouteSpec(logs.get_log),
+            ("POST", "/v1/logs/"): RouteSpec(replay.replay, slashes=True),  # {id}/replay
             ("DELETE", "/admin/keys/"): RouteSpec(admin.revoke_key, "master"),
             ("GET", "/v1/models/"): RouteSpec(models.get_model, "public", slashes=True),
             # {id} and {id}/input_items; an id with a slash is simply not found
@@ -317,6 +319,7 @@ class LunosApp:
             if spec.record:
                 record = CallRecord(new_request_id(spec.id_prefix), principal.key_id,
                                     request.header(b"x-app-id") or "unknown", "")
+                record.session_id = request.header(b"x-lunos-session-id") or None
                 if gw.in_flight >= self.settings.max_concurrency:
                     record.status, record.error = 503, "overloaded"
                     gw.metrics.inc("lunos_limited_total", (("reason", "overloaded"),))

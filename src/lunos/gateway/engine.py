@@ -245,6 +245,7 @@ class Engine:
         prepare = prepare or self.prepare
         error: GatewayError | None = None
         names = [body["model"], *options.models]
+        record.requested_model = record.requested_model or body["model"]
         skipped: list[Route] = []  # deployments left out because their breaker is open
         for index, name in enumerate(names):
             try:
@@ -275,7 +276,8 @@ class Engine:
                         error = exc
                         break
                     raise
-                attempt = Attempt(route.model, route.provider)
+                attempt = Attempt(route.model, route.provider, started_ms=round(
+                    (time.perf_counter() - record.started) * 1000, 3))
                 record.attempts.append(attempt)
                 record.attempt_starts.append(time.perf_counter())
                 error = yield route, req, attempt

@@ -70,6 +70,19 @@ def endpoint_filter(raw: str | None) -> str | None:
     raise GatewayError(400, f"'endpoint' must be one of {', '.join(ENDPOINTS)}", param="endpoint")
 
 
+# `order` of GET /v1/logs (SPEC §12); the store knows each one's column.
+LOG_ORDERS = ("newest", "oldest", "latency", "cost")
+
+
+def order_filter(raw: str | None) -> str:
+    """One of LOG_ORDERS; `newest` when not given."""
+    if not raw:
+        return "newest"
+    if raw not in LOG_ORDERS:
+        raise GatewayError(400, f"'order' must be one of {', '.join(LOG_ORDERS)}", param="order")
+    return raw
+
+
 def text_filter(raw: str | None, param: str) -> str | None:
     """A text to match exactly: any text but a NUL, which no stored value holds."""
     if raw and "\x00" in raw:
@@ -82,9 +95,10 @@ def cursor_filter(raw: str | None) -> str | None:
     if not raw:
         return None
     try:
-        created_at, row_id = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        valid = (isinstance(created_at, (int, float)) and not isinstance(created_at, bool)
-                 and math.isfinite(created_at) and isinstance(row_id, str) and "\x00" not in row_id)
+        value, row_id = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        # the last row's time, latency or cost (None: a row without one, `order`)
+        valid = ((value is None or isinstance(value, (int, float)) and not isinstance(value, bool)
+                  and math.isfinite(value)) and isinstance(row_id, str) and "\x00" not in row_id)
     except (ValueError, TypeError, binascii.Error):  # orjson.JSONDecodeError is a ValueError
         valid = False
     if not valid:

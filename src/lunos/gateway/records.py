@@ -28,6 +28,7 @@ class Attempt:
     status: int | None = None  # upstream HTTP status, None when no answer came
     error: str | None = None
     latency_ms: float = 0.0  # rounded to microseconds when set
+    started_ms: float = 0.0  # offset from the request's start, so backoff shows (SPEC §12)
 
 
 @dataclass(slots=True)
@@ -57,6 +58,9 @@ class CallRecord:
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. web searches made
     cache: str | None = None  # "hit" or "miss" when the response cache was asked (SPEC §10)
     responded: bool = False  # the response's last part is being sent: no longer cancellable
+    requested_model: str | None = None  # what the caller named, kept after a fallback (§12)
+    session_id: str | None = None  # header x-lunos-session-id (§12)
+    replay_of: str | None = None  # the row this one replays (POST /v1/logs/{id}/replay)
 
     def finish(self, first_token_at: float | None = None) -> None:
         """Set latency, time to first token and output speed from the clock."""

@@ -31,6 +31,7 @@ class LogEntry(BaseModel):
     app_id: str | None = None
     endpoint: str | None = None  # the route it came through: chat, messages, responses, ...
     model: str | None = None
+    requested_model: str | None = None  # what the caller asked for (SPEC §12)
     provider: str | None = None
     status: int | str | None = None
     error: Any = None
@@ -43,8 +44,10 @@ class LogEntry(BaseModel):
     trace: bool | None = None  # whether `request` / `response` were kept
     request: dict[str, Any] | None = None
     response: dict[str, Any] | None = None
-    attempts: list[dict[str, Any]] = []  # one per upstream try (fallbacks, retries)
+    attempts: list[dict[str, Any]] = []  # one per upstream try, with started_ms and latency_ms
     dropped_params: list[str] = []
+    session_id: str | None = None  # the request's x-lunos-session-id
+    replay_of: str | None = None  # the row this one replays (POST /v1/logs/{id}/replay)
 
 
 class LogList(BaseModel):
@@ -52,6 +55,7 @@ class LogList(BaseModel):
 
     data: list[LogEntry] = []
     next_cursor: str | int | None = None
+    total: int | None = None  # rows matching the filters, over every page
 
     @property
     def has_more(self) -> bool:

@@ -167,7 +167,7 @@ def test_walkthrough(watch, gw, standins):
     row = page.locator(f'tr[data-id="{first.id}"]')
     assert row.locator("td").nth(1).inner_text().startswith(first.id)
     assert MODEL in row.inner_text() and "dashboard-e2e" in row.inner_text()
-    assert row.locator("td.endpoint").inner_text() == "chat"
+    assert row.locator("td.request .tag").first.inner_text() == "chat"
     watch.shot("02-logs")
 
     # Its Detail has the prompt and the output.
@@ -245,6 +245,8 @@ def test_walkthrough(watch, gw, standins):
     assert new_key[:15] in key_row.inner_text() and "active" in key_row.inner_text()
     with page.expect_navigation():
         key_row.locator("button", has_text="Revoke").click()
+    with page.expect_navigation():  # a page asks first
+        page.click("#confirm-revoke")
     assert "revoked" in page.inner_text("#revoked-notice")
     assert "revoked" in page.locator("#key-table tr", has_text="browser-made").inner_text()
     watch.shot("08-key-revoked")

@@ -6,8 +6,11 @@ import re
 import time
 
 import orjson
+import pytest
 
 from lunos.gateway import dashboard
+from lunos.gateway.errors import GatewayError
+from lunos.gateway.records import Attempt
 from lunos.gateway.dashboard.session import COOKIE
 from tests.gateway.dashboard.conftest import HOST, MASTER, csrf_of
 
@@ -116,7 +119,7 @@ async def test_cross_origin_and_tokenless_posts_are_refused(site):
         assert len(await site.gw.store.list_keys()) == before
         ok = await client.post("/dashboard/keys", data={"csrf": token, "name": "good"},
                                headers={"origin": f"http://{HOST}"})
-        assert ok.status_code == 200
+        assert ok.status_code == 303  # post/redirect/get
         assert len(await site.gw.store.list_keys()) == before + 1
         # a sign-out without the token is refused too, and the session stays
         assert (await client.post("/dashboard/logout")).status_code == 403
@@ -208,11 +211,14 @@ async def test_key_management(site):
                                                           "budget_usd": "lots"})
         assert bad.status_code == 400 and "budget_usd" in bad.text
         assert 'value="b"' in bad.text  # the form keeps what was typed
-        created = await client.post("/dashboard/keys", data={
+        posted = await client.post("/dashboard/keys", data={
             "csrf": token, "name": "ci-runner", "budget_usd": "5", "rpm": "60", "tpm": "",
             "allowed_models": "openai/gpt-4o-mini, openai/gpt-4o",
             "expires_at": "2099-01-01T00:00"})
-        assert created.status_code == 200
+        # post/redirect/get: the page the redirect leads to shows the secret once
+        assert posted.status_code == 303 and posted.headers["location"] == "/dashboard/keys"
+        assert "Path=/dashboard" in posted.headers["set-cookie"] and "HttpOnly" in posted.headers["set-cookie"]
+        created = await client.get("/dashboard/keys")
         raw = re.search(r'id="new-key-value">([^<]+)<', created.text).group(1)
         assert raw.startswith("sk-lunos-")
         assert created.headers["cache-control"] == "no-store"
@@ -223,7 +229,11 @@ async def test_key_management(site):
         listing = (await client.get("/dashboard/keys")).text
         assert raw not in listing and row["prefix"] in listing  # shown once
         assert site.gw.auth.authenticate(b"Bearer " + raw.encode()).key_id == row["id"]
-        revoked = await client.post(f"/dashboard/keys/{row['id']}/revoke", data={"csrf": token})
+        asked = await client.post(f"/dashboard/keys/{row['id']}/revoke", data={"csrf": token})
+        assert asked.status_code == 200 and 'id="confirm-revoke"' in asked.text  # asks first
+        assert (await site.gw.store.get_key(row["id"]))["revoked_at"] is None
+        revoked = await client.post(f"/dashboard/keys/{row['id']}/revoke",
+                                    data={"csrf": token, "confirm": "yes"})
         assert revoked.status_code == 303
         page = await client.get(revoked.headers["location"])
         assert f"Key {row['id']} revoked." in page.text
@@ -249,6 +259,11 @@ async def test_logs_filters_and_pagination(site):
         second = row_ids((await client.get(next_url.replace("&amp;", "&"))).text)
         assert second == [f"chatcmpl-page-{i:03d}" for i in range(4, -1, -1)]
         assert 'rel="next"' not in (await client.get(next_url.replace("&amp;", "&"))).text
+        page_two = (await client.get(next_url.replace("&amp;", "&"))).text
+        assert "51–55 of 55" in page_two  # and a way back
+        prev_url = re.search(r'href="([^"]+)" class="button" rel="prev"', page_two).group(1)
+        assert row_ids((await client.get(prev_url.replace("&amp;", "&"))).text) == ids
+        assert "1–50 of 55" in first.text and 'rel="prev"' not in first.text
         by_model = row_ids((await client.get("/dashboard/logs?model=anthropic/claude-x")).text)
         assert len(by_model) == 28 and all(int(i[-3:]) % 2 == 0 for i in by_model)
         by_app = row_ids((await client.get("/dashboard/logs?app=odd")).text)
@@ -275,7 +290,7 @@ async def test_logs_show_and_filter_the_endpoint(site):
     async with site.client() as client:
         await site.sign_in(client, raw)
         page = (await client.get("/dashboard/logs")).text
-        cells = dict(re.findall(r'<tr data-id="([^"]+)">.*?<td class="endpoint">([^<]*)</td>',
+        cells = dict(re.findall(r'<tr data-id="([^"]+)">.*?<span class="tag">([^<]*)</span>',
                                 page, re.S))
         assert cells == {"msg_door_messages": "messages", "chatcmpl-door-chat": "chat"}
         assert '<option value="messages">messages</option>' in page
@@ -293,6 +308,8 @@ async def test_logs_show_and_filter_the_endpoint(site):
 async def test_detail_page_shows_the_row(site):
     await site.add_row(
         "chatcmpl-detail", None, trace=True, status=200, ttft_ms=80.0, tokens_per_second=55.5,
+        stream=True,
+        attempts=[Attempt("openai/gpt-4o-mini", "openai", 200, None, 300.0, 2.0)],
         request={"messages": [
             {"role": "system", "content": "be brief"},
             {"role": "user", "content": [
@@ -311,7 +328,8 @@ async def test_detail_page_shows_the_row(site):
         page = (await client.get("/dashboard/logs/chatcmpl-detail")).text
     for text in ("chatcmpl-detail", "openai/gpt-4o-mini", "app-a", "be brief", "what is this?",
                  "lookup", "&#34;q&#34;: &#34;lunos&#34;", "found it", "It is a gateway.",
-                 "322 ms", "80 ms", "55.5", "$0.0004", "&#34;temperature&#34;: 0.3"):
+                 "322 ms", "80 ms", "55.5", "$0.0004", "&#34;temperature&#34;: 0.3",
+                 "first try", "at 2.0 ms · took 300 ms"):
         assert text in page, text
     assert '<img class="thumb" src="data:image/png;base64,iVBORw0KGgo="' in page
     assert ('<a href="https://lunos.example/docs" rel="noopener noreferrer" target="_blank">'
@@ -343,7 +361,7 @@ async def test_usage_page_embeds_chart_data(site):
     cost = next(c for c in data["charts"] if c["id"] == "cost")
     assert cost["series"][0]["values"][-1] == 0.75
     assert 'id="total-requests">3<' in page.text
-    assert '<td class="mono">reports</td>' in page.text
+    assert re.search(r'<td data-label="App" class="mono"><a href="/dashboard/logs\?app=reports&amp;since=[^"]+">reports</a></td>', page.text)
     assert '<script src="/dashboard/static/uplot/uPlot.iife.min.js" defer>' in page.text
 
 
@@ -406,3 +424,85 @@ async def test_detail_page_shows_a_messages_trace(site):
     assert '<img class="thumb" src="data:image/png;base64,iVBORw0KGgo="' in page
     assert "Un chat." in page and '<dd id="row-endpoint">messages</dd>' in page
     assert "&#34;max_tokens&#34;: 100" in page
+
+
+async def test_logs_export_as_csv_and_json_lines(site):
+    key, raw = await site.new_key("exports")
+    await site.add_row("chatcmpl-export-1", key["id"], app_id="=HYPERLINK(1)")
+    await site.add_row("chatcmpl-export-2", key["id"], model="anthropic/claude-haiku-4-5")
+    async with site.client() as client:
+        await site.sign_in(client, raw)
+        page = (await client.get("/dashboard/logs?model=anthropic/*")).text
+        assert row_ids(page) == ["chatcmpl-export-2"]
+        assert 'href="/dashboard/logs.csv?model=anthropic%2F%2A"' in page
+        csv_text = (await client.get("/dashboard/logs.csv")).text
+        jsonl = await client.get("/dashboard/logs.jsonl?model=anthropic/*")
+    lines = csv_text.strip().splitlines()
+    assert lines[0].startswith("id,created_at,endpoint,requested_model,model")
+    assert len(lines) == 3 and "'=HYPERLINK(1)" in csv_text  # no formula for a spreadsheet
+    rows = [orjson.loads(line) for line in jsonl.text.splitlines()]
+    assert [r["id"] for r in rows] == ["chatcmpl-export-2"]
+    assert jsonl.headers["content-type"] == "application/x-ndjson"
+
+
+async def test_keys_are_edited_and_rotated(site):
+    key, old_secret = await site.new_key("to-edit")
+    async with site.client() as client:
+        await site.sign_in(client, MASTER)
+        page = (await client.get(f"/dashboard/keys?edit={key['id']}")).text
+        assert 'id="edit-key"' in page and 'value="to-edit"' in page
+        token = csrf_of(page)
+        saved = await client.post(f"/dashboard/keys/{key['id']}/edit", data={
+            "csrf": token, "name": "edited", "budget_usd": "3", "rpm": "7", "tpm": "",
+            "allowed_models": "openai/gpt-4o-mini", "expires_at": ""})
+        assert saved.status_code == 303
+        row = await site.gw.store.get_key(key["id"])
+        assert (row["name"], row["budget_usd"], row["rpm"], row["allowed_models"]) == (
+            "edited", 3.0, 7, ["openai/gpt-4o-mini"])
+        assert f"Key {key['id']} saved." in (await client.get(saved.headers["location"])).text
+        bad = await client.post(f"/dashboard/keys/{key['id']}/edit", data={"csrf": token, "name": ""})
+        assert bad.status_code == 400 and (await site.gw.store.get_key(key["id"]))["name"] == "edited"
+        asked = await client.post(f"/dashboard/keys/{key['id']}/rotate", data={"csrf": token})
+        assert 'id="confirm-rotate"' in asked.text
+        assert site.gw.auth.authenticate(b"Bearer " + old_secret.encode()).key_id == key["id"]
+        rotated = await client.post(f"/dashboard/keys/{key['id']}/rotate",
+                                    data={"csrf": token, "confirm": "yes"})
+        assert rotated.status_code == 303
+        shown = (await client.get("/dashboard/keys")).text
+        new_secret = re.search(r'id="new-key-value">([^<]+)<', shown).group(1)
+        assert new_secret != old_secret and "edited" in shown
+    assert site.gw.auth.authenticate(b"Bearer " + new_secret.encode()).key_id == key["id"]
+    with pytest.raises(GatewayError):  # the old secret no longer works
+        site.gw.auth.authenticate(b"Bearer " + old_secret.encode())
+    assert (await site.gw.store.get_key(key["id"]))["spend_usd"] == row["spend_usd"]
+
+
+async def test_usage_over_a_custom_range(site):
+    key, raw = await site.new_key("ranges")
+    day = time.time() - 3 * 86400
+    await site.add_row("chatcmpl-range-1", key["id"], created_at=day)
+    start = time.strftime("%Y-%m-%dT%H:00", time.gmtime(day - 3600))
+    end = time.strftime("%Y-%m-%dT%H:00", time.gmtime(day + 5 * 3600))
+    async with site.client() as client:
+        await site.sign_in(client, raw)
+        page = await client.get(f"/dashboard/usage?since={start}&until={end}")
+        wide = await client.get(f"/dashboard/usage?since={start}")
+        bad = await client.get(f"/dashboard/usage?since={end}&until={start}")
+    data = orjson.loads(re.search(r'id="usage-data">(.*?)</script>', page.text, re.S).group(1))
+    assert data["per"] == "hour" and len(data["x"]) == 7  # by hour over six hours
+    requests = next(c for c in data["charts"] if c["id"] == "requests")
+    assert sum(requests["series"][0]["values"]) == 1 and 'id="total-requests">1<' in page.text
+    wide_data = orjson.loads(re.search(r'id="usage-data">(.*?)</script>', wide.text, re.S).group(1))
+    assert wide_data["per"] == "day" and len(wide_data["x"]) in (4, 5)
+    assert bad.status_code == 400 and "range" in bad.text
+
+
+async def test_a_key_sees_its_budget_and_what_is_left(site):
+    row, raw = await site.gw.store.create_key("budgeted", budget_usd=2.0)
+    await site.gw.keysync.refresh()
+    await site.add_row("chatcmpl-budget-1", row["id"], cost=0.5)
+    async with site.client() as client:
+        await site.sign_in(client, raw)
+        page = (await client.get("/dashboard/usage")).text
+    budget = re.search(r'<p class="notice" id="budget">(.*?)</p>', page, re.S).group(1)
+    assert "$2.00" in budget and "$0.5 spent" in budget and "$1.5 left" in budget

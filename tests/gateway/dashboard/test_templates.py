@@ -30,9 +30,9 @@ def log_row() -> dict:
                   "cached_tokens": 0, "cache_write_tokens": 0, "reasoning_tokens": 0,
                   "cost": 0.5},
         "latency_ms": 12.0, "ttft_ms": 3.0, "tokens_per_second": 40.0, "stream": True,
-        "created_at": XSS,
+        "created_at": XSS, "requested_model": XSS, "session_id": XSS, "replay_of": XSS,
         "attempts": [{"model": XSS, "provider": XSS, "status": 500, "error": XSS,
-                      "latency_ms": 1.0}],
+                      "latency_ms": 1.0, "started_ms": 0.5}],
         "dropped_params": [XSS], "trace": True, "request": None, "response": None,
         "extra": {"searches": [XSS]},
     }
@@ -78,22 +78,33 @@ def _usage_values() -> dict:
     import datetime
 
     days = charts.day_list(datetime.date(2030, 1, 1), datetime.date(2030, 1, 3))
-    return {"days": 30, "periods": views.USAGE_PERIODS, **charts.usage_view(usage_rows(), days)}
+    table = [{"model": XSS, "endpoint": XSS, "key": XSS, "key_name": XSS, "requests": 2,
+              "error_rate": 0.5, "latency_p50_ms": 1.0, "latency_p95_ms": 2.0, "ttft_p50_ms": None,
+              "prompt_tokens": 1, "completion_tokens": 1, "cost": 0.1}]
+    return {"days": 30, "periods": views.USAGE_PERIODS, "since_param": XSS, "until_param": XSS,
+            "budget": {"budget": 1.0, "spent": 0.5, "left": 0.5},
+            **charts.usage_view(usage_rows(), days),
+            "by_model": table, "by_endpoint": table, "by_key": table}
 
 
 PAGES = {
     "login.html": lambda: {"error": XSS, "login_csrf": XSS},
     "error.html": lambda: {"code": 400, "message": XSS},
-    "logs.html": lambda: {"rows": [log_row()], "filters": dict.fromkeys(views.LOG_FILTERS, XSS),
+    "logs.html": lambda: {"rows": [{**log_row(), "preview": trace.preview(log_row())}], "filters": dict.fromkeys(views.LOG_FILTERS, XSS),
                           "error": XSS, "choices": {"models": [XSS], "apps": [XSS]},
-                          "endpoints": [XSS],
+                          "endpoints": [XSS], "orders": [(XSS, XSS)], "total": 1,
+                          "first_row": 1, "last_row": 1, "export_query": XSS, "prev_url": XSS,
                           "paged": True, "next_url": XSS, "first_url": XSS},
     "detail.html": lambda: {"row": log_row(), "request": trace.request_view(TRACE_REQUEST),
-                            "response": trace.response_view(TRACE_RESPONSE), "extra": XSS},
+                            "response": trace.response_view(TRACE_RESPONSE), "extra": XSS,
+                            "timeline": trace.timeline(log_row()), "newer": XSS, "older": XSS,
+                            "runs": [{**log_row(), "view": trace.response_view(TRACE_RESPONSE)}],
+                            "raw_json": XSS, "replay_error": XSS},
     "usage.html": _usage_values,
-    "keys.html": lambda: {"keys": [key_row()], "error": XSS, "revoked": XSS,
+    "keys.html": lambda: {"keys": [key_row()], "error": XSS, "notice": XSS, "editing": key_row(),
                           "created": {**key_row(), "key": XSS},
                           "form": dict.fromkeys(views.KEY_FORM, XSS)},
+    "confirm.html": lambda: {"key": key_row(), "action": "revoke"},
 }
 
 
@@ -171,9 +182,9 @@ def test_unsafe_urls_never_reach_the_page():
         {"type": "image_url", "image_url": {"url": "javascript:alert(1)"}}]}]}
     response = {"content": "ok", "annotations": [
         {"type": "url_citation", "url_citation": {"url": "javascript:alert(2)", "title": "t"}}]}
-    html = views.render("detail.html", ctx(), title="x", row=log_row(),
-                        request=trace.request_view(request),
-                        response=trace.response_view(response), extra="").body.decode()
+    html = views.render("detail.html", ctx(), title="x", **{
+        **PAGES["detail.html"](), "request": trace.request_view(request),
+        "response": trace.response_view(response), "extra": ""}).body.decode()
     assert 'href="javascript' not in html and 'src="javascript' not in html
     assert "javascript:alert(1)" in html  # shown, as text
 
@@ -225,3 +236,32 @@ def test_usage_view_folds_small_series_into_other():
     assert len(series) == charts.TOP + 1
     assert series[-1]["label"] == "other"
     assert series[-1]["values"] == [sum(10 - i for i in range(charts.TOP, charts.TOP + 2))]
+
+
+def test_markdown_is_rendered_without_any_markup_of_its_own():
+    from lunos.gateway.dashboard.markdown import render
+
+    html = str(render(f"# Head\n**bold** `{XSS}` {XSS}\n- [ok](https://a.example/?x=1&y=2)\n"
+                      f"- [no](javascript:alert(1))\n```\n{XSS}\n```"))
+    assert "<h3>Head</h3>" in html and "<strong>bold</strong>" in html
+    assert '<a href="https://a.example/?x=1&amp;y=2" rel="noopener noreferrer"' in html
+    assert 'href="javascript' not in html and "[no](javascript:alert(1))" in html
+    tags = {tag for tag, _ in Tags(html).tags}
+    assert tags <= {"h3", "p", "strong", "code", "ul", "li", "a", "pre", "br", "em"}
+    assert "<script" not in html and "onerror=" not in html.replace("onerror=alert(2)&gt;", "")
+
+
+def test_timeline_names_retries_fallbacks_and_tool_turns():
+    def attempt(model, status, start, took, error=None):
+        return {"model": model, "provider": model.split("/")[0], "status": status,
+                "error": error, "started_ms": start, "latency_ms": took}
+
+    row = {"latency_ms": 1000.0, "attempts": [
+        attempt("openai/a", 500, 0, 100, "down"), attempt("openai/a", 500, 300, 100, "down"),
+        attempt("google/b", 200, 400, 200), attempt("google/b", 200, 800, 200)]}
+    steps = trace.timeline(row)
+    assert [s["kind"] for s in steps] == ["first try", "retry", "fallback", "turn"]
+    assert [s["wait_ms"] for s in steps] == [0, 200, 0, 200]  # backoff, then searching
+    assert steps[3]["wait"] == "tools and searches" and steps[1]["wait"] == "waited"
+    assert [s["x"] for s in steps] == [0, 300, 400, 800] and steps[2]["width"] == 200
+    assert [s["failed"] for s in steps] == [True, True, False, False]

@@ -63,12 +63,36 @@ async def test_migration_2_drops_the_day_index_of_an_older_database(store):
     await rerun_migration(store, 2, "CREATE INDEX ix_lunos_requests_day ON lunos_requests (day)")
     indexes = await history_table(store, "get_indexes")
     assert sorted(i["name"] for i in indexes) == ["ix_lunos_requests_created",
-                                                  "ix_lunos_requests_key_created"]
+                                                  "ix_lunos_requests_key_created",
+                                                  "ix_lunos_requests_replay",
+                                                  "ix_lunos_requests_session"]
 
 
 async def test_migration_3_adds_trace_ref_to_an_older_database(store):
     await rerun_migration(store, 3, "ALTER TABLE lunos_requests DROP COLUMN trace_ref")
     assert (await history_table(store, "get_columns"))[-1]["name"] == "trace_ref"
+
+
+async def test_migration_8_adds_the_finding_columns_to_an_older_database(store):
+    async with store.engine.begin() as conn:  # the database as the version before left it
+        await conn.execute(text("DROP INDEX ix_lunos_requests_session"))
+        await conn.execute(text("DROP INDEX ix_lunos_requests_replay"))
+        for name in ("requested_model", "session_id", "replay_of", "search"):
+            await conn.execute(text(f"ALTER TABLE lunos_requests DROP COLUMN {name}"))
+        await conn.execute(text("DELETE FROM lunos_migrations WHERE version = 8"))
+        await conn.execute(insert(schema.requests).values(  # a row written by that version
+            id="chatcmpl-old8", app_id="app1", model="openai/gpt-4o", status=200,
+            created_at=1_700_000_000.0, day="2023-11-14"))
+    assert await store.migrate() == [8]
+    names = {c["name"] for c in await history_table(store, "get_columns")}
+    assert {"requested_model", "session_id", "replay_of", "search"} <= names
+    assert {"ix_lunos_requests_session", "ix_lunos_requests_replay"} <= {
+        i["name"] for i in await history_table(store, "get_indexes")}
+    old = await store.get_log("chatcmpl-old8", None)
+    assert old["requested_model"] == "openai/gpt-4o" and old["session_id"] is None
+    await store.insert_rows([row_values(record(8, session_id="s1", requested_model="x/y"))])
+    rows, _ = await store.list_logs(key_id=None, session_id="s1")
+    assert [(r["id"], r["requested_model"]) for r in rows] == [("chatcmpl-0008", "x/y")]
 
 
 async def test_migration_5_adds_endpoint_and_older_rows_read_as_chat(store):

@@ -35,6 +35,8 @@ async def test_observability_trace_read_back(client, upstreams):
     assert log.usage.completion_tokens == r.usage.completion_tokens
     assert log.usage.cost == pytest.approx(r.usage.cost)
     assert log.latency_ms > 0 and log.stream is False and log.created_at is not None
+    assert log.requested_model == "openai/gpt-4o" and log.replay_of is None
+    assert log.attempts[0]["started_ms"] >= 0
 
 
 async def test_without_observability_the_row_has_no_trace(client, upstreams):
@@ -67,6 +69,7 @@ async def test_logs_list_filters_and_cursor(clients, gateway, upstreams):
     assert isinstance(page, lunos.LogList)
     assert [row.id for row in page.data] == [r.id for r in reversed(made)]  # newest first
     assert {row.key_id for row in page.data} == {key["id"]} and not page.has_more
+    assert page.total == len(made)
 
     paged, cursor = [], None
     while True:

@@ -46,8 +46,12 @@ PAGES = {  # (method, path after /dashboard) -> view; Detail and revoke take an 
     ("GET", "/keys"): views.keys,
     ("POST", "/keys"): views.create_key,
     ("POST", "/logout"): views.logout,
+    ("GET", "/logs.csv"): lambda ctx: views.export_logs(ctx, "csv"),
+    ("GET", "/logs.jsonl"): lambda ctx: views.export_logs(ctx, "jsonl"),
 }
+KEY_ACTIONS = {"revoke": views.revoke_key, "edit": views.edit_key, "rotate": views.rotate_key}
 _STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                 ".svg": "image/svg+xml",
                  ".txt": "text/plain; charset=utf-8", "": "text/plain; charset=utf-8"}
 _STATIC_NAME = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*(\.[A-Za-z0-9.]+)?$")
 
@@ -121,6 +125,8 @@ async def _dispatch(gw, request: Request) -> Response:
 async def _route(ctx: Context, path: str, method: str) -> Response:
     if path == PREFIX:
         return views.redirect(PREFIX + "/logs")
+    if path == PREFIX + "/favicon.ico":
+        return views.redirect(PREFIX + "/static/favicon.svg")
     sub = path[len(PREFIX):]
     page = PAGES.get((method, sub))
     if page is not None:
@@ -130,10 +136,12 @@ async def _route(ctx: Context, path: str, method: str) -> Response:
     parts = sub.split("/")  # "", "logs", "<id>" ...
     if method == "GET" and len(parts) == 3 and parts[1] == "logs" and parts[2]:
         return await views.detail(ctx, parts[2])
-    if method == "POST" and len(parts) == 4 and parts[1] == "keys" and parts[3] == "revoke":
+    if method == "POST" and len(parts) == 4 and parts[1] == "logs" and parts[3] == "replay":
+        return await views.replay(ctx, parts[2])
+    if method == "POST" and len(parts) == 4 and parts[1] == "keys" and parts[3] in KEY_ACTIONS:
         if not ctx.principal.is_master:
             return views.error_page(403, "Only the master key can manage keys.", ctx)
-        return await views.revoke_key(ctx, parts[2])
+        return await KEY_ACTIONS[parts[3]](ctx, parts[2])
     if any(sub == route for _, route in PAGES):
         return _not_allowed(ctx)
     return views.error_page(404, "No such page.", ctx)

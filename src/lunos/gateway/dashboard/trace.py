@@ -85,6 +85,8 @@ def message_view(message: Any) -> dict:
     content = message.get("content")
     if content is None:
         parts = []
+    elif isinstance(content, str) and message.get("role") == "tool" and content[:1] in ("{", "["):
+        parts = [{"kind": "json", "text": pretty_json(content)}]  # a JSON tool result, indented
     elif isinstance(content, str):
         parts = [{"kind": "text", "text": content}]
     elif isinstance(content, list):
@@ -136,7 +138,7 @@ def response_view(response: Any) -> dict | None:
         "reasoning": str(response.get("reasoning") or ""),
         "finish_reason": str(response.get("finish_reason") or ""),
         "tool_calls": [_tool_call(c) for c in response.get("tool_calls") or []],
-        "citations": [_citation(a) for a in response.get("annotations") or []],
+        "citations": _citations(response.get("annotations") or []),
         # images or audio the answer held: their size and digest (traces keep no media bytes)
         "media": [_media(m) for m in response.get("media") or [] if isinstance(m, dict)],
     }
@@ -147,3 +149,71 @@ def _media(item: dict) -> str:
         kind = f"{item['content_type']}, " if item.get("content_type") else ""
         return f"{kind}{item.get('bytes')} bytes, sha256 {item['sha256']}"
     return str(item.get("url") or "")
+
+
+def _citations(annotations: list) -> list[dict]:
+    """Each source once (a provider may cite one URL at every sentence it supports)."""
+    seen, out = set(), []
+    for annotation in annotations:
+        citation = _citation(annotation)
+        key = citation.get("url") or citation["text"]
+        if key not in seen:
+            seen.add(key)
+            out.append(citation)
+    return out
+
+
+def timeline(row: dict) -> list[dict]:
+    """The request's upstream attempts as a waterfall: each with its offset and duration
+    (SPEC §12 `started_ms`, `latency_ms`), the wait before it (backoff) and what it was:
+    the first try, a retry of a failed one, a fallback to another model, or a further turn
+    after a success (a tool loop: web search; the gap before it is the searching). Bars
+    are in thousandths of the request's
+    latency, for an SVG viewBox 1000 wide."""
+    total = row.get("latency_ms") or 0
+    attempts = [a for a in row.get("attempts") or [] if isinstance(a, dict)]
+    total = max([total] + [(a.get("started_ms") or 0) + (a.get("latency_ms") or 0) for a in attempts]) or 1
+    out = []
+    for i, a in enumerate(attempts):
+        start, took = a.get("started_ms") or 0.0, a.get("latency_ms") or 0.0
+        if i == 0:
+            kind, gap = "first try", start
+        else:
+            before = attempts[i - 1]
+            gap = start - (before.get("started_ms") or 0) - (before.get("latency_ms") or 0)
+            kind = ("turn" if before.get("error") is None and (before.get("status") or 0) < 400
+                    else "fallback" if a.get("model") != before.get("model") else "retry")
+        out.append({**a, "kind": kind, "wait_ms": max(gap, 0.0),
+                    "wait": "tools and searches" if kind == "turn" else "waited",
+                    "x": round(start / total * 1000, 1),
+                    "width": max(round(took / total * 1000, 1), 2.0),
+                    "failed": bool(a.get("error")) or (a.get("status") or 0) >= 400})
+    return out
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) for p in content
+                        if isinstance(p, dict) and p.get("type") in ("text", "input_text"))
+    return ""
+
+
+def preview(row: dict, length: int = 90) -> dict:
+    """One line each of a row's prompt (its last user message), output and error, for the
+    Logs list."""
+    def cut(text: str) -> str:
+        text = " ".join(text.split())
+        return text if len(text) <= length else text[:length - 1] + "…"
+
+    prompt = ""
+    request = row.get("request")
+    if isinstance(request, dict):
+        for message in reversed(request.get("messages") or []):
+            if isinstance(message, dict) and message.get("role") == "user":
+                prompt = _text_of(message.get("content"))
+                break
+    response = row.get("response")
+    output = str(response.get("content") or "") if isinstance(response, dict) else ""
+    return {"prompt": cut(prompt), "output": cut(output), "error": cut(row.get("error") or "")}

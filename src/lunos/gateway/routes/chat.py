@@ -5,13 +5,12 @@ from __future__ import annotations
 import time
 
 from .. import sse
+from ..admission import admit_chat, candidate_infos  # noqa: F401  (candidate_infos: the other doors)
 from ..asgi import send_error, send_json
 from ..errors import GatewayError
 from ..records import CallRecord
-from ..tools import runner_for
-from ..traces import without_media
 from ..usage import completion_output
-from ..validation import header_options, parse_json, validate_chat
+from ..validation import header_options, parse_json
 
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream"),
@@ -53,15 +52,7 @@ async def chat_completions(gw, request, raw: bytes, send, principal, record: Cal
         body = parse_json(raw)
         if isinstance(body, dict):
             header_options(body, request.headers)
-        body, options = validate_chat(body)
-        record.model = body["model"]
-        record.stream = bool(body.get("stream"))
-        if options.observability:
-            record.trace = True
-            record.request = without_media(raw)  # read back as messages and params (traces.py)
-        principal.check_model(body["model"], options.models, gw.router.full_id)
-        runner = gw.cache.wrap(runner_for(gw, body, options), options, principal, body["model"])
-        ticket = await gw.limits.admit(principal, body, candidate_infos(gw, body, options), runner)
+        body, options, runner, ticket = await admit_chat(gw, raw, body, principal, record)
         try:
             if record.stream:
                 await _stream(runner, body, options, record, send)
@@ -109,17 +100,6 @@ def recorded(endpoint: str, work):
                 record.finish()
 
     return handle
-
-
-def candidate_infos(gw, body: dict, options) -> list:
-    """Catalog entries of every model that may answer (for the worst-case reservation)."""
-    infos = []
-    for name in (body["model"], *options.models):
-        try:
-            infos.extend(route.model_info for route in gw.router.resolve(name))
-        except GatewayError:
-            continue
-    return infos
 
 
 async def _stream(runner, body: dict, options, record: CallRecord, send) -> None:

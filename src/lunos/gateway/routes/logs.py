@@ -7,6 +7,7 @@ from ..errors import GatewayError
 from ..params import (
     cursor_filter,
     endpoint_filter,
+    order_filter,
     parse_time,
     status_filter,
     text_filter,
@@ -21,9 +22,24 @@ def scope_key(request: Request, principal) -> str | None:
     return principal.key_id
 
 
+def key_filter(request: Request, principal) -> str | None:
+    """`key`: a key id or name, for the master only (a key sees its own rows anyway)."""
+    key = text_filter(request.arg("key"), "key")
+    if key and not principal.is_master:
+        raise GatewayError(403, "Only the master key may filter by 'key'", param="key",
+                           code="permission_denied")
+    return key
+
+
 async def list_logs(gw, request: Request, send, principal) -> None:
-    rows, cursor = await gw.store.list_logs(
+    rows, cursor, total = await gw.store.list_logs(
         key_id=scope_key(request, principal),
+        key=key_filter(request, principal),
+        q=text_filter(request.arg("q"), "q"),
+        session_id=text_filter(request.arg("session_id"), "session_id"),
+        requested_model=text_filter(request.arg("requested_model"), "requested_model"),
+        order=order_filter(request.arg("order")),
+        with_total=True,
         model=text_filter(request.arg("model"), "model"),
         app_id=text_filter(request.arg("app_id"), "app_id"),
         status=status_filter(request.arg("status")),
@@ -33,18 +49,24 @@ async def list_logs(gw, request: Request, send, principal) -> None:
         cursor=cursor_filter(request.arg("cursor")),
         endpoint=endpoint_filter(request.arg("endpoint")),
     )
-    await send_json(send, 200, {"object": "list", "data": rows, "next_cursor": cursor})
+    await send_json(send, 200, {"object": "list", "data": rows, "next_cursor": cursor,
+                                "total": total})
 
 
-async def get_log(gw, request: Request, send, principal, row_id: str) -> None:
+async def get_row(gw, principal, row_id: str) -> dict:
+    """The caller's row with this id (master: anyone's), or a 404."""
     row_id = text_filter(row_id, "id") or ""
     row = await gw.store.get_log(row_id, None if principal.is_master else principal.key_id)
     if row is None:  # another key's row looks exactly like a missing one
         raise GatewayError(404, f"No log entry {row_id!r}", param="id", code="log_not_found")
-    await send_json(send, 200, row)
+    return row
 
 
-GROUPS = ("day", "model", "app_id", "provider", "key_id", "endpoint")
+async def get_log(gw, request: Request, send, principal, row_id: str) -> None:
+    await send_json(send, 200, await get_row(gw, principal, row_id))
+
+
+GROUPS = ("hour", "day", "model", "app_id", "provider", "key_id", "key", "endpoint")
 
 
 async def usage(gw, request: Request, send, principal) -> None:
@@ -53,6 +75,9 @@ async def usage(gw, request: Request, send, principal) -> None:
     if not fields or any(f not in GROUPS for f in fields):
         raise GatewayError(400, f"'group_by' takes a comma list of {', '.join(GROUPS)}",
                            param="group_by")
+    if not principal.is_master and ("key" in fields or "key_id" in fields):
+        raise GatewayError(403, "Only the master key may group usage by key", param="group_by",
+                           code="permission_denied")
     rows = await gw.store.usage(
         key_id=scope_key(request, principal),
         since=parse_time(request.arg("since"), "since"),
@@ -60,7 +85,13 @@ async def usage(gw, request: Request, send, principal) -> None:
         group_by=fields,
         model=text_filter(request.arg("model"), "model"),
         app_id=text_filter(request.arg("app_id"), "app_id"),
+        endpoint=endpoint_filter(request.arg("endpoint")),
+        percentiles=True,
     )
+    if "key" in fields:  # the key's name beside its id
+        names = {k["id"]: k["name"] for k in await gw.store.list_keys()}
+        for row in rows:
+            row["key_name"] = "master" if row["key"] == "master" else names.get(row["key"])
     totals = {k: sum(r[k] for r in rows) for k in
               ("requests", "prompt_tokens", "completion_tokens", "total_tokens", "cost", "errors")}
     totals["cost"] = round(totals["cost"], 10)

@@ -47,10 +47,13 @@ def _anthropic_id(model: str) -> str:
     return f"anthropic/{model}" if model.startswith("claude-") and "/" not in model else model
 
 
-def _read(raw: bytes, request, *, counting: bool = False) -> tuple[dict, ChatOptions, NativeBody]:
+def _read(raw: bytes, request, *, counting: bool = False,
+          record: CallRecord | None = None) -> tuple[dict, ChatOptions, NativeBody]:
     body = parse_json(raw)
     if isinstance(body, dict):
         header_options(body, request.headers)
+        if record is not None and isinstance(body.get("model"), str):
+            record.model = body["model"][:300]  # on the row even if validation refuses it
         if counting:
             body.setdefault("max_tokens", 2**31 - 1)  # count_tokens takes no max_tokens
     validate_messages(body)
@@ -114,7 +117,7 @@ def _all_native(gw, body: dict, options: ChatOptions) -> bool:
 async def create_message(gw, request, raw: bytes, send, principal, record: CallRecord) -> None:
     record.endpoint = DOOR
     try:
-        body, options, native = _read(raw, request)
+        body, options, native = _read(raw, request, record=record)
         record.model = body["model"]
         record.stream = bool(body.get("stream"))
         if options.observability:

@@ -138,6 +138,8 @@ async def create_response(gw, request, raw: bytes, send, principal, record: Call
         body = parse_json(raw)
         if isinstance(body, dict):
             header_options(body, request.headers)
+            if isinstance(body.get("model"), str):  # on the row even if validation refuses it
+                record.model = body["model"][:300]
         validate_responses(body)
         options = ChatOptions()
         lunos_options(body, options)

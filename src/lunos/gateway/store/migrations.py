@@ -63,6 +63,18 @@ def _v7_cache(conn: Connection) -> None:
     if "cache" not in columns:  # a database created by step 1 of this version has it
         conn.execute(text("ALTER TABLE lunos_requests ADD COLUMN cache VARCHAR(8)"))
     schema.response_cache.create(conn, checkfirst=True)
+def _v8_finding_requests(conn: Connection) -> None:
+    """SPEC §12: requested_model, session_id, replay_of, and the words `q` searches.
+    Nullable columns without a default: PostgreSQL adds them without rewriting the table."""
+    columns = {c["name"] for c in inspect(conn).get_columns("lunos_requests")}
+    for name, kind in (("requested_model", "VARCHAR(300)"), ("session_id", "VARCHAR(200)"),
+                       ("replay_of", "VARCHAR(64)"), ("search", "TEXT")):
+        if name not in columns:  # a database created by step 1 of this version has them
+            conn.execute(text(f"ALTER TABLE lunos_requests ADD COLUMN {name} {kind}"))
+    for name, columns, column in (("session", "session_id, created_at", "session_id"),
+                                  ("replay", "replay_of", "replay_of")):
+        conn.execute(text(f"CREATE INDEX IF NOT EXISTS ix_lunos_requests_{name} "
+                          f"ON lunos_requests ({columns}) WHERE {column} IS NOT NULL"))
 
 
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
@@ -73,6 +85,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (5, _v5_endpoint),
     (6, _v6_responses),
     (7, _v7_cache),
+    (8, _v8_finding_requests),
 ]
 
 

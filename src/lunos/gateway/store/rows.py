@@ -48,6 +48,10 @@ class HistoryRow(NamedTuple):
     trace: bool
     extra: str | None  # JSON
     cache: str | None  # "hit", "miss", or None: the cache was not asked
+    requested_model: str | None
+    session_id: str | None
+    replay_of: str | None
+    search: str | None  # a traced row's words, lowercased, for `q` (search_words)
     payload: tuple[bytes, bytes | None] | None
 
 
@@ -71,9 +75,48 @@ def _payload(value: bytes | dict | None) -> bytes | None:
     return orjson.dumps(value)
 
 
+SEARCH_CHARS = 4000  # of a traced row's words kept for `q`: the prompt's first, then the output's
+_NOT_WORDS = frozenset(("role", "type", "model", "id", "tool_call_id", "url", "image_url", "data",
+                        "detail", "finish_reason", "call_id", "signature"))
+
+
+def _strings(value: Any, out: list[str], budget: list[int]) -> None:
+    """The text values in a JSON value (not its keys, nor fields like `role`), in order,
+    until `budget` characters are taken."""
+    if budget[0] <= 0:
+        return
+    if isinstance(value, str):
+        out.append(value[:budget[0]])
+        budget[0] -= len(out[-1]) + 1
+    elif isinstance(value, list):
+        for item in value:
+            _strings(item, out, budget)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key not in _NOT_WORDS:
+                _strings(item, out, budget)
+
+
+def search_words(request: bytes | None, response: dict | None) -> str | None:
+    """What `q` searches in a traced row: the text of its request's messages and of its
+    output, lowercased, at most SEARCH_CHARS per side. Kept in the row itself, so one query
+    searches on both databases wherever the payloads lie (SQLite keeps those in files)."""
+    out: list[str] = []
+    try:
+        body = orjson.loads(request) if request else None
+    except orjson.JSONDecodeError:
+        body = None
+    if isinstance(body, dict):  # the prompt, not the parameters
+        _strings([body.get(k) for k in ("system", "instructions", "messages", "input", "prompt")],
+                 out, [SEARCH_CHARS])
+    _strings(response, out, [SEARCH_CHARS])
+    return _text(" ".join(out).lower()) or None
+
+
 def row_values(record: CallRecord) -> HistoryRow:
     """The record's row, cleaned. Positional, in field order: a call with 24 keywords took
-    three times as long, on every request."""
+    three times as long, on every request.
+    A failed row names the provider of its last attempt."""
     t = record.tokens
     counts = t.prompt, t.completion, t.cached, t.cache_write, t.reasoning
     if min(counts) < 0 or max(counts) > COUNT_MAX:  # an upstream's invalid usage
@@ -85,7 +128,7 @@ def row_values(record: CallRecord) -> HistoryRow:
         _text(record.app_id[:200]),
         _text((record.model or "")[:300]),
         record.endpoint,
-        record.provider,
+        record.provider or (record.attempts[-1].provider if record.attempts else None),
         record.status,
         _text(record.error),
         *counts,
@@ -101,6 +144,10 @@ def row_values(record: CallRecord) -> HistoryRow:
         trace,
         _json(record.extra) if record.extra else None,
         record.cache,
+        _text(record.requested_model and record.requested_model[:300]),
+        _text(record.session_id and record.session_id[:200]),
+        record.replay_of,
+        search_words(record.request, record.response) if trace else None,
         (_payload(record.request) or b"null", _payload(record.response)) if trace else None,
     )
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData()
@@ -85,7 +86,18 @@ requests = Table(
     # The route the request came through (params.ENDPOINTS); rows older than it are chat.
     Column("endpoint", String(20), nullable=False, server_default="chat"),
     Column("cache", String(8)),  # "hit", "miss" or NULL: the response cache was not asked
+    # SPEC §12 (migration 8): what the caller asked for, the conversation it belongs to, the
+    # row it replays, and a traced row's words for `q` (rows.search_words).
+    Column("requested_model", String(300)),
+    Column("session_id", String(200)),
+    Column("replay_of", String(64)),
+    Column("search", Text),
     Index("ix_lunos_requests_key_created", "key_id", "created_at"),
+    # partial: rows without a session or a replay (most) cost these indexes nothing
+    Index("ix_lunos_requests_session", "session_id", "created_at",
+          sqlite_where=text("session_id IS NOT NULL"), postgresql_where=text("session_id IS NOT NULL")),
+    Index("ix_lunos_requests_replay", "replay_of",
+          sqlite_where=text("replay_of IS NOT NULL"), postgresql_where=text("replay_of IS NOT NULL")),
     Index("ix_lunos_requests_created", "created_at"),
 )
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 import orjson
-from sqlalchemy import and_, case, delete, func, insert, literal_column, or_, select, text, update
+from sqlalchemy import BigInteger, Integer, and_, case, delete, func, insert, literal_column, or_, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -119,6 +119,7 @@ def row_to_public(row: Any, payloads: tuple[Any, Any] | None = None) -> dict:
         "endpoint": m["endpoint"],
         "cache": m["cache"],
         "model": m["model"],
+        "requested_model": m["requested_model"] or m["model"],  # older rows: the model
         "provider": m["provider"],
         "status": m["status"],
         "error": m["error"],
@@ -142,6 +143,8 @@ def row_to_public(row: Any, payloads: tuple[Any, Any] | None = None) -> dict:
         "request": public_request(_unjson(request)),
         "response": _unjson(response),
         "extra": _unjson(m["extra"]) or {},
+        "session_id": m["session_id"],
+        "replay_of": m["replay_of"],
     }
 
 
@@ -162,16 +165,54 @@ def key_to_public(row: Any) -> dict:
     }
 
 
-def _encode_cursor(created_at: float, row_id: str) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([created_at, row_id])).decode().rstrip("=")
+def nearest_rank(values: list[float] | None, p: int) -> float | None:
+    """The p-th percentile by nearest rank (the smallest value with p% at or below it)."""
+    if not values:
+        return None
+    values = sorted(values)
+    return round(float(values[max(-(-len(values) * p // 100), 1) - 1]), 3)
 
 
-def _decode_cursor(cursor: str) -> tuple[float, str]:
+def _encode_cursor(value: float | None, row_id: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([value, row_id])).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[float | None, str]:
     try:
-        created_at, row_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return float(created_at), str(row_id)
+        value, row_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return (None if value is None else float(value)), str(row_id)
     except (ValueError, TypeError, orjson.JSONDecodeError):
         raise GatewayError(400, "Invalid cursor", param="cursor") from None
+
+
+# `order` of GET /v1/logs (SPEC §12): the column and whether it goes down. Latency and cost
+# go down (slowest, dearest first); rows without a value come last.
+ORDERS = {"newest": ("created_at", True), "oldest": ("created_at", False),
+          "latency": ("latency_ms", True), "cost": ("cost", True)}
+
+
+def _after(column, value: float | None, row_id: str, descending: bool):
+    """Keyset pagination: the rows after (value, id) in the order, NULL values last."""
+    if value is None:  # within the NULL tail
+        return and_(column.is_(None), schema.requests.c.id < row_id if descending
+                    else schema.requests.c.id > row_id)
+    c = schema.requests.c
+    nulls = [] if column is c.created_at else [column.is_(None)]  # created_at is never NULL
+    if descending:
+        return or_(column < value, and_(column == value, c.id < row_id), *nulls)
+    return or_(column > value, and_(column == value, c.id > row_id), *nulls)
+
+
+def _match(column, value: str):
+    """`value` exactly, or with a final `*` every value it begins (`openai/*`)."""
+    if value.endswith("*"):
+        return column.like(_like(value[:-1])[1:], escape="\\")
+    return column == value
+
+
+def _like(words: str) -> str:
+    """A LIKE pattern matching `words` anywhere (% and _ taken literally, `\\` escapes)."""
+    return "%" + words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 _DATABASE_ERRORS = (SQLAlchemyError, OSError, sqlite3.Error, asyncpg.PostgresError,
@@ -305,6 +346,31 @@ class Store:
                 schema.keys.c.id == key_id, schema.keys.c.is_master.is_(False)))).first()
         return key_to_public(row) if row else None
 
+    async def update_key(self, key_id: str, **fields: Any) -> dict | None:
+        """Change a live key's name, budget, limits, allowed models or expiry (None clears
+        one); None when there is no such live key."""
+        if "allowed_models" in fields:
+            fields["allowed_models"] = _json(fields["allowed_models"])
+        return await self._change_key(key_id, fields)
+
+    async def rotate_key(self, key_id: str) -> tuple[dict, str] | None:
+        """A new secret for a live key: the same id, limits, spend and history; the old
+        secret stops working at the next key sync."""
+        raw = new_key()
+        row = await self._change_key(key_id, {"key_hash": hash_key(raw), "prefix": display_prefix(raw)})
+        return (row, raw) if row else None
+
+    async def _change_key(self, key_id: str, values: dict) -> dict | None:
+        k = schema.keys.c
+        async with self.engine.begin() as conn:
+            result = await conn.execute(update(schema.keys).where(
+                k.id == key_id, k.is_master.is_(False), k.revoked_at.is_(None)).values(**values))
+            if not result.rowcount:
+                return None
+            await self._bump_keys_version(conn)
+            row = (await conn.execute(select(schema.keys).where(k.id == key_id))).one()
+        return key_to_public(row)
+
     async def active_keys(self) -> list[dict]:
         """Every key that can authenticate, with its hash (for the in-memory table)."""
         async with self.engine.connect() as conn:
@@ -388,17 +454,35 @@ class Store:
 
     def _filters(self, key_id: str | None, model: str | None, app_id: str | None,
                  status: str | None, since: float | None, until: float | None,
-                 endpoint: str | None = None) -> list:
+                 endpoint: str | None = None, *, q: str | None = None,
+                 session_id: str | None = None, requested_model: str | None = None,
+                 key: str | None = None, replay_of: str | None = None) -> list:
+        """WHERE terms. `key` (master only): a key id or name. `q`: every word in a traced
+        row's prompt or output (the `search` column) or in its error, in any case: LIKE over
+        the rows the other filters leave, no index (docs/history.md says what it costs)."""
         c = schema.requests.c
         where = []
         if key_id is not None:
             where.append(c.key_id == key_id)
+        if key:
+            k = schema.keys.c
+            where.append(c.key_id.in_(select(k.id).where(or_(k.id == key, k.name == key))))
         if endpoint:
             where.append(c.endpoint == endpoint)
+        if session_id:
+            where.append(c.session_id == session_id.replace("\0", ""))
+        if replay_of:
+            where.append(c.replay_of == replay_of)
+        if requested_model:
+            where.append(func.coalesce(c.requested_model, c.model) == requested_model.replace("\0", ""))
+        for word in (q or "").replace("\0", "").lower().split()[:10]:
+            pattern = _like(word)
+            where.append(or_(c.search.like(pattern, escape="\\"),
+                             func.lower(c.error).like(pattern, escape="\\")))
         if model:  # as rows store them (rows.py): a NUL would make PostgreSQL refuse the query
-            where.append(c.model == model.replace("\0", ""))
+            where.append(_match(c.model, model.replace("\0", "")))
         if app_id:
-            where.append(c.app_id == app_id.replace("\0", ""))
+            where.append(_match(c.app_id, app_id.replace("\0", "")))
         if status:
             if status == "success":
                 where.append(c.status < 400)
@@ -427,23 +511,35 @@ class Store:
         limit: int = 50,
         cursor: str | None = None,
         endpoint: str | None = None,
-    ) -> tuple[list[dict], str | None]:
+        order: str = "newest",
+        with_total: bool = False,
+        **more_filters: str | None,
+    ) -> tuple[list[dict], str | None] | tuple[list[dict], str | None, int]:
+        """A page of rows in `order` (ORDERS), the cursor of the next page, and with
+        `with_total` the count of every row the filters match. `more_filters`: `q`,
+        `session_id`, `requested_model`, `key` (see `_filters`)."""
         c = schema.requests.c
-        where = self._filters(key_id, model, app_id, status, since, until, endpoint)
+        name, descending = ORDERS[order]
+        column = getattr(c, name)
+        where = self._filters(key_id, model, app_id, status, since, until, endpoint, **more_filters)
+        total_q = select(func.count()).select_from(schema.requests).where(*where)
         if cursor:
-            at, row_id = _decode_cursor(cursor)
-            where.append(or_(c.created_at < at, and_(c.created_at == at, c.id < row_id)))
-        q = (select(schema.requests).where(*where)
-             .order_by(c.created_at.desc(), c.id.desc()).limit(limit + 1))
+            where.append(_after(column, *_decode_cursor(cursor), descending))
+        keys = (column.desc(), c.id.desc()) if descending else (column.asc(), c.id.asc())
+        if name != "created_at":  # a column that may be NULL: those rows last
+            keys = (column.is_(None), *keys)
+        q = select(schema.requests).where(*where).order_by(*keys).limit(limit + 1)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(q)).all()
+            total = (await conn.execute(total_q)).scalar_one() if with_total else None
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = None
         if more and rows:
             last = rows[-1]._mapping
-            next_cursor = _encode_cursor(last["created_at"], last["id"])
-        return await self._public(rows), next_cursor
+            next_cursor = _encode_cursor(last[name], last["id"])
+        page = await self._public(rows)
+        return (page, next_cursor, total) if with_total else (page, next_cursor)
 
     async def get_log(self, row_id: str, key_id: str | None) -> dict | None:
         c = schema.requests.c
@@ -454,6 +550,19 @@ class Store:
             row = (await conn.execute(q)).first()
         return (await self._public([row]))[0] if row else None
 
+    async def neighbours(self, row_id: str, key_id: str | None) -> tuple[str | None, str | None]:
+        """The ids of the rows just newer and just older than `row_id` among those `key_id`
+        sees (all: None), for Detail's previous / next links."""
+        c = schema.requests.c
+        mine = [] if key_id is None else [c.key_id == key_id]
+        at = select(c.created_at).where(c.id == row_id).scalar_subquery()
+        newer = (select(c.id).where(*mine, or_(c.created_at > at, and_(c.created_at == at, c.id > row_id)))
+                 .order_by(c.created_at.asc(), c.id.asc()).limit(1))
+        older = (select(c.id).where(*mine, or_(c.created_at < at, and_(c.created_at == at, c.id < row_id)))
+                 .order_by(c.created_at.desc(), c.id.desc()).limit(1))
+        async with self.engine.connect() as conn:
+            return (await conn.execute(newer)).scalar(), (await conn.execute(older)).scalar()
+
     async def _public(self, rows: list) -> list[dict]:
         """Rows as the API shows them, with the payloads of traces kept in files."""
         refs = [r._mapping["trace_ref"] for r in rows]
@@ -462,11 +571,25 @@ class Store:
         payloads = await asyncio.to_thread(self.trace_files.read, refs)
         return [row_to_public(r, p) for r, p in zip(rows, payloads, strict=True)]
 
+    def _group_column(self, name: str):
+        """A `group_by` field as a column: `hour` is the hour's number since the epoch
+        (shown as an ISO time), `key` the key id."""
+        c = schema.requests.c
+        if name == "hour":
+            hours = (func.cast(c.created_at, Integer).op("/")(3600) if self.is_sqlite  # truncates
+                     else func.cast(func.floor(c.created_at / 3600), BigInteger))
+            return hours.label("hour")
+        return (c.key_id if name == "key" else getattr(c, name)).label(name)
+
     async def usage(self, *, key_id: str | None, since: float | None = None,
                     until: float | None = None, group_by: tuple[str, ...] = ("day", "model", "app_id"),
-                    model: str | None = None, app_id: str | None = None) -> list[dict]:
+                    model: str | None = None, app_id: str | None = None,
+                    endpoint: str | None = None, percentiles: bool = False) -> list[dict]:
+        """Totals per group, and with `percentiles` latency and time-to-first-token
+        percentiles (nearest rank, `_percentiles`)."""
         c = schema.requests.c
-        columns = [getattr(c, g) for g in group_by]
+        columns = [self._group_column(g) for g in group_by]
+        where = self._filters(key_id, model, app_id, None, since, until, endpoint)
         q = (
             select(
                 *columns,
@@ -478,22 +601,80 @@ class Store:
                 func.coalesce(func.sum(c.cost), 0.0).label("cost"),
                 func.sum(case((c.status >= 400, 1), else_=0)).label("errors"),
             )
-            .where(*self._filters(key_id, model, app_id, None, since, until))
+            .where(*where)
             .group_by(*columns)
             .order_by(*columns)
         )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(q)).all()
+            ranks = await self._percentiles(conn, columns, where) if percentiles else {}
         out = []
         for row in rows:
             m = {str(k): v for k, v in row._mapping.items()}  # labels are str subclasses
+            group = tuple(row[:len(columns)])
             m["total_tokens"] = int(m["prompt_tokens"]) + int(m["completion_tokens"])
             m["cost"] = round(float(m["cost"] or 0.0), 10)
             m["errors"] = int(m["errors"] or 0)
             for k in ("prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens",
                       "requests"):
                 m[k] = int(m[k])
+            m["error_rate"] = round(m["errors"] / m["requests"], 4) if m["requests"] else 0.0
+            if percentiles:
+                p50, p95, ttft50 = ranks.get(group, (None, None, None))
+                m["latency_p50_ms"], m["latency_p95_ms"], m["ttft_p50_ms"] = p50, p95, ttft50
+            if "hour" in m:
+                m["hour"] = _iso(int(m["hour"]) * 3600)
+            if "key" in m:
+                m["key_id"] = m["key"]
             out.append(m)
+        return out
+
+    @staticmethod
+    async def _percentiles(conn, columns: list, where: list) -> dict[tuple, tuple]:
+        """{group: (latency p50, latency p95, ttft p50)} over the rows matching `where`:
+        one scan of the two columns, ranked here (a window function per metric cost
+        SQLite several times as much)."""
+        raw = await Store._percentiles_raw(conn, columns, where)
+        return {g: (nearest_rank(lat, 50), nearest_rank(lat, 95), nearest_rank(first, 50))
+                for g, (lat, first) in raw.items()}
+
+    async def percentiles(self, *, key_id: str | None, since: float | None,
+                          fields: tuple[str, ...], sample: int = 5000,
+                          until: float | None = None) -> dict[str, dict]:
+        """For each of `fields` (a `group_by` name), {value: (latency p50, p95, ttft p50)}
+        over the newest `sample` rows since `since` (the dashboard's estimate: reading every
+        row of a large history costs more than the page may)."""
+        columns = [self._group_column(f) for f in fields]
+        async with self.engine.connect() as conn:
+            by_all = await self._percentiles_raw(conn, columns, self._filters(
+                key_id, None, None, None, since, until), sample)
+        out = {}
+        for i, field in enumerate(fields):
+            latency: dict = {}
+            ttft: dict = {}
+            for group, (lat, first) in by_all.items():
+                latency.setdefault(group[i], []).extend(lat)
+                ttft.setdefault(group[i], []).extend(first)
+            out[field] = {v: (nearest_rank(latency[v], 50), nearest_rank(latency[v], 95),
+                              nearest_rank(ttft.get(v), 50)) for v in latency}
+        return out
+
+    @staticmethod
+    async def _percentiles_raw(conn, columns: list, where: list,
+                               sample: int | None = None) -> dict[tuple, tuple[list, list]]:
+        c = schema.requests.c
+        q = select(*columns, c.latency_ms, c.ttft_ms).where(*where)
+        if sample:
+            q = q.order_by(c.created_at.desc()).limit(sample)
+        rows = (await conn.execute(q)).all()
+        width = len(columns)
+        out: dict[tuple, tuple[list, list]] = {}
+        for row in rows:
+            lat, first = out.setdefault(tuple(row[:width]), ([], []))
+            if row[width] is not None:
+                lat.append(row[width])
+            if row[width + 1] is not None:
+                first.append(row[width + 1])
         return out
 
     async def purge_traces(self, older_than: float) -> int:
