@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import httpx
+from tests.databases import database
 
 from lunos.gateway import dashboard
 from lunos.gateway.app import create_app
@@ -28,7 +29,6 @@ from lunos.gateway.config import Settings
 from lunos.gateway.records import Attempt, CallRecord
 from lunos.gateway.store import row_values
 from lunos.gateway.usage import TokenCounts
-from tests.databases import database
 
 MASTER = "sk-lunos-dashboard-bench-master-key"
 PATHS = ("/dashboard/logs", "/dashboard/logs?order=cost", "/dashboard/logs?q=quarterly+report",

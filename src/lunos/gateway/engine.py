@@ -276,10 +276,7 @@ class Engine:
                         error = exc
                         break
                     raise
-                attempt = Attempt(route.model, route.provider, started_ms=round(
-                    (time.perf_counter() - record.started) * 1000, 3))
-                record.attempts.append(attempt)
-                record.attempt_starts.append(time.perf_counter())
+                attempt = record.attempt(route.model, route.provider)
                 error = yield route, req, attempt
                 if error is None:
                     return
@@ -346,8 +343,7 @@ class Engine:
         while resume is not None and resume.pauses < MAX_PAUSES:
             resume.pauses += 1
             resume.text = [completion["choices"][0]["message"].get("content") or ""]
-            attempt = Attempt(route.model, route.provider)
-            record.attempts.append(attempt)
+            attempt = record.attempt(route.model, route.provider)
             response = await self.send(route, resume.request(req, getattr(route.adapter, "continues_prefill", False)),
                                        attempt)
             try:
@@ -540,8 +536,7 @@ class Engine:
                     resume.pauses += 1
                     self.health.end(route.deployment, True)
                     self.health.begin(route.deployment)
-                    attempt = Attempt(route.model, route.provider)
-                    record.attempts.append(attempt)
+                    attempt = record.attempt(route.model, route.provider)
                     step = route, req, attempt
                 else:
                     error.midstream = True  # the plan tries another deployment or model, at once

@@ -97,8 +97,8 @@ def cursor_filter(raw: str | None) -> str | None:
     try:
         value, row_id = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
         # the last row's time, latency or cost (None: a row without one, `order`)
-        valid = ((value is None or isinstance(value, (int, float)) and not isinstance(value, bool)
-                  and math.isfinite(value)) and isinstance(row_id, str) and "\x00" not in row_id)
+        valid = ((value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                  and math.isfinite(value))) and isinstance(row_id, str) and "\x00" not in row_id)
     except (ValueError, TypeError, binascii.Error):  # orjson.JSONDecodeError is a ValueError
         valid = False
     if not valid:

@@ -50,7 +50,6 @@ class CallRecord:
     ttft_ms: float | None = None
     tokens_per_second: float | None = None
     attempts: list[Attempt] = field(default_factory=list)
-    attempt_starts: list[float] = field(default_factory=list)  # perf_counter, one per attempt
     dropped_params: list[str] = field(default_factory=list)
     trace: bool = False
     request: bytes | None = None  # the body as received, kept only when trace is on
@@ -61,6 +60,12 @@ class CallRecord:
     requested_model: str | None = None  # what the caller named, kept after a fallback (§12)
     session_id: str | None = None  # header x-lunos-session-id (§12)
     replay_of: str | None = None  # the row this one replays (POST /v1/logs/{id}/replay)
+
+    def attempt(self, model: str, provider: str) -> Attempt:
+        """A new upstream attempt, starting now (its offset from the request's start)."""
+        attempt = Attempt(model, provider, started_ms=round((time.perf_counter() - self.started) * 1000, 3))
+        self.attempts.append(attempt)
+        return attempt
 
     def finish(self, first_token_at: float | None = None) -> None:
         """Set latency, time to first token and output speed from the clock."""

@@ -2,8 +2,8 @@
 attempt, named and attributed by the GenAI semantic conventions.
 
 Imported only when `Settings.otel` is set (the `lunos[otel]` extra). Spans are made after
-the fact from the request's `CallRecord` (its start, latency and attempts, each attempt's
-start in `record.attempt_starts`), one event-loop turn after the request ends, and handed
+the fact from the request's `CallRecord` (its start, latency and attempts, each with its
+offset `started_ms`), one event-loop turn after the request ends, and handed
 to the SDK's BatchSpanProcessor, whose thread exports them: a request never waits on the
 collector. A batch the collector does not take, and a span the full queue pushes out, are
 counted (`dropped`, shown in /metrics as `lunos_otel_spans_dropped_total`).
@@ -151,10 +151,8 @@ class Telemetry:
         if record.status >= 400:
             span.set_status(Status(StatusCode.ERROR, record.error or None))
         inside = trace.set_span_in_context(span)
-        starts = record.attempt_starts
         for i, attempt in enumerate(attempts):
-            begun = (_ns(record.created_at + (starts[i] - record.started)) if i < len(starts)
-                     else start)
+            begun = _ns(record.created_at + attempt.started_ms / 1000)
             model = attempt.model.removeprefix(f"{attempt.provider}/")  # as sent upstream
             child: dict[str, Any] = {
                 "gen_ai.operation.name": operation,

@@ -19,10 +19,10 @@ from urllib.parse import quote, urlencode
 import orjson
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from .. import replay as replays
 from ..asgi import Request
 from ..auth import Principal
 from ..errors import GatewayError
-from .. import replay as replays
 from ..keys import hash_key
 from ..params import (
     ENDPOINTS,

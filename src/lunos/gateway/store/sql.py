@@ -19,7 +19,20 @@ from typing import Any
 
 import asyncpg
 import orjson
-from sqlalchemy import BigInteger, Integer, and_, case, delete, func, insert, literal_column, or_, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
