@@ -140,7 +140,8 @@ class Templates:
         tail = self.event(rid, self.finish)
         if (req.get("stream_options") or {}).get("include_usage"):
             tail += self.event(rid, self.usage)
-        return self.event(rid, self.role), content, tail + _chunk(b"[DONE]")
+        first = self.event(rid, self.role) if self.role else b""
+        return first, content, tail + _chunk(b"[DONE]")
 
 
 class MessagesTemplates:
@@ -233,11 +234,11 @@ class ResponsesTemplates:
                 _chunk_of(self.tail % {b"id": rid}))
 
 
-class CompletionsTemplates:
+class CompletionsTemplates(Templates):
     """The same answer as OpenAI's legacy text completion (`text_completion`), pre-rendered
     per model name: no role chunk, each chunk's text in `choices[].text`."""
 
-    first_seq = None
+    role = None
 
     def __init__(self, model: str) -> None:
         usage = {k: USAGE[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
@@ -254,17 +255,6 @@ class CompletionsTemplates:
         self.content = b'[{"text":" t%d","index":0,"logprobs":null,"finish_reason":null}]}'
         self.finish = b'[{"text":"","index":0,"logprobs":null,"finish_reason":"stop"}]}'
         self.usage = b'[],"usage":' + orjson.dumps(usage) + b"}"
-
-    json = Templates.json
-    event = Templates.event
-
-    def stream(self, rid: int, req: dict) -> tuple[bytes, bytes, bytes]:
-        content = b"data: " + (self.chunk_head % (rid, CREATED)).replace(b"%", b"%%") \
-            + self.content + b"\n\n"
-        tail = self.event(rid, self.finish)
-        if (req.get("stream_options") or {}).get("include_usage"):
-            tail += self.event(rid, self.usage)
-        return b"", content, tail + _chunk(b"[DONE]")
 
 
 class ImagesTemplates:

@@ -531,18 +531,25 @@ def test_messages_summary_ratios_and_section():
     assert "chat 30 / 30" in text
 
 
-def test_responses_section_names_its_doors():
+def door_point(cost: float) -> dict:
+    return {"rps": 100.0, "totals": {"sent": 10, "ok": 10},
+            "gateway": {"cpu_ms_per_request": cost, "cpu_us_per_event": None}}
+
+
+def door_run(group: str, points: dict) -> dict:
+    """A one-round door measurement of `group` with these points, as doors.measure gives it;
+    the first scenario's doors cost 0.2 ms, then 10% more per door."""
     from bench.doors import GROUPS, summarise
 
-    def point(cost: float) -> dict:
-        return {"rps": 100.0, "totals": {"sent": 10, "ok": 10},
-                "gateway": {"cpu_ms_per_request": cost, "cpu_us_per_event": None}}
+    first = f"{group}-json-c64"
+    points = {first: {door: [door_point(0.2 * (1 + n / 10))]
+                      for n, door in enumerate(GROUPS[group])}, **points}
+    return {"command": f"python bench/run.py --scenarios {group}", "date": "today", "rounds": 1,
+            "slice_s": 0.05, "points": points, "summary": summarise(points), "history": {}}
 
-    points = {"responses-json-c64": {door: [point(0.2 * (1 + n / 10))]
-                                     for n, door in enumerate(GROUPS["responses"])}}
-    run = {"command": "python bench/run.py --scenarios responses", "date": "today", "rounds": 1,
-           "slice_s": 0.05, "points": points, "summary": summarise(points), "history": {}}
-    text = "\n".join(report.door_section(run, "responses"))
+
+def test_responses_section_names_its_doors():
+    text = "\n".join(report.door_section(door_run("responses", {}), "responses"))
     assert "five `lunos serve` processes" in text and "a fifth of the core" in text
     assert "a Responses door spends at most 1.25x" in text
     assert "| Responses → OpenAI (pass-through) | json-c64 | 100 | 0.220 | - | 1.10 (1.10) | yes | - | 0 |" in text
@@ -553,20 +560,12 @@ def test_responses_section_names_its_doors():
 
 
 def test_media_section_names_its_doors():
-    from bench.doors import GROUPS, doors_in, summarise
+    from bench.doors import doors_in
 
     assert doors_in("media", "media-json-c64") == ["chat", "completions", "images", "speech"]
     assert doors_in("media", "media-stream-128") == ["chat", "completions"]  # no SSE for the others
-
-    def point(cost: float) -> dict:
-        return {"rps": 100.0, "totals": {"sent": 10, "ok": 10},
-                "gateway": {"cpu_ms_per_request": cost, "cpu_us_per_event": None}}
-
-    points = {"media-json-c64": {door: [point(0.2 * (1 + n / 10))]
-                                 for n, door in enumerate(GROUPS["media"])},
-              "media-stream-128": {"chat": [point(1.0)], "completions": [point(1.1)]}}
-    run = {"command": "python bench/run.py --scenarios media", "date": "today", "rounds": 1,
-           "slice_s": 0.05, "points": points, "summary": summarise(points), "history": {}}
+    run = door_run("media", {"media-stream-128": {"chat": [door_point(1.0)],
+                                                  "completions": [door_point(1.1)]}})
     text = "\n".join(report.door_section(run, "media"))
     assert "four `lunos serve` processes" in text and "a quarter of the core" in text
     assert "a media door spends at most 1.25x" in text
