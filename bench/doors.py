@@ -16,8 +16,9 @@ with `openai/...` and `anthropic/...` both served by the stand-in:
 - Responses → Anthropic: `POST /v1/responses`, `anthropic/claude-bench`, translated;
 - the media routes, all `openai/gpt-bench`, passed through: `POST /v1/completions` (legacy
   text completions, JSON and streams), `POST /v1/images/generations` (one ~100 KB `b64_json`
-  image) and `POST /v1/audio/speech` (~100 KB of audio relayed). Images and speech have no
-  SSE stream: `media-stream-128` loads chat and completions only (`JSON_ONLY`).
+  image), `POST /v1/audio/speech` (~100 KB of audio relayed) and `POST
+  /v1/audio/transcriptions` (a ~100 KB multipart upload, its `model` renamed). Those three
+  have no SSE stream: `media-stream-128` loads chat and completions only (`JSON_ONLY`).
 
 JSON at c=64 (`<group>-json-c64`) and streams at 128 (`<group>-stream-128`): in each round
 a group's doors are loaded in the same seconds, all on CPU 0, and take turns of `SLICE`
@@ -66,9 +67,10 @@ GROUPS = {  # group: {door: (path, model, fields added to the body)}
         "completions": ("/v1/completions", OPENAI, None),
         "images": ("/v1/images/generations", OPENAI, None),
         "speech": ("/v1/audio/speech", OPENAI, None),
+        "transcriptions": ("/v1/audio/transcriptions", OPENAI, None),
     },
 }
-JSON_ONLY = {"images", "speech"}  # doors without an SSE stream: not in the stream scenarios
+JSON_ONLY = {"images", "speech", "transcriptions"}  # doors without an SSE stream: not in the stream scenarios
 
 
 def doors_in(group: str, scenario: str) -> list[str]:

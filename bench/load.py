@@ -12,7 +12,8 @@ stream, each `response.output_text.delta` is a content chunk); one ending in `/v
 gets a legacy text completion body (the prompt as `prompt`) and reads its chunks (`[DONE]`
 ends a stream, each `choices[].text` is a content chunk); `/v1/images/generations` and
 `/v1/audio/speech` get OpenAI's bodies (one `b64_json` image; `mp3` speech of the prompt),
-answers read whole, never streamed; any other URL gets chat completion bodies.
+and `/v1/audio/transcriptions` a multipart/form-data upload (`model`, `response_format`, a
+fixed ~100 KB `speech.mp3`); their answers are read whole, never streamed; any other URL gets chat completion bodies.
 
 Each of `--concurrency` virtual users owns one connection and sends its next request as soon
 as the previous answer is complete. `--mix` picks each request's kind by weight:
@@ -52,6 +53,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.procstat import Watch
+from bench.standin import AUDIO  # the stand-in's speech, uploaded for transcription
 
 PROMPT = (
     "Summarise in three sentences why a gateway in front of language model providers should "
@@ -127,6 +129,19 @@ def speech_body_for(model: str, stream: bool, extra: dict | None = None) -> byte
     return orjson.dumps(body)
 
 
+BOUNDARY = "lunosbench7MA4YWxkTrZu0gW"
+
+
+def transcriptions_body_for(model: str, stream: bool, extra: dict | None = None) -> bytes:
+    """A transcription upload: the text fields (`extra`'s too), then the audio file."""
+    fields = {"model": model, "response_format": "json", **(extra or {})}
+    parts = [f'--{BOUNDARY}\r\ncontent-disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+             for k, v in fields.items()]
+    parts.append(f'--{BOUNDARY}\r\ncontent-disposition: form-data; name="file"; '
+                 f'filename="speech.mp3"\r\ncontent-type: audio/mpeg\r\n\r\n'.encode())
+    return b"".join(parts) + AUDIO + f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
 @dataclass(frozen=True)
 class Wire:
     """One API's request body and stream events."""
@@ -135,6 +150,7 @@ class Wire:
     content: re.Pattern  # a content chunk; group 1 is the stand-in's write time
     end: bytes  # how a stream's last event starts
     error: re.Pattern  # an event reporting a failure
+    content_type: str = "application/json"  # of the request body
 
 
 CHAT = Wire(body_for, re.compile(rb'"content": ?" t(\d+)"'), b"data: [DONE]",
@@ -151,6 +167,8 @@ WIRES = {
                             b"data: [DONE]", re.compile(rb'"error"')),
     "/v1/images/generations": Wire(images_body_for, NEVER, b"data: [DONE]", NEVER),
     "/v1/audio/speech": Wire(speech_body_for, NEVER, b"data: [DONE]", NEVER),
+    "/v1/audio/transcriptions": Wire(transcriptions_body_for, NEVER, b"data: [DONE]", NEVER,
+                                     f"multipart/form-data; boundary={BOUNDARY}"),
 }
 
 
@@ -159,10 +177,11 @@ def wire_for(url: str) -> Wire:
     return next((w for suffix, w in WIRES.items() if path.endswith(suffix)), CHAT)
 
 
-def request_bytes(url: str, headers: list[tuple[str, str]], body: bytes) -> bytes:
+def request_bytes(url: str, headers: list[tuple[str, str]], body: bytes,
+                  content_type: str = "application/json") -> bytes:
     u = urlsplit(url)
     lines = [f"POST {u.path or '/'} HTTP/1.1", f"host: {u.netloc}",
-             "content-type: application/json", f"content-length: {len(body)}",
+             f"content-type: {content_type}", f"content-length: {len(body)}",
              *(f"{k}: {v}" for k, v in headers)]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
@@ -542,7 +561,8 @@ def build_plan(args: argparse.Namespace) -> Plan:
     requests["disconnect"] = requests["stream"]
     return Plan(
         url=args.url,
-        requests={k: request_bytes(args.url, headers, b) for k, b in requests.items()},
+        requests={k: request_bytes(args.url, headers, b, wire.content_type)
+                  for k, b in requests.items()},
         wire=wire,
         weights=parse_mix(args.mix),
         concurrency=args.concurrency,

@@ -24,6 +24,7 @@ DOOR_NAMES = {
     "completions": "completions → OpenAI (`/v1/completions`)",
     "images": "images → OpenAI (`/v1/images/generations`, ~100 KB)",
     "speech": "speech → OpenAI (`/v1/audio/speech`, ~100 KB)",
+    "transcriptions": "transcriptions → OpenAI (`/v1/audio/transcriptions`, ~100 KB upload)",
 }
 MESSAGES_LIMIT = 1.25  # a door's CPU per request, at most this times chat's
 TARGET_NAMES = {
@@ -249,10 +250,11 @@ def door_section(door_run: dict, group: str = "messages") -> list[str]:
              if "responses-openai-store" in doors else "")
     if "images" in doors:
         extra += (" The media routes are passed through to the stand-in's OpenAI routes; images "
-                  "(one ~100 KB `b64_json` image) and speech (~100 KB of audio) carry a hundred "
-                  "times chat's answer, so their ratio is mostly the cost of those bytes. They "
-                  "have no SSE stream: the stream scenario loads chat and completions only, two "
-                  "processes taking turns (half of the core each).")
+                  "(one ~100 KB `b64_json` image), speech (~100 KB of audio) and transcriptions "
+                  "(a ~100 KB upload) carry a hundred times chat's bodies, so their ratio is "
+                  "mostly the cost of those bytes. They have no SSE stream: the stream scenario "
+                  "loads chat and completions only, two processes taking turns (half of the core "
+                  "each).")
     return [
         f"`{door_run['command']}` ({door_run['date']}): {count[0]} `lunos serve` processes "
         "configured as the Lunos row, one per door, all on CPU 0, loaded in the same "

@@ -30,8 +30,10 @@ completions): a `text_completion` object with the same text and usage, or its SS
 (`choices[].text`, ` t<ns>` as above, paced as chat), a finish chunk, a usage chunk (when
 `stream_options.include_usage`) and `data: [DONE]`; POST .../v1/images/generations:
 `{"created", "data": [{"b64_json"}], "usage"}` with one fixed ~100 KB base64 image (75 KB of
-bytes); POST .../v1/audio/speech: a fixed ~100 KB `audio/mpeg` body. A body without the
-route's required fields (`prompt`; `prompt`; `input` and `voice`) gets a 400.
+bytes); POST .../v1/audio/speech: a fixed ~100 KB `audio/mpeg` body; POST
+.../v1/audio/transcriptions (multipart/form-data): `{"text", "usage"}` as `gpt-4o-transcribe`
+answers. A body without the route's required fields (`prompt`; `prompt`; `input` and
+`voice`; `file` and `model`) gets a 400.
 
 `GET /stats` answers this process's counts `{"requests", "streams", "failed"}`; any other
 request gets a small 200 JSON body (health checks). No TLS, loopback only.
@@ -45,6 +47,7 @@ import base64
 import functools
 import os
 import random
+import re
 import signal
 import socket
 import sys
@@ -84,7 +87,7 @@ ERROR_BODY = orjson.dumps({"error": {"message": "The server had an error while p
 IMAGE = b"\x89PNG\r\n\x1a\n" + random.Random(1).randbytes(75_000 - 8)  # PNG-sized, fixed
 AUDIO = b"ID3\x04\x00\x00\x00\x00\x00\x00" + random.Random(2).randbytes(100_000 - 10)  # ~mp3
 REQUIRED = {"/v1/completions": ("prompt",), "/images/generations": ("prompt",),
-            "/audio/speech": ("input", "voice")}
+            "/audio/speech": ("input", "voice"), "/audio/transcriptions": ("file", "model")}
 SSE_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
             b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n")
 
@@ -286,6 +289,33 @@ class SpeechTemplates:
         return self.body
 
 
+class TranscriptionsTemplates:
+    """OpenAI's transcription answer (`response_format: json`, as `gpt-4o-transcribe` gives it)."""
+
+    first_seq = None
+
+    def __init__(self, model: str) -> None:
+        self.body = _response(b"200 OK", orjson.dumps({"text": CONTENT, "usage": {
+            "type": "tokens", "input_tokens": 1250, "output_tokens": 128, "total_tokens": 1378,
+            "input_token_details": {"text_tokens": 0, "audio_tokens": 1250}}}))
+
+    def json(self, rid: int) -> bytes:
+        return self.body
+
+
+def _form(body: bytes) -> dict:
+    """A multipart/form-data body's fields (for a file: its size), its boundary read from its
+    first line; {} for any other body."""
+    delimiter = b"\r\n" + body[:body.find(b"\r\n")]
+    fields: dict = {}
+    for part in (b"\r\n" + body).split(delimiter)[1:-1]:
+        head, _, value = part.partition(b"\r\n\r\n")
+        m = re.search(rb'name="([^"]*)"(; filename=)?', head)
+        if m:
+            fields[m.group(1).decode()] = len(value) if m.group(2) else value.decode("utf-8", "replace")
+    return fields
+
+
 def _template(data: dict) -> bytes:
     """JSON with `%(id)d` as the response id's slot (any other `%` escaped)."""
     return orjson.dumps(data).replace(b"%", b"%%").replace(b"resp_bench%%d", b"resp_bench%(id)d")
@@ -367,7 +397,8 @@ class Server:
         self.kinds = {b"/chat/completions": Templates, b"/v1/messages": MessagesTemplates,
                       b"/v1/responses": functools.partial(ResponsesTemplates, chunks=chunks),
                       b"/v1/completions": CompletionsTemplates,
-                      b"/images/generations": ImagesTemplates, b"/audio/speech": SpeechTemplates}
+                      b"/images/generations": ImagesTemplates, b"/audio/speech": SpeechTemplates,
+                      b"/audio/transcriptions": TranscriptionsTemplates}
         self.counter = 0
         self.streams = 0
         self.failed = 0
@@ -391,7 +422,7 @@ class Server:
                 transport.write(_response(b"200 OK", b'{"ok":true}'))
             return
         try:
-            req = orjson.loads(body)
+            req = _form(body) if kind is TranscriptionsTemplates else orjson.loads(body)
             model = str(req.get("model") or "gpt-bench")
         except (orjson.JSONDecodeError, AttributeError):
             transport.write(_response(b"400 Bad Request", b'{"error":{"message":"bad json"}}'))

@@ -297,8 +297,17 @@ def test_standin_speaks_media_routes(standin):
     r = httpx.post(base + "/v1/images/generations", json={"model": "gpt-image-1"}, timeout=10)
     assert r.status_code == 400 and r.json()["error"]["param"] == "prompt"
 
+    # Transcriptions: a multipart upload (as the openai SDK and httpx build it), JSON back.
+    r = httpx.post(base + "/v1/audio/transcriptions", data={"model": "gpt-4o-transcribe"},
+                   files={"file": ("a.mp3", b"ID3" + bytes(1000), "audio/mpeg")}, timeout=10)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    assert r.json()["text"] and r.json()["usage"]["type"] == "tokens"
+    r = httpx.post(base + "/v1/audio/transcriptions", data={"model": "gpt-4o-transcribe"}, timeout=10)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "file"
 
-@pytest.mark.parametrize("path", ["/v1/completions", "/v1/images/generations", "/v1/audio/speech"])
+
+@pytest.mark.parametrize("path", ["/v1/completions", "/v1/images/generations", "/v1/audio/speech",
+                                  "/v1/audio/transcriptions"])
 def test_load_counts_media_requests(standin, path):
     _, base = standin
     before = stats(base)
@@ -562,17 +571,19 @@ def test_responses_section_names_its_doors():
 def test_media_section_names_its_doors():
     from bench.doors import doors_in
 
-    assert doors_in("media", "media-json-c64") == ["chat", "completions", "images", "speech"]
+    assert doors_in("media", "media-json-c64") == ["chat", "completions", "images", "speech",
+                                                   "transcriptions"]
     assert doors_in("media", "media-stream-128") == ["chat", "completions"]  # no SSE for the others
     run = door_run("media", {"media-stream-128": {"chat": [door_point(1.0)],
                                                   "completions": [door_point(1.1)]}})
     text = "\n".join(report.door_section(run, "media"))
-    assert "four `lunos serve` processes" in text and "a quarter of the core" in text
+    assert "five `lunos serve` processes" in text and "a fifth of the core" in text
     assert "a media door spends at most 1.25x" in text
     assert "the stream scenario loads chat and completions only" in text
     assert "| completions → OpenAI (`/v1/completions`) | json-c64 | 100 | 0.220 | - | 1.10 (1.10) | yes | 0 |" in text
     assert "| images → OpenAI (`/v1/images/generations`, ~100 KB) | json-c64 | 100 | 0.240 | - | 1.20 (1.20) | yes | 0 |" in text
     assert "| speech → OpenAI (`/v1/audio/speech`, ~100 KB) | json-c64 | 100 | 0.260 | - | 1.30 (1.30) | NO | 0 |" in text
+    assert "| transcriptions → OpenAI (`/v1/audio/transcriptions`, ~100 KB upload) | json-c64 | 100 | 0.280 |" in text
     assert "| completions → OpenAI (`/v1/completions`) | stream-128 | 100 | 1.100 | - | 1.10 (1.10) | yes | 0 |" in text
     assert sum("| stream-128 |" in line for line in text.splitlines()) == 2  # chat, completions
     full = report.markdown({"meta": {"date": "today", "command": "c", "machine": {"cpu": "cpu", "cores": 2,
