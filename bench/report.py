@@ -27,6 +27,7 @@ DOOR_NAMES = {
     "transcriptions": "transcriptions → OpenAI (`/v1/audio/transcriptions`, ~100 KB upload)",
 }
 MESSAGES_LIMIT = 1.25  # a door's CPU per request, at most this times chat's
+BULK_DOORS = {"images", "speech", "transcriptions"}  # ~100 KB bodies: measured, no target
 TARGET_NAMES = {
     "direct": "direct (stand-in)",
     "pipe": "byte pipe (floor)",
@@ -231,6 +232,7 @@ def door_table(door_run: dict) -> list[str]:
             if s["ratio"] is not None:
                 ratio = (f"{s['ratio']:.2f} ({', '.join(f'{r:.2f}' for r in s['ratios'])})")
                 met = "yes" if s["ratio"] <= MESSAGES_LIMIT and not s["errors"] else "NO"
+                met = "-" if door in BULK_DOORS else met
             errors = "; ".join(p for p in s["problems"] if p != "0") or "0"
             versus = f"{_f(s.get('same_provider_ratio'))} | " if same else ""
             lines.append(
@@ -252,7 +254,7 @@ def door_section(door_run: dict, group: str = "messages") -> list[str]:
         extra += (" The media routes are passed through to the stand-in's OpenAI routes; images "
                   "(one ~100 KB `b64_json` image), speech (~100 KB of audio) and transcriptions "
                   "(a ~100 KB upload) carry a hundred times chat's bodies, so their ratio is "
-                  "mostly the cost of those bytes. They have no SSE stream: the stream scenario "
+                  "mostly the cost of those bytes, and the target is not theirs. They have no SSE stream: the stream scenario "
                   "loads chat and completions only, two processes taking turns (half of the core "
                   "each).")
     return [

@@ -581,8 +581,8 @@ def test_media_section_names_its_doors():
     assert "a media door spends at most 1.25x" in text
     assert "the stream scenario loads chat and completions only" in text
     assert "| completions → OpenAI (`/v1/completions`) | json-c64 | 100 | 0.220 | - | 1.10 (1.10) | yes | 0 |" in text
-    assert "| images → OpenAI (`/v1/images/generations`, ~100 KB) | json-c64 | 100 | 0.240 | - | 1.20 (1.20) | yes | 0 |" in text
-    assert "| speech → OpenAI (`/v1/audio/speech`, ~100 KB) | json-c64 | 100 | 0.260 | - | 1.30 (1.30) | NO | 0 |" in text
+    assert "| images → OpenAI (`/v1/images/generations`, ~100 KB) | json-c64 | 100 | 0.240 | - | 1.20 (1.20) | - | 0 |" in text
+    assert "| speech → OpenAI (`/v1/audio/speech`, ~100 KB) | json-c64 | 100 | 0.260 | - | 1.30 (1.30) | - | 0 |" in text  # no target
     assert "| transcriptions → OpenAI (`/v1/audio/transcriptions`, ~100 KB upload) | json-c64 | 100 | 0.280 |" in text
     assert "| completions → OpenAI (`/v1/completions`) | stream-128 | 100 | 1.100 | - | 1.10 (1.10) | yes | 0 |" in text
     assert sum("| stream-128 |" in line for line in text.splitlines()) == 2  # chat, completions
