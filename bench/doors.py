@@ -1,8 +1,9 @@
-"""The Messages and Responses doors against chat: what each door of one Lunos configuration
-costs per request.
+"""The Messages and Responses doors, and the media routes, against chat: what each door of
+one Lunos configuration costs per request.
 
     python bench/run.py --scenarios messages [--quick] [--rounds N]
     python bench/run.py --scenarios responses [--quick] [--rounds N]
+    python bench/run.py --scenarios media [--quick] [--rounds N]
 
 One `lunos serve` process per door, configured as the `lunos` target (history on, traces off)
 with `openai/...` and `anthropic/...` both served by the stand-in:
@@ -12,7 +13,12 @@ with `openai/...` and `anthropic/...` both served by the stand-in:
 - Messages → OpenAI: `POST /v1/messages`, `openai/gpt-bench`, translated both ways;
 - Responses → OpenAI: `POST /v1/responses`, `openai/gpt-bench`, passed through (`"store":
   false`), and once more with `"store": true` (Lunos saves each response before the end);
-- Responses → Anthropic: `POST /v1/responses`, `anthropic/claude-bench`, translated.
+- Responses → Anthropic: `POST /v1/responses`, `anthropic/claude-bench`, translated;
+- the media routes, all `openai/gpt-bench`, passed through: `POST /v1/completions` (legacy
+  text completions, JSON and streams), `POST /v1/images/generations` (one ~100 KB `b64_json`
+  image), `POST /v1/audio/speech` (~100 KB of audio relayed) and `POST
+  /v1/audio/transcriptions` (a ~100 KB multipart upload, its `model` renamed). Those three
+  have no SSE stream: `media-stream-128` loads chat and completions only (`JSON_ONLY`).
 
 JSON at c=64 (`<group>-json-c64`) and streams at 128 (`<group>-stream-128`): in each round
 a group's doors are loaded in the same seconds, all on CPU 0, and take turns of `SLICE`
@@ -56,7 +62,21 @@ GROUPS = {  # group: {door: (path, model, fields added to the body)}
         "responses-anthropic": ("/v1/responses", ANTHROPIC, None),
         "responses-openai-store": ("/v1/responses", OPENAI, {"store": True}),
     },
+    "media": {
+        "chat": CHAT,
+        "completions": ("/v1/completions", OPENAI, None),
+        "images": ("/v1/images/generations", OPENAI, None),
+        "speech": ("/v1/audio/speech", OPENAI, None),
+        "transcriptions": ("/v1/audio/transcriptions", OPENAI, None),
+    },
 }
+JSON_ONLY = {"images", "speech", "transcriptions"}  # doors without an SSE stream: not in the stream scenarios
+
+
+def doors_in(group: str, scenario: str) -> list[str]:
+    """The doors of `group` that `scenario` loads."""
+    stream = scenario.split("-", 1)[1].startswith("stream")
+    return [door for door in GROUPS[group] if not (stream and door in JSON_ONLY)]
 
 
 # A translated door's fairer baseline: chat to the same provider, which pays for the same
@@ -92,10 +112,11 @@ def measure(args, group: str, standin: targets.Server, gw_cpu: str | None,
             servers[door] = door_server(gateway, spec)
         time.sleep(1.0)
         for scenario in args.door_lists[group]:
-            rounds = out["points"][scenario] = {door: [] for door in doors}
+            loaded = {door: servers[door] for door in doors_in(group, scenario)}
+            rounds = out["points"][scenario] = {door: [] for door in loaded}
             for round_no in range(args.rounds):
                 time.sleep(SETTLE)
-                points = _in_turns(servers, scenario, args, standin, side_cpu)
+                points = _in_turns(loaded, scenario, args, standin, side_cpu)
                 for door, point in points.items():
                     rounds[door].append(point)
                 print(_round_line(scenario, round_no + 1, points), flush=True)
@@ -103,7 +124,7 @@ def measure(args, group: str, standin: targets.Server, gw_cpu: str | None,
                     raise RuntimeError(f"a gateway exited during {scenario}")
         out["history"] = {door: run.wait_history(servers[door], sum(
             p["totals"].get("sent", 0) for rounds in out["points"].values()
-            for p in rounds[door])) for door in doors}
+            for p in rounds.get(door, ()))) for door in doors}
     finally:
         for server in servers.values():
             server.stop()

@@ -1,5 +1,5 @@
-"""Closed-loop HTTP/1.1 load generator for chat completions, Anthropic Messages and OpenAI
-Responses (uvloop + httptools, keep-alive).
+"""Closed-loop HTTP/1.1 load generator for chat completions, Anthropic Messages, OpenAI
+Responses and OpenAI's media routes (uvloop + httptools, keep-alive).
 
     python bench/load.py --url http://127.0.0.1:8000/v1/chat/completions --model M \
         --mix json=1 --concurrency 64 --warmup 3 --duration 10 [--pid GATEWAY_PID]
@@ -8,8 +8,12 @@ A URL ending in `/v1/messages` gets Messages bodies (the same prompt, `system` a
 `max_tokens`) and Anthropic's stream events (`message_stop` ends a stream, each
 `text_delta` is a content chunk); one ending in `/v1/responses` gets Responses bodies (the
 prompt as `input`, `"store": false`) and reads Responses events (`response.completed` ends a
-stream, each `response.output_text.delta` is a content chunk); any other URL gets chat
-completion bodies.
+stream, each `response.output_text.delta` is a content chunk); one ending in `/v1/completions`
+gets a legacy text completion body (the prompt as `prompt`) and reads its chunks (`[DONE]`
+ends a stream, each `choices[].text` is a content chunk); `/v1/images/generations` and
+`/v1/audio/speech` get OpenAI's bodies (one `b64_json` image; `mp3` speech of the prompt),
+and `/v1/audio/transcriptions` a multipart/form-data upload (`model`, `response_format`, a
+fixed ~100 KB `speech.mp3`); their answers are read whole, never streamed; any other URL gets chat completion bodies.
 
 Each of `--concurrency` virtual users owns one connection and sends its next request as soon
 as the previous answer is complete. `--mix` picks each request's kind by weight:
@@ -49,6 +53,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.procstat import Watch
+from bench.standin import AUDIO  # the stand-in's speech, uploaded for transcription
 
 PROMPT = (
     "Summarise in three sentences why a gateway in front of language model providers should "
@@ -99,6 +104,44 @@ def responses_body_for(model: str, stream: bool, extra: dict | None = None) -> b
     return orjson.dumps(body)
 
 
+def completions_body_for(model: str, stream: bool, extra: dict | None = None) -> bytes:
+    """The same request as a legacy text completion: one prompt string."""
+    body = {"model": model, "prompt": "You are a concise assistant.\n\n" + PROMPT,
+            "max_tokens": 256, "temperature": 0.7}
+    if stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    body.update(extra or {})
+    return orjson.dumps(body)
+
+
+def images_body_for(model: str, stream: bool, extra: dict | None = None) -> bytes:
+    """One image of the prompt, as base64 (no stream: `stream` is ignored)."""
+    body = {"model": model, "prompt": PROMPT, "n": 1, "size": "1024x1024",
+            "response_format": "b64_json", **(extra or {})}
+    return orjson.dumps(body)
+
+
+def speech_body_for(model: str, stream: bool, extra: dict | None = None) -> bytes:
+    """The prompt read aloud as mp3 (no SSE: `stream` is ignored)."""
+    body = {"model": model, "input": PROMPT, "voice": "alloy", "response_format": "mp3",
+            **(extra or {})}
+    return orjson.dumps(body)
+
+
+BOUNDARY = "lunosbench7MA4YWxkTrZu0gW"
+
+
+def transcriptions_body_for(model: str, stream: bool, extra: dict | None = None) -> bytes:
+    """A transcription upload: the text fields (`extra`'s too), then the audio file."""
+    fields = {"model": model, "response_format": "json", **(extra or {})}
+    parts = [f'--{BOUNDARY}\r\ncontent-disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+             for k, v in fields.items()]
+    parts.append(f'--{BOUNDARY}\r\ncontent-disposition: form-data; name="file"; '
+                 f'filename="speech.mp3"\r\ncontent-type: audio/mpeg\r\n\r\n'.encode())
+    return b"".join(parts) + AUDIO + f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
 @dataclass(frozen=True)
 class Wire:
     """One API's request body and stream events."""
@@ -107,10 +150,12 @@ class Wire:
     content: re.Pattern  # a content chunk; group 1 is the stand-in's write time
     end: bytes  # how a stream's last event starts
     error: re.Pattern  # an event reporting a failure
+    content_type: str = "application/json"  # of the request body
 
 
 CHAT = Wire(body_for, re.compile(rb'"content": ?" t(\d+)"'), b"data: [DONE]",
             re.compile(rb'"error"'))
+NEVER = re.compile(rb"(?!)")  # the routes without SSE: their answers are read whole
 WIRES = {
     "/v1/messages": Wire(messages_body_for, re.compile(rb'"text": ?" t(\d+)"'),
                          b"event: message_stop", re.compile(rb'"error"')),
@@ -118,6 +163,12 @@ WIRES = {
                           re.compile(rb'^event: response\.output_text\.delta\n.*"delta": ?" t(\d+)"'),
                           b"event: response.completed",
                           re.compile(rb"^event: (?:error|response\.failed)\n")),
+    "/v1/completions": Wire(completions_body_for, re.compile(rb'"text": ?" t(\d+)"'),
+                            b"data: [DONE]", re.compile(rb'"error"')),
+    "/v1/images/generations": Wire(images_body_for, NEVER, b"data: [DONE]", NEVER),
+    "/v1/audio/speech": Wire(speech_body_for, NEVER, b"data: [DONE]", NEVER),
+    "/v1/audio/transcriptions": Wire(transcriptions_body_for, NEVER, b"data: [DONE]", NEVER,
+                                     f"multipart/form-data; boundary={BOUNDARY}"),
 }
 
 
@@ -126,10 +177,11 @@ def wire_for(url: str) -> Wire:
     return next((w for suffix, w in WIRES.items() if path.endswith(suffix)), CHAT)
 
 
-def request_bytes(url: str, headers: list[tuple[str, str]], body: bytes) -> bytes:
+def request_bytes(url: str, headers: list[tuple[str, str]], body: bytes,
+                  content_type: str = "application/json") -> bytes:
     u = urlsplit(url)
     lines = [f"POST {u.path or '/'} HTTP/1.1", f"host: {u.netloc}",
-             "content-type: application/json", f"content-length: {len(body)}",
+             f"content-type: {content_type}", f"content-length: {len(body)}",
              *(f"{k}: {v}" for k, v in headers)]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
@@ -509,7 +561,8 @@ def build_plan(args: argparse.Namespace) -> Plan:
     requests["disconnect"] = requests["stream"]
     return Plan(
         url=args.url,
-        requests={k: request_bytes(args.url, headers, b) for k, b in requests.items()},
+        requests={k: request_bytes(args.url, headers, b, wire.content_type)
+                  for k, b in requests.items()},
         wire=wire,
         weights=parse_mix(args.mix),
         concurrency=args.concurrency,

@@ -5,11 +5,14 @@ from __future__ import annotations
 JSON_SCENARIOS = {"json-c1": 1, "json-c16": 16, "json-c64": 64, "json-c256": 256}
 STREAM_SCENARIOS = {"stream-16": 16, "stream-128": 128, "stream-512": 512}
 SCENARIOS = {**JSON_SCENARIOS, **STREAM_SCENARIOS}
-# The Messages and Responses doors against chat, in one gateway configuration (bench/doors.py).
+# The Messages and Responses doors and the media routes against chat, in one gateway
+# configuration (bench/doors.py).
 MESSAGES_SCENARIOS = {"messages-json-c64": 64, "messages-stream-128": 128}
 RESPONSES_SCENARIOS = {"responses-json-c64": 64, "responses-stream-128": 128}
-DOOR_SCENARIOS = {"messages": MESSAGES_SCENARIOS, "responses": RESPONSES_SCENARIOS}
-DOOR_TITLES = {"messages": "Messages", "responses": "Responses"}
+MEDIA_SCENARIOS = {"media-json-c64": 64, "media-stream-128": 128}
+DOOR_SCENARIOS = {"messages": MESSAGES_SCENARIOS, "responses": RESPONSES_SCENARIOS,
+                  "media": MEDIA_SCENARIOS}
+DOOR_TITLES = {"messages": "Messages", "responses": "Responses", "media": "media"}
 DOOR_NAMES = {
     "chat": "chat (`/v1/chat/completions`)",
     "messages-anthropic": "Messages → Anthropic (pass-through)",
@@ -18,8 +21,13 @@ DOOR_NAMES = {
     "chat-anthropic": "chat → Anthropic (translated)",
     "responses-anthropic": "Responses → Anthropic (translated)",
     "responses-openai-store": "Responses → OpenAI, `store: true`",
+    "completions": "completions → OpenAI (`/v1/completions`)",
+    "images": "images → OpenAI (`/v1/images/generations`, ~100 KB)",
+    "speech": "speech → OpenAI (`/v1/audio/speech`, ~100 KB)",
+    "transcriptions": "transcriptions → OpenAI (`/v1/audio/transcriptions`, ~100 KB upload)",
 }
 MESSAGES_LIMIT = 1.25  # a door's CPU per request, at most this times chat's
+BULK_DOORS = {"images", "speech", "transcriptions"}  # ~100 KB bodies: measured, no target
 TARGET_NAMES = {
     "direct": "direct (stand-in)",
     "pipe": "byte pipe (floor)",
@@ -224,6 +232,7 @@ def door_table(door_run: dict) -> list[str]:
             if s["ratio"] is not None:
                 ratio = (f"{s['ratio']:.2f} ({', '.join(f'{r:.2f}' for r in s['ratios'])})")
                 met = "yes" if s["ratio"] <= MESSAGES_LIMIT and not s["errors"] else "NO"
+                met = "-" if door in BULK_DOORS else met
             errors = "; ".join(p for p in s["problems"] if p != "0") or "0"
             versus = f"{_f(s.get('same_provider_ratio'))} | " if same else ""
             lines.append(
@@ -241,6 +250,13 @@ def door_section(door_run: dict, group: str = "messages") -> list[str]:
     extra = (" `store: true` is the Responses → OpenAI door with Lunos saving each response "
              "before the client sees its end (the other Responses rows send `store: false`)."
              if "responses-openai-store" in doors else "")
+    if "images" in doors:
+        extra += (" The media routes are passed through to the stand-in's OpenAI routes; images "
+                  "(one ~100 KB `b64_json` image), speech (~100 KB of audio) and transcriptions "
+                  "(a ~100 KB upload) carry a hundred times chat's bodies, so their ratio is "
+                  "mostly the cost of those bytes, and the target is not theirs. They have no SSE stream: the stream scenario "
+                  "loads chat and completions only, two processes taking turns (half of the core "
+                  "each).")
     return [
         f"`{door_run['command']}` ({door_run['date']}): {count[0]} `lunos serve` processes "
         "configured as the Lunos row, one per door, all on CPU 0, loaded in the same "
@@ -365,7 +381,7 @@ def markdown(results: dict, notes: str = "") -> str:
         out += ["## Lunos against its targets", "", *target_checks(results), ""]
     for group, title in DOOR_TITLES.items():
         if results.get(group):
-            out += [f"## {title} door", "", *door_section(results[group], group), ""]
+            out += [f"## {title.capitalize()} door", "", *door_section(results[group], group), ""]
     if results.get("soak"):
         out += ["## Soak", "", *soak_table(results["soak"]), ""]
     cap = capacity_lines(results)

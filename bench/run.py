@@ -5,11 +5,12 @@
     python bench/run.py --only lunos --scenarios json-c1,json-c64,stream-128
     python bench/run.py --scenarios messages   # the Messages door against chat (~3 min)
     python bench/run.py --scenarios responses  # the Responses door against chat (~3 min)
+    python bench/run.py --scenarios media      # the media routes against chat (~3 min)
     python bench/run.py --soak 600      # 10 min mixed load against Lunos, RSS over time
 
 Targets: direct (the stand-in itself), pipe (a byte pipe: the floor), lunos, lunos-trace,
-litellm, portkey. `direct` always runs: every other row is compared with it. The `messages`
-and `responses` scenarios measure Lunos's doors against chat (bench/doors.py). Results go to
+litellm, portkey. `direct` always runs: every other row is compared with it. The `messages`,
+`responses` and `media` scenarios measure Lunos's doors against chat (bench/doors.py). Results go to
 bench/.work/results/ (JSON and Markdown); a full run or a soak run (or --write-docs) also
 rewrites docs/benchmarks.md with the newest comparison, door measurements and soak, keeping
 its notes.
@@ -50,7 +51,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="short phases (~2-3 minutes in all)")
     p.add_argument("--only", help=f"comma list of targets: {', '.join(ALL_TARGETS)}")
     p.add_argument("--scenarios", help="comma list of scenarios or groups (json, stream, "
-                   "messages, responses): " + ", ".join([*report.SCENARIOS, *DOOR_SCENARIOS]))
+                   "messages, responses, media): " + ", ".join([*report.SCENARIOS, *DOOR_SCENARIOS]))
     p.add_argument("--warmup", type=float, help="seconds of warm-up per point")
     p.add_argument("--duration", type=float, help="measured seconds per point")
     p.add_argument("--drain", type=float, help="max seconds to wait for in-flight requests")

@@ -25,6 +25,16 @@ and POST .../v1/responses as OpenAI's Responses API does, with the same text and
 `.output_text.done`, `.content_part.done`, `.output_item.done` and `response.completed` (the
 whole response with usage), every event with its `sequence_number`.
 
+and the media routes as OpenAI documents them: POST .../v1/completions (legacy text
+completions): a `text_completion` object with the same text and usage, or its SSE chunks
+(`choices[].text`, ` t<ns>` as above, paced as chat), a finish chunk, a usage chunk (when
+`stream_options.include_usage`) and `data: [DONE]`; POST .../v1/images/generations:
+`{"created", "data": [{"b64_json"}], "usage"}` with one fixed ~100 KB base64 image (75 KB of
+bytes); POST .../v1/audio/speech: a fixed ~100 KB `audio/mpeg` body; POST
+.../v1/audio/transcriptions (multipart/form-data): `{"text", "usage"}` as `gpt-4o-transcribe`
+answers. A body without the route's required fields (`prompt`; `prompt`; `input` and
+`voice`; `file` and `model`) gets a 400.
+
 `GET /stats` answers this process's counts `{"requests", "streams", "failed"}`; any other
 request gets a small 200 JSON body (health checks). No TLS, loopback only.
 """
@@ -33,8 +43,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import functools
 import os
+import random
+import re
 import signal
 import socket
 import sys
@@ -71,6 +84,10 @@ ANTHROPIC_USAGE = {"input_tokens": 84, "cache_creation_input_tokens": 0,
 ERROR_BODY = orjson.dumps({"error": {"message": "The server had an error while processing "
                                                 "your request.", "type": "server_error",
                                      "param": None, "code": None}})
+IMAGE = b"\x89PNG\r\n\x1a\n" + random.Random(1).randbytes(75_000 - 8)  # PNG-sized, fixed
+AUDIO = b"ID3\x04\x00\x00\x00\x00\x00\x00" + random.Random(2).randbytes(100_000 - 10)  # ~mp3
+REQUIRED = {"/v1/completions": ("prompt",), "/images/generations": ("prompt",),
+            "/audio/speech": ("input", "voice"), "/audio/transcriptions": ("file", "model")}
 SSE_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
             b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n")
 
@@ -126,7 +143,8 @@ class Templates:
         tail = self.event(rid, self.finish)
         if (req.get("stream_options") or {}).get("include_usage"):
             tail += self.event(rid, self.usage)
-        return self.event(rid, self.role), content, tail + _chunk(b"[DONE]")
+        first = self.event(rid, self.role) if self.role else b""
+        return first, content, tail + _chunk(b"[DONE]")
 
 
 class MessagesTemplates:
@@ -219,6 +237,85 @@ class ResponsesTemplates:
                 _chunk_of(self.tail % {b"id": rid}))
 
 
+class CompletionsTemplates(Templates):
+    """The same answer as OpenAI's legacy text completion (`text_completion`), pre-rendered
+    per model name: no role chunk, each chunk's text in `choices[].text`."""
+
+    role = None
+
+    def __init__(self, model: str) -> None:
+        usage = {k: USAGE[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+        self.json_head = b'{"id":"cmpl-bench'
+        self.json_tail = orjson.dumps({
+            "object": "text_completion", "created": CREATED, "model": model,
+            "system_fingerprint": "fp_bench",
+            "choices": [{"text": CONTENT, "index": 0, "logprobs": None, "finish_reason": "stop"}],
+            "usage": usage,
+        })[1:]
+        self.chunk_head = b'{"id":"cmpl-bench%d","object":"text_completion","created":%d,' \
+                          b'"model":"' + model.encode() + b'","system_fingerprint":"fp_bench",' \
+                          b'"choices":'
+        self.content = b'[{"text":" t%d","index":0,"logprobs":null,"finish_reason":null}]}'
+        self.finish = b'[{"text":"","index":0,"logprobs":null,"finish_reason":"stop"}]}'
+        self.usage = b'[],"usage":' + orjson.dumps(usage) + b"}"
+
+
+class ImagesTemplates:
+    """OpenAI's images answer (as `gpt-image-1` gives it): one fixed image as `b64_json`."""
+
+    first_seq = None
+
+    def __init__(self, model: str) -> None:
+        self.body = _response(b"200 OK", orjson.dumps({
+            "created": CREATED, "data": [{"b64_json": base64.b64encode(IMAGE).decode()}],
+            "usage": {"total_tokens": 4224, "input_tokens": 64, "output_tokens": 4160,
+                      "input_tokens_details": {"text_tokens": 64, "image_tokens": 0}},
+        }))
+
+    def json(self, rid: int) -> bytes:
+        return self.body
+
+
+class SpeechTemplates:
+    """OpenAI's speech answer: the audio bytes, chunked, with their content type."""
+
+    first_seq = None
+
+    def __init__(self, model: str) -> None:
+        self.body = (b"HTTP/1.1 200 OK\r\ncontent-type: audio/mpeg\r\n"
+                     b"transfer-encoding: chunked\r\n\r\n" + _chunk_of(AUDIO) + b"0\r\n\r\n")
+
+    def json(self, rid: int) -> bytes:
+        return self.body
+
+
+class TranscriptionsTemplates:
+    """OpenAI's transcription answer (`response_format: json`, as `gpt-4o-transcribe` gives it)."""
+
+    first_seq = None
+
+    def __init__(self, model: str) -> None:
+        self.body = _response(b"200 OK", orjson.dumps({"text": CONTENT, "usage": {
+            "type": "tokens", "input_tokens": 1250, "output_tokens": 128, "total_tokens": 1378,
+            "input_token_details": {"text_tokens": 0, "audio_tokens": 1250}}}))
+
+    def json(self, rid: int) -> bytes:
+        return self.body
+
+
+def _form(body: bytes) -> dict:
+    """A multipart/form-data body's fields (for a file: its size), its boundary read from its
+    first line; {} for any other body."""
+    delimiter = b"\r\n" + body[:body.find(b"\r\n")]
+    fields: dict = {}
+    for part in (b"\r\n" + body).split(delimiter)[1:-1]:
+        head, _, value = part.partition(b"\r\n\r\n")
+        m = re.search(rb'name="([^"]*)"(; filename=)?', head)
+        if m:
+            fields[m.group(1).decode()] = len(value) if m.group(2) else value.decode("utf-8", "replace")
+    return fields
+
+
 def _template(data: dict) -> bytes:
     """JSON with `%(id)d` as the response id's slot (any other `%` escaped)."""
     return orjson.dumps(data).replace(b"%", b"%%").replace(b"resp_bench%%d", b"resp_bench%(id)d")
@@ -298,7 +395,10 @@ class Server:
         self.ticker = Ticker(delay) if delay > 0 else None
         self.templates: dict[tuple, Templates | MessagesTemplates | ResponsesTemplates] = {}
         self.kinds = {b"/chat/completions": Templates, b"/v1/messages": MessagesTemplates,
-                      b"/v1/responses": functools.partial(ResponsesTemplates, chunks=chunks)}
+                      b"/v1/responses": functools.partial(ResponsesTemplates, chunks=chunks),
+                      b"/v1/completions": CompletionsTemplates,
+                      b"/images/generations": ImagesTemplates, b"/audio/speech": SpeechTemplates,
+                      b"/audio/transcriptions": TranscriptionsTemplates}
         self.counter = 0
         self.streams = 0
         self.failed = 0
@@ -312,7 +412,7 @@ class Server:
         return tpl
 
     def handle(self, transport, method: bytes, url: bytes, body: bytes) -> None:
-        kind = next((k for suffix, k in self.kinds.items() if url.endswith(suffix)), None)
+        suffix, kind = next(((s, k) for s, k in self.kinds.items() if url.endswith(s)), (b"", None))
         if method != b"POST" or kind is None:
             if url == b"/stats":
                 stats = {"requests": self.counter + self.failed, "streams": self.streams,
@@ -322,10 +422,17 @@ class Server:
                 transport.write(_response(b"200 OK", b'{"ok":true}'))
             return
         try:
-            req = orjson.loads(body)
+            req = _form(body) if kind is TranscriptionsTemplates else orjson.loads(body)
             model = str(req.get("model") or "gpt-bench")
         except (orjson.JSONDecodeError, AttributeError):
             transport.write(_response(b"400 Bad Request", b'{"error":{"message":"bad json"}}'))
+            return
+        missing = [f for f in REQUIRED.get(suffix.decode(), ()) if not req.get(f)]
+        if missing:
+            transport.write(_response(b"400 Bad Request", orjson.dumps({"error": {
+                "message": f"Missing required parameter: '{missing[0]}'.",
+                "type": "invalid_request_error", "param": missing[0],
+                "code": "missing_required_parameter"}})))
             return
         if "fail" in model:
             self.failed += 1

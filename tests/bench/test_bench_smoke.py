@@ -1,5 +1,5 @@
-"""The benchmark harness works: the stand-in speaks OpenAI's (chat and Responses) and
-Anthropic's JSON and SSE,
+"""The benchmark harness works: the stand-in speaks OpenAI's (chat, Responses, legacy
+completions, images, speech) and Anthropic's JSON and SSE,
 the load generator counts requests, streams and latencies right against it, and the report
 renders.
 
@@ -8,6 +8,7 @@ No performance is asserted here; the gateways themselves are not started.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -250,16 +251,93 @@ def test_load_sends_responses_bodies():
     assert json.loads(plan.requests["json"].partition(b"\r\n\r\n")[2])["stream"] is False
 
 
+def test_standin_speaks_media_routes(standin):
+    _, base = standin
+    body = {"model": "gpt-bench", "prompt": "hi", "max_tokens": 16}
+    r = httpx.post(base + "/v1/completions", json=body, timeout=10)
+    assert r.status_code == 200
+    completion = r.json()
+    assert (completion["object"], completion["model"]) == ("text_completion", "gpt-bench")
+    assert completion["id"].startswith("cmpl-")
+    assert completion["choices"][0]["text"] and completion["choices"][0]["finish_reason"] == "stop"
+    assert completion["usage"]["total_tokens"] == (completion["usage"]["prompt_tokens"]
+                                                   + completion["usage"]["completion_tokens"])
+
+    r = httpx.post(base + "/v1/completions", json={**body, "stream": True,
+                                                   "stream_options": {"include_usage": True}},
+                   timeout=10)
+    assert r.headers["content-type"] == "text/event-stream"
+    events = events_of(r.text)
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert {c["object"] for c in chunks} == {"text_completion"} and len(chunks) == CHUNKS + 2
+    texts = [c["choices"][0]["text"] for c in chunks[:CHUNKS]]  # no role chunk first
+    assert all(re.fullmatch(r" t\d+", t) for t in texts)
+    stamps = [int(t[2:]) for t in texts]
+    assert stamps == sorted(stamps) and stamps[-1] - stamps[0] >= (CHUNKS - 1) * DELAY_MS * 1e6 * 0.5
+    assert chunks[CHUNKS]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] > 0
+
+    r = httpx.post(base + "/v1/images/generations", json={"model": "gpt-image-1", "prompt": "a cat"},
+                   timeout=10)
+    assert r.status_code == 200
+    images = r.json()
+    [image] = images["data"]
+    assert isinstance(images["created"], int) and images["usage"]["output_tokens"] > 0
+    png = base64.b64decode(image["b64_json"])
+    assert png.startswith(b"\x89PNG") and 70_000 <= len(png) <= 80_000
+
+    r = httpx.post(base + "/v1/audio/speech", json={"model": "tts-1", "input": "hi", "voice": "alloy"},
+                   timeout=10)
+    assert r.status_code == 200 and r.headers["content-type"] == "audio/mpeg"
+    assert 90_000 <= len(r.content) <= 110_000
+    # Each route's required fields, as OpenAI answers without them.
+    r = httpx.post(base + "/v1/audio/speech", json={"model": "tts-1", "input": "hi"}, timeout=10)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "voice"
+    r = httpx.post(base + "/v1/images/generations", json={"model": "gpt-image-1"}, timeout=10)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "prompt"
+
+    # Transcriptions: a multipart upload (as the openai SDK and httpx build it), JSON back.
+    r = httpx.post(base + "/v1/audio/transcriptions", data={"model": "gpt-4o-transcribe"},
+                   files={"file": ("a.mp3", b"ID3" + bytes(1000), "audio/mpeg")}, timeout=10)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    assert r.json()["text"] and r.json()["usage"]["type"] == "tokens"
+    r = httpx.post(base + "/v1/audio/transcriptions", data={"model": "gpt-4o-transcribe"}, timeout=10)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "file"
+
+
+@pytest.mark.parametrize("path", ["/v1/completions", "/v1/images/generations", "/v1/audio/speech",
+                                  "/v1/audio/transcriptions"])
+def test_load_counts_media_requests(standin, path):
+    _, base = standin
+    before = stats(base)
+    j = load(base, "--concurrency", "2", "--requests", "20", path=path)
+    after = stats(base)
+    assert j["totals"]["ok"] == j["totals"]["sent"] >= 20  # every body accepted (a 400 is not ok)
+    assert after["requests"] - before["requests"] == j["totals"]["sent"]
+    if path != "/v1/completions":
+        return
+    s = load(base, "--mix", "stream=1", "--concurrency", "3", "--requests", "9",
+             "--expect-content", str(CHUNKS), path=path)
+    # Complete: [DONE] seen and every text chunk counted.
+    assert s["kinds"]["stream"]["content_events"] == {str(CHUNKS): 9}
+    assert s["totals"]["ok"] == s["totals"]["sent"] and s["totals"].get("incomplete", 0) == 0
+    assert s["events"] >= 9 * (CHUNKS + 2)  # the texts, the finish and the usage chunk
+    assert s["kinds"]["stream"]["relay_ms"]["n"] >= 9 * CHUNKS
+
+
 def test_door_scenarios_parse():
     from bench.run import parse_args
 
     args = parse_args(["--scenarios", "responses", "--quick"])
-    assert args.door_lists == {"messages": [], "responses": ["responses-json-c64",
-                                                             "responses-stream-128"]}
+    assert args.door_lists == {"messages": [], "media": [],
+                               "responses": ["responses-json-c64", "responses-stream-128"]}
     assert args.scenario_list == [] and args.targets == []
     args = parse_args(["--scenarios", "messages-json-c64,responses-stream-128"])
     assert args.door_lists == {"messages": ["messages-json-c64"],
-                               "responses": ["responses-stream-128"]}
+                               "responses": ["responses-stream-128"], "media": []}
+    args = parse_args(["--scenarios", "media"])
+    assert args.door_lists["media"] == ["media-json-c64", "media-stream-128"]
 
 
 def test_load_counts_json_requests(standin):
@@ -462,18 +540,25 @@ def test_messages_summary_ratios_and_section():
     assert "chat 30 / 30" in text
 
 
-def test_responses_section_names_its_doors():
+def door_point(cost: float) -> dict:
+    return {"rps": 100.0, "totals": {"sent": 10, "ok": 10},
+            "gateway": {"cpu_ms_per_request": cost, "cpu_us_per_event": None}}
+
+
+def door_run(group: str, points: dict) -> dict:
+    """A one-round door measurement of `group` with these points, as doors.measure gives it;
+    the first scenario's doors cost 0.2 ms, then 10% more per door."""
     from bench.doors import GROUPS, summarise
 
-    def point(cost: float) -> dict:
-        return {"rps": 100.0, "totals": {"sent": 10, "ok": 10},
-                "gateway": {"cpu_ms_per_request": cost, "cpu_us_per_event": None}}
+    first = f"{group}-json-c64"
+    points = {first: {door: [door_point(0.2 * (1 + n / 10))]
+                      for n, door in enumerate(GROUPS[group])}, **points}
+    return {"command": f"python bench/run.py --scenarios {group}", "date": "today", "rounds": 1,
+            "slice_s": 0.05, "points": points, "summary": summarise(points), "history": {}}
 
-    points = {"responses-json-c64": {door: [point(0.2 * (1 + n / 10))]
-                                     for n, door in enumerate(GROUPS["responses"])}}
-    run = {"command": "python bench/run.py --scenarios responses", "date": "today", "rounds": 1,
-           "slice_s": 0.05, "points": points, "summary": summarise(points), "history": {}}
-    text = "\n".join(report.door_section(run, "responses"))
+
+def test_responses_section_names_its_doors():
+    text = "\n".join(report.door_section(door_run("responses", {}), "responses"))
     assert "five `lunos serve` processes" in text and "a fifth of the core" in text
     assert "a Responses door spends at most 1.25x" in text
     assert "| Responses → OpenAI (pass-through) | json-c64 | 100 | 0.220 | - | 1.10 (1.10) | yes | - | 0 |" in text
@@ -481,3 +566,29 @@ def test_responses_section_names_its_doors():
     # Translated to Anthropic: against chat, and against chat to Anthropic (0.26 / 0.24).
     assert "| Responses → Anthropic (translated) | json-c64 | 100 | 0.260 | - | 1.30 (1.30) | NO | 1.08 | 0 |" in text
     assert "| Responses → OpenAI, `store: true` | json-c64 |" in text
+
+
+def test_media_section_names_its_doors():
+    from bench.doors import doors_in
+
+    assert doors_in("media", "media-json-c64") == ["chat", "completions", "images", "speech",
+                                                   "transcriptions"]
+    assert doors_in("media", "media-stream-128") == ["chat", "completions"]  # no SSE for the others
+    run = door_run("media", {"media-stream-128": {"chat": [door_point(1.0)],
+                                                  "completions": [door_point(1.1)]}})
+    text = "\n".join(report.door_section(run, "media"))
+    assert "five `lunos serve` processes" in text and "a fifth of the core" in text
+    assert "a media door spends at most 1.25x" in text
+    assert "the stream scenario loads chat and completions only" in text
+    assert "| completions → OpenAI (`/v1/completions`) | json-c64 | 100 | 0.220 | - | 1.10 (1.10) | yes | 0 |" in text
+    assert "| images → OpenAI (`/v1/images/generations`, ~100 KB) | json-c64 | 100 | 0.240 | - | 1.20 (1.20) | - | 0 |" in text
+    assert "| speech → OpenAI (`/v1/audio/speech`, ~100 KB) | json-c64 | 100 | 0.260 | - | 1.30 (1.30) | - | 0 |" in text  # no target
+    assert "| transcriptions → OpenAI (`/v1/audio/transcriptions`, ~100 KB upload) | json-c64 | 100 | 0.280 |" in text
+    assert "| completions → OpenAI (`/v1/completions`) | stream-128 | 100 | 1.100 | - | 1.10 (1.10) | yes | 0 |" in text
+    assert sum("| stream-128 |" in line for line in text.splitlines()) == 2  # chat, completions
+    full = report.markdown({"meta": {"date": "today", "command": "c", "machine": {"cpu": "cpu", "cores": 2,
+                                                                                   "memory_gb": 1.0, "kernel": "k"},
+                                     "versions": {}, "placement": "pinned", "warmup": 1, "duration": 2,
+                                     "chunks": CHUNKS, "chunk_delay_ms": DELAY_MS},
+                            "targets": {}, "media": run}, notes="")
+    assert "## Media door" in full
