@@ -116,6 +116,7 @@ CODES = {
     "previous_response_not_found": "previous_response_id names no stored response of this key",
     "unsupported_endpoint": "the model's provider has no API for this route (embeddings, images, audio, completions)",
     "unsupported_content": "the model's provider cannot take a message part (audio on Claude, a file by id)",
+    "log_not_traced": "a replay names a request that kept no trace (observability: true)",
     # 401, 403: who is calling
     "missing_api_key": "no key was sent",
     "invalid_api_key": "the key is unknown or revoked",
@@ -145,6 +146,7 @@ CODES = {
     "gateway_shutting_down": "the request was still running when the shutdown grace ended",
     "store_unavailable": "the gateway's database is unreachable",
     "limits_store_unavailable": "the rate-limit store (Redis) is unreachable",
+    "cache_unavailable": "the response cache's store (Redis or the database) is unreachable",
     "upstream_error": "the provider failed (its message is included, its credentials never)",
     "upstream_connect_error": "the provider could not be reached",
     "upstream_timeout": "the provider did not answer in time",

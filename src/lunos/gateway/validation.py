@@ -657,7 +657,7 @@ def _cache(cache: Any, options: ChatOptions) -> None:
     for name in cache:
         if name not in ("ttl", "semantic"):
             raise _bad(f"'cache' takes 'ttl' and 'semantic', not {str(name)[:40]!r}", f"cache.{name}",
-                       "unknown_parameter")
+                       "invalid_value")
     for name, lo, hi in (("ttl", 1, MAX_CACHE_TTL), ("semantic", 0.0, 1.0)):
         value = cache.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))

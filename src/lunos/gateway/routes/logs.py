@@ -27,7 +27,7 @@ def key_filter(request: Request, principal) -> str | None:
     key = text_filter(request.arg("key"), "key")
     if key and not principal.is_master:
         raise GatewayError(403, "Only the master key may filter by 'key'", param="key",
-                           code="permission_denied")
+                           code="master_key_required")
     return key
 
 
@@ -77,7 +77,7 @@ async def usage(gw, request: Request, send, principal) -> None:
                            param="group_by")
     if not principal.is_master and ("key" in fields or "key_id" in fields):
         raise GatewayError(403, "Only the master key may group usage by key", param="group_by",
-                           code="permission_denied")
+                           code="master_key_required")
     rows = await gw.store.usage(
         key_id=scope_key(request, principal),
         since=parse_time(request.arg("since"), "since"),
