@@ -88,7 +88,7 @@ def door_server(gateway: targets.Server, door: tuple) -> targets.Server:
     """What a client of `door` sends to `gateway`: Messages clients authenticate with
     `x-api-key` and send `anthropic-version`, as the anthropic SDK does."""
     path, model, extra = door
-    if path == "/v1/chat/completions":
+    if path == "/v1/chat/completions" and model == gateway.model:
         return gateway
     base = gateway.url.rsplit("/v1/", 1)[0]
     headers = gateway.headers
