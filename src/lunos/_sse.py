@@ -105,10 +105,15 @@ class SSEDecoder:
 
 def _data_only(chunk: bytes, last_id: str | None) -> list[ServerSentEvent] | None:
     """Fast path for whole events that are one `data:` line each (what OpenAI-compatible
-    APIs send); None when the chunk needs the general parser."""
+    APIs send), or an `event:` line and one `data:` line (Anthropic's and OpenAI Responses'
+    events); None when the chunk needs the general parser."""
     events = []
     for block in chunk[:-2].split(b"\n\n"):
+        name = None
+        if block.startswith(b"event: "):
+            head, _, block = block.partition(b"\n")
+            name = head[7:].decode("utf-8", errors="replace")
         if not block.startswith(b"data: ") or b"\n" in block:
             return None
-        events.append(ServerSentEvent(block[6:].decode("utf-8", errors="replace"), None, last_id))
+        events.append(ServerSentEvent(block[6:].decode("utf-8", errors="replace"), name, last_id))
     return events

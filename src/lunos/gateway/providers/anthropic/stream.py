@@ -78,7 +78,6 @@ class AnthropicStreamTranslator:
             raise error_from_event(data, self._provider, self._api_key)
         handler = _HANDLERS.get(kind)
         out = handler(self, data) if handler else []
-        self._content += sum(len(c["choices"][0]["delta"].get("content") or "") for c in out if c["choices"])
         if out and not self._role_sent:
             out = self._role() + out
         return out
@@ -114,6 +113,7 @@ class AnthropicStreamTranslator:
         self._blocks[data.get("index", -1)] = state
         out: list[dict] = []
         if state.type == "text" and block.get("text"):
+            self._content += len(block["text"])
             out.append(_chunk({"content": block["text"]}))
         elif state.type == "tool_use":
             state.tool_index = self._tools
@@ -135,6 +135,7 @@ class AnthropicStreamTranslator:
             return []
         kind = delta.get("type")
         if kind == "text_delta" and state.type == "text" and delta.get("text"):
+            self._content += len(delta["text"])
             return [_chunk({"content": delta["text"]})]
         if kind == "input_json_delta" and state.type == "tool_use" and delta.get("partial_json"):
             state.arguments_seen = True
