@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import orjson
@@ -77,6 +78,47 @@ async def test_a_duplicate_id_is_refused_as_the_store_failing(store):
     with pytest.raises(StoreUnavailable):
         await store.save_response(turn(1, model="other"))
     assert (await store.get_response("resp_1", "key_a")).model == "openai/gpt-4o"
+
+
+async def test_saves_that_arrive_together_are_committed_together_each_readable_on_return(store):
+    transactions = []
+    insert = store._insert_responses
+
+    async def counted(rows):
+        transactions.append(len(rows))
+        await insert(rows)
+
+    store._response_saves._write = counted
+
+    async def save_then_read(n):
+        await store.save_response(turn(n))
+        return await store.get_response(f"resp_{n}", "key_a")  # committed when save returns
+
+    read = await asyncio.gather(*(save_then_read(n) for n in range(1, 41)))
+    assert [r.id for r in read] == [f"resp_{n}" for n in range(1, 41)]
+    assert sum(transactions) == 40
+    assert len(transactions) < 40  # some went in one transaction
+
+
+async def test_a_bad_row_in_a_group_fails_its_own_caller_only(store):
+    await store.save_response(turn(1))
+    outcomes = await asyncio.gather(store.save_response(turn(2)), store.save_response(turn(1, model="dup")),
+                                    store.save_response(turn(3)), return_exceptions=True)
+    assert outcomes[0] is None and outcomes[2] is None
+    assert isinstance(outcomes[1], StoreUnavailable)
+    assert (await store.get_response("resp_1", "key_a")).model == "openai/gpt-4o"
+    assert await store.get_response("resp_2", "key_a") is not None
+    assert await store.get_response("resp_3", "key_a") is not None
+
+
+async def test_a_save_whose_caller_went_away_is_still_written(store):
+    first = asyncio.ensure_future(store.save_response(turn(1)))
+    second = asyncio.ensure_future(store.save_response(turn(2)))
+    await asyncio.sleep(0)
+    second.cancel()
+    await first
+    await store.save_response(turn(3))  # after the group that held resp_2
+    assert await store.get_response("resp_2", "key_a") is not None
 
 
 async def test_the_chain_follows_previous_ids_oldest_first(store):

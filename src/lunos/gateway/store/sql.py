@@ -40,6 +40,7 @@ from ..errors import GatewayError
 from ..keys import display_prefix, hash_key, new_key
 from ..traces import public_request
 from . import responses, schema
+from .group_commit import GroupCommit
 from .migrations import migrate
 from .rows import COLUMNS, HistoryRow, as_text
 from .sqlite_rows import SqliteRowWriter, insert_rows_sql
@@ -260,6 +261,7 @@ class Store:
         self.trace_files = TraceFiles(Path(sqlite_path + "-traces")) if sqlite_path else None
         self._rows = (SqliteRowWriter(sqlite_path, _FILE_COLUMNS, _SPEND_SQLITE,
                                       self.trace_files) if sqlite_path else None)
+        self._response_saves = GroupCommit(self._insert_responses)
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -294,6 +296,7 @@ class Store:
             await conn.execute(text("SELECT 1"))
 
     async def close(self) -> None:
+        await self._response_saves.drain()
         if self._rows is not None:
             await self._rows.close()
         await self.engine.dispose()
@@ -709,20 +712,24 @@ class Store:
     # SPEC §9.2. Every method is scoped to one key: another key's response is as good as
     # missing, for the master key too. A database failure raises StoreUnavailable.
     async def save_response(self, row: responses.StoredResponse) -> None:
-        """Store one response at once (one INSERT, committed on return): the next turn may
-        name it as its `previous_response_id` straight away."""
-        values = responses.row_values(row)
+        """Store one response, committed on return: the next turn may name it as its
+        `previous_response_id` straight away. Saves that arrive together are committed
+        together (group_commit.py)."""
+        await self._response_saves.add(responses.row_values(row))
+
+    async def _insert_responses(self, rows: list[tuple]) -> None:
+        """One transaction for `rows`."""
         with _unavailable_on_failure():
             if self._rows is not None:
-                await self._rows.execute(responses.INSERT_SQLITE, values)
+                await self._rows.execute_many(responses.INSERT_SQLITE, rows)
                 return
             async with self.engine.connect() as conn:
                 driver = (await conn.get_raw_connection()).driver_connection
                 if self.is_sqlite:  # in memory: the engine's one connection
-                    await driver.execute(responses.INSERT_SQLITE, values)
+                    await driver.executemany(responses.INSERT_SQLITE, rows)
                     await driver.commit()
-                else:
-                    await driver.execute(responses.INSERT_PG, *values)
+                else:  # asyncpg: executemany is one transaction
+                    await driver.executemany(responses.INSERT_PG, rows)
 
     async def get_response(self, response_id: str, key_id: str) -> responses.StoredResponse | None:
         """The response, or None when there is none of this key's with this id."""

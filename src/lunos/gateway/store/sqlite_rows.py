@@ -77,11 +77,12 @@ class SqliteRowWriter:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._thread, self._write, rows, updates)
 
-    async def execute(self, sql: str, params: tuple) -> None:
-        """One statement of its own (it commits alone) on this thread: it waits for the
-        batch in progress, where another connection would poll for SQLite's write lock."""
+    async def execute_many(self, sql: str, rows: list[tuple]) -> None:
+        """One statement for each of `rows`, in one transaction of its own, on this thread:
+        it waits for the batch in progress, where another connection would poll for
+        SQLite's write lock."""
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._thread, self._execute, sql, params)
+        await loop.run_in_executor(self._thread, self._execute_many, sql, rows)
 
     def _connection(self) -> sqlite3.Connection:
         conn = self._conn
@@ -90,8 +91,15 @@ class SqliteRowWriter:
             configure(conn, cache_kib=2048)
         return conn
 
-    def _execute(self, sql: str, params: tuple) -> None:
-        self._connection().execute(sql, params)
+    def _execute_many(self, sql: str, rows: list[tuple]) -> None:
+        conn = self._connection()
+        conn.execute("BEGIN")
+        try:
+            conn.executemany(sql, rows)
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
 
     def _write(self, rows: list[tuple], updates: list[tuple]) -> None:
         conn = self._connection()
