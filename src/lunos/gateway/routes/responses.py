@@ -16,7 +16,9 @@ client can see the end of the answer, so the next turn finds them.
 
 from __future__ import annotations
 
-from ..asgi import send_json
+import orjson
+
+from ..asgi import send_bytes
 from ..doors.responses_in import (
     BEST_EFFORT,
     input_items,
@@ -73,8 +75,9 @@ class _Turn:
             earlier += turn.response.get("output") or []
         return earlier + self.items
 
-    async def save(self, response: dict) -> None:
-        """Keep the response for `previous_response_id` and `GET /v1/responses/{id}`."""
+    async def save(self, response: dict, serialized: bytes | None = None) -> None:
+        """Keep the response for `previous_response_id` and `GET /v1/responses/{id}`
+        (`serialized`: its JSON, when already made for the client)."""
         if not self.store or self.saved:
             return
         self.saved = True
@@ -82,7 +85,7 @@ class _Turn:
             id=self.record.id, key_id=self.principal.key_id, created_at=self.record.created_at,
             model=response.get("model") or self.record.model,
             previous_response_id=self.body.get("previous_response_id"),
-            input_items=self.items, response=response))
+            input_items=self.items, response=response if serialized is None else serialized))
 
 
 def _native_body(body: dict, conversation: list[dict]) -> dict:
@@ -195,9 +198,10 @@ async def _complete(turn: _Turn, runner, chat: dict, native: NativeBody | None, 
             record.response = completion_output(answer)
     if record.trace and record.response is None:
         record.response = {"output": response.get("output")}
-    await turn.save(response)
+    payload = orjson.dumps(response)
+    await turn.save(response, payload)
     record.responded = True
-    await send_json(send, 200, response, lunos_headers(record, overhead_ms(record)))
+    await send_bytes(send, 200, payload, headers=lunos_headers(record, overhead_ms(record)))
 
 
 async def _stream(turn: _Turn, runner, chat: dict, native: NativeBody | None, send) -> None:
