@@ -128,3 +128,30 @@ def test_a_long_crlf_event_in_small_reads():
     for i in range(0, len(stream), 7):
         events += decoder.feed(stream[i : i + 7])
     assert events == [ServerSentEvent("y" * 100_000 + "\nz", "big")]
+
+
+NAMED = [  # whole events as Anthropic and the Responses API send them, with odd ones between
+    b'event: content_block_delta\ndata: {"i": 1}\n\n',
+    b'data: {"plain": true}\n\n',
+    b'event: ping\ndata: {}\n\nevent: message_stop\ndata: {"type": "message_stop"}\n\n',
+    b'event:no-space\ndata: x\n\n',  # not the fast path's shape: the general parser
+    b'event: two-lines\ndata: a\ndata: b\n\n',
+    b'id: 9\nevent: with-id\ndata: y\n\n',
+    b'event: named\ndata: after the id\n\n',
+]
+
+
+def test_whole_named_events_decode_as_byte_by_byte():
+    """A read of whole `event:` + `data:` events (the fast path) gives what the general
+    parser gives, event names and the last id included."""
+    fast = SSEDecoder()
+    whole = [event for chunk in NAMED for event in fast.feed(chunk)]
+    slow = SSEDecoder()
+    joined = b"".join(NAMED)
+    single = [event for i in range(len(joined)) for event in slow.feed(joined[i:i + 1])]
+    assert whole == single
+    assert [(e.event, e.data, e.id) for e in whole] == [
+        ("content_block_delta", '{"i": 1}', None), (None, '{"plain": true}', None),
+        ("ping", "{}", None), ("message_stop", '{"type": "message_stop"}', None),
+        ("no-space", "x", None), ("two-lines", "a\nb", None), ("with-id", "y", "9"),
+        ("named", "after the id", "9")]
