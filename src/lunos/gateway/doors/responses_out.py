@@ -240,6 +240,17 @@ class ResponsesStream:
 
     def feed(self, chunk: dict) -> bytes:
         """The events `chunk` makes, framed as SSE."""
+        part = self._part
+        if part is not None and part["type"] == "output_text" and chunk.get("usage") is None:
+            choices = chunk.get("choices")
+            if choices and len(choices) == 1:  # most chunks: more text for the open text part
+                choice = choices[0]
+                delta = choice.get("delta")
+                text = delta.get("content") if isinstance(delta, dict) else None
+                if (text and isinstance(text, str) and not choice.get("finish_reason")
+                        and not choice.get("index") and delta.keys() <= _PLAIN and not self._finish):
+                    part["text"] += text
+                    return self._text_delta(text)  # nothing else waits: feed takes all it made
         self._start()
         if not self._done:
             for choice in chunk.get("choices") or ():
@@ -283,12 +294,12 @@ class ResponsesStream:
         self._out.append(sse_event(name, {"type": name, "sequence_number": self._sequence, **data}))
         self._sequence += 1
 
-    def _text_delta(self, text: str) -> None:
+    def _text_delta(self, text: str) -> bytes:
         """`response.output_text.delta`, the event most streams are made of, framed from
         pieces made once per content part: the same bytes `_emit` would write."""
-        self._out.append(b"".join((_TEXT_DELTA, str(self._sequence).encode(), self._at_bytes,
-                                   orjson.dumps(text), b',"logprobs":[]}\n\n')))
         self._sequence += 1
+        return b"".join((_TEXT_DELTA, str(self._sequence - 1).encode(), self._at_bytes,
+                         orjson.dumps(text), b',"logprobs":[]}\n\n'))
 
     def _snapshot(self, status: str, **extra: Any) -> dict:
         output = [self._output[i] for i in sorted(self._output)]
@@ -376,7 +387,7 @@ class ResponsesStream:
         part = self._part
         if part is not None and kind == "output_text" == part["type"]:  # the open text part grows
             part["text"] += text
-            self._text_delta(text)
+            self._out.append(self._text_delta(text))
             return
         self._close_reasoning()
         message = self._message
@@ -396,7 +407,7 @@ class ResponsesStream:
             self._emit("response.content_part.added", **self._at, part=_fresh(part))
         if kind == "output_text":
             part["text"] += text
-            self._text_delta(text)
+            self._out.append(self._text_delta(text))
         else:
             part["refusal"] += text
             self._emit("response.refusal.delta", **self._where(), delta=text)
