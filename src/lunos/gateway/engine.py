@@ -300,40 +300,43 @@ class Engine:
                        native: NativeBody | None = None) -> dict:
         """The answer: a chat completion, or with `native` the provider's own answer when
         one that speaks the door's format answered (`record.extra["passthrough"]`)."""
+        async def call(route: Route, req: ChatRequest, attempt: Attempt) -> tuple[dict, dict | None]:
+            response = await self.send(route, req, attempt)
+            raw = await self.read_body(route, response, attempt, retryable=True)
+            if req.native:
+                return route.adapter.parse_native_response(req, raw)
+            completion = route.adapter.parse_response(req, response.status, raw)
+            if completion.pop(PAUSED_KEY, False):
+                completion = await self._go_on(route, req, completion, body, options, record)
+            return completion, None
+
         plan = self._attempts(body, options, record, stream=False, native=native)
+        route, req, (completion, usage) = await self._answer(plan, call, record)
+        if req.native:
+            return self.finish_native(completion, usage, route, record)
+        return self.finish_completion(completion, route, record)
+
+    async def _answer(self, plan, call, record: CallRecord) -> tuple:
+        """Walk `plan` (`_attempts`): `call(route, req, attempt)` until one returns. A
+        GatewayError steps the plan on (retry, next deployment, fallback; the plan raises
+        the final error when nothing is left); a cancellation (the client went away) leaves
+        the breaker's count of that deployment as it was. Returns (route, req, what `call`
+        returned), the record saying who answered."""
         step = await plan.__anext__()
         while True:
             route, req, attempt = step
             try:
-                response = await self.send(route, req, attempt)
-                started = time.perf_counter()
-                try:
-                    raw = await response.read(limit=MAX_RESPONSE_BYTES)
-                except UpstreamTimeout as exc:
-                    raise self.timeout_error(route.provider, exc.phase) from None
-                except UpstreamProtocolError as exc:
-                    raise GatewayError(502, f"{route.provider}: {exc}", code="upstream_error",
-                                       retryable=True) from None
-                finally:  # reading the body is upstream time too
-                    waited = (time.perf_counter() - started) * 1000
-                    attempt.latency_ms = round(attempt.latency_ms + waited, 3)
-                if req.native:
-                    completion, usage = route.adapter.parse_native_response(req, raw)
-                else:
-                    completion = route.adapter.parse_response(req, response.status, raw)
-                    if completion.pop(PAUSED_KEY, False):
-                        completion = await self._go_on(route, req, completion, body, options, record)
+                result = await call(route, req, attempt)
             except GatewayError as exc:
-                step = await plan.asend(exc)  # raises the final error when nothing is left
+                step = await plan.asend(exc)
                 continue
-            except BaseException:  # cancelled: the client went away
+            except BaseException:
                 self.health.end(route.deployment, None)
                 raise
             self.health.end(route.deployment, True)
             await plan.aclose()
-            if req.native:
-                return self.finish_native(completion, usage, route, record)
-            return self.finish_completion(completion, route, record)
+            record.model, record.provider, record.status = route.model, route.provider, 200
+            return route, req, result
 
     async def _go_on(self, route: Route, req: ChatRequest, completion: dict, body: dict,
                      options: ChatOptions, record: CallRecord) -> dict:
@@ -346,13 +349,7 @@ class Engine:
             attempt = record.attempt(route.model, route.provider)
             response = await self.send(route, resume.request(req, getattr(route.adapter, "continues_prefill", False)),
                                        attempt)
-            try:
-                raw = await response.read(limit=MAX_RESPONSE_BYTES)
-            except UpstreamTimeout as exc:
-                raise self.timeout_error(route.provider, exc.phase) from None
-            except UpstreamProtocolError as exc:
-                raise GatewayError(502, f"{route.provider}: {exc}", code="upstream_error",
-                                   retryable=True) from None
+            raw = await self.read_body(route, response, attempt, retryable=True)
             later = route.adapter.parse_response(req, response.status, raw)
             paused = later.pop(PAUSED_KEY, False)
             completion = resume.joined(completion, later)
@@ -361,14 +358,12 @@ class Engine:
         return completion
 
     def finish_native(self, answer: dict, usage: dict | None, route: Route, record: CallRecord) -> dict:
-        record.model, record.provider, record.status = route.model, route.provider, 200
         record.extra["passthrough"] = True
         record.tokens.add(TokenCounts.of(usage))
         record.cost = cost_of(record.tokens, route.model_info)
         return answer
 
     def finish_completion(self, completion: dict, route: Route, record: CallRecord) -> dict:
-        record.model, record.provider, record.status = route.model, route.provider, 200
         usage = completion.get("usage")
         tokens = TokenCounts.of(usage)
         record.tokens.add(tokens)  # over every call this request made
@@ -397,32 +392,16 @@ class Engine:
     async def embed(self, body: dict, options: ChatOptions, record: CallRecord) -> tuple[list, dict | None]:
         """Vectors (in input order) and usage for an embeddings body (`input` a list), with
         the same retries, fallbacks and breakers as chat; the record says who answered."""
+        async def call(route: Route, req, attempt: Attempt) -> tuple[list, dict | None]:
+            response = await self.send(route, None, attempt, route.adapter.build_embeddings_request(req))
+            raw = await self.read_body(route, response, attempt, retryable=True)
+            return route.adapter.parse_embeddings_response(req, raw)
+
         plan = self._attempts(body, options, record, stream=False, prepare=_embeddings_request)
-        step = await plan.__anext__()
-        while True:
-            route, req, attempt = step
-            try:
-                response = await self.send(route, None, attempt, route.adapter.build_embeddings_request(req))
-                try:
-                    raw = await response.read(limit=MAX_RESPONSE_BYTES)
-                except UpstreamTimeout as exc:
-                    raise self.timeout_error(route.provider, exc.phase) from None
-                except UpstreamProtocolError as exc:
-                    raise GatewayError(502, f"{route.provider}: {exc}", code="upstream_error",
-                                       retryable=True) from None
-                vectors, usage = route.adapter.parse_embeddings_response(req, raw)
-            except GatewayError as exc:
-                step = await plan.asend(exc)
-                continue
-            except BaseException:
-                self.health.end(route.deployment, None)
-                raise
-            self.health.end(route.deployment, True)
-            await plan.aclose()
-            record.model, record.provider, record.status = route.model, route.provider, 200
-            record.tokens.add(TokenCounts.of(usage))
-            record.cost = cost_of(record.tokens, route.model_info)
-            return vectors, usage
+        route, _, (vectors, usage) = await self._answer(plan, call, record)
+        record.tokens.add(TokenCounts.of(usage))
+        record.cost = cost_of(record.tokens, route.model_info)
+        return vectors, usage
 
     # ------------------------------------------------------------------ media routes
     async def media(self, kind: str, body: dict, options: ChatOptions, record: CallRecord,
@@ -440,33 +419,25 @@ class Engine:
             return MediaRequest(kind, body, route.model, route.provider, route.upstream_model,
                                 route.model_info, stream, *(raw or (None, None)))
 
-        plan = self._attempts(body, options, record, stream=stream, prepare=prepare)
-        step = await plan.__anext__()
-        while True:
-            route, req, attempt = step
-            try:
-                response = await self.send(route, None, attempt, route.adapter.build_media_request(req))
-            except GatewayError as exc:
-                step = await plan.asend(exc)
-                continue
-            except BaseException:
-                self.health.end(route.deployment, None)
-                raise
-            self.health.end(route.deployment, True)
-            await plan.aclose()
-            record.model, record.provider, record.status = route.model, route.provider, 200
-            return route, req, response
+        async def call(route: Route, req: MediaRequest, attempt: Attempt) -> UpstreamResponse:
+            return await self.send(route, None, attempt, route.adapter.build_media_request(req))
 
-    async def read_body(self, route: Route, response: UpstreamResponse, attempt: Attempt) -> bytes:
-        """A response's whole body (a 502 or 504 naming the provider when it breaks off); the
-        wait counts as the attempt's upstream time."""
+        plan = self._attempts(body, options, record, stream=stream, prepare=prepare)
+        return await self._answer(plan, call, record)
+
+    async def read_body(self, route: Route, response: UpstreamResponse, attempt: Attempt,
+                        retryable: bool = False) -> bytes:
+        """A response's whole body (a 502 or 504 naming the provider when it breaks off,
+        `retryable` while the attempts may still go on); the wait counts as the attempt's
+        upstream time."""
         started = time.perf_counter()
         try:
             return await response.read(limit=MAX_RESPONSE_BYTES)
         except UpstreamTimeout as exc:
             raise self.timeout_error(route.provider, exc.phase) from None
         except UpstreamProtocolError as exc:
-            raise GatewayError(502, f"{route.provider}: {exc}", code="upstream_error") from None
+            raise GatewayError(502, f"{route.provider}: {exc}", code="upstream_error",
+                               retryable=retryable) from None
         finally:
             attempt.latency_ms = round(attempt.latency_ms + (time.perf_counter() - started) * 1000, 3)
 
