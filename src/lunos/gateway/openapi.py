@@ -217,6 +217,71 @@ def _stored_responses_paths(key: list) -> dict:
     }
 
 
+LUNOS_FIELDS = {k: v for k, v in CHAT_REQUEST["properties"].items()
+                if k in ("observability", "models", "fallback_model")}
+
+
+def _post(operation: str, key: list, schema: dict, ok: str | dict,
+          content_type: str = "application/json") -> dict:
+    """A POST operation of the OpenAI-shaped routes: its body, its answer, the usual errors."""
+    return {"post": {
+        "operationId": operation, "security": key,
+        "requestBody": {"required": True, "content": {content_type: {"schema": schema}}},
+        "responses": {"200": _json(ok) if isinstance(ok, dict) else {"description": ok},
+                      **_errors(400, 401, 403, 404, 413, 429, 502, 503, 504)}}}
+
+
+def _more_paths(key: list) -> dict:
+    """Embeddings, the media routes (docs/modalities.md) and replay (SPEC §12)."""
+    text = {"type": "string", "minLength": 1}
+    return {
+        "/v1/embeddings": _post("createEmbedding", key, {
+            "type": "object", "required": ["model", "input"], "properties": {
+                "model": text,
+                "input": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"anyOf": [
+                    {"type": "string"}, {"type": "array", "items": {"type": "integer"}}]}}]},
+                "encoding_format": {"enum": ["float", "base64"]},
+                "dimensions": {"type": "integer", "minimum": 1}, "user": {"type": "string"},
+                **LUNOS_FIELDS}}, {"type": "object"}),
+        "/v1/completions": _post("createCompletion", key, {
+            "type": "object", "required": ["model", "prompt"], "properties": {
+                "model": text,
+                "prompt": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+                "max_tokens": {"type": "integer", "minimum": 0}, "n": {"type": "integer", "minimum": 1},
+                "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+                "top_p": {"type": "number", "minimum": 0, "maximum": 1}, "stream": {"type": "boolean"},
+                **LUNOS_FIELDS}}, "text_completion, or text/event-stream"),
+        "/v1/images/generations": _post("createImage", key, {
+            "type": "object", "required": ["model", "prompt"], "properties": {
+                "model": text, "prompt": text, "n": {"type": "integer", "minimum": 1, "maximum": 10},
+                "size": {"type": "string"}, "response_format": {"enum": ["url", "b64_json"]},
+                "quality": {"type": "string"}, "style": {"type": "string"},
+                "background": {"type": "string"}, "output_format": {"type": "string"},
+                "user": {"type": "string"}, **LUNOS_FIELDS}}, {"type": "object"}),
+        "/v1/audio/speech": _post("createSpeech", key, {
+            "type": "object", "required": ["model", "input", "voice"], "properties": {
+                "model": text, "input": text, "voice": text, "instructions": {"type": "string"},
+                "response_format": {"enum": ["mp3", "opus", "aac", "flac", "wav", "pcm"]},
+                "speed": {"type": "number", "minimum": 0.25, "maximum": 4}, **LUNOS_FIELDS}},
+            "the audio, as it arrives"),
+        "/v1/audio/transcriptions": _post("createTranscription", key, {
+            "type": "object", "required": ["model", "file"], "properties": {
+                "model": text, "file": {"type": "string", "format": "binary"},
+                "language": {"type": "string"}, "prompt": {"type": "string"},
+                "response_format": {"enum": ["json", "text", "srt", "verbose_json", "vtt"]},
+                "temperature": {"type": "number", "minimum": 0, "maximum": 1}}},
+            "the transcript (JSON, or text)", "multipart/form-data"),
+        "/v1/logs/{id}/replay": {"post": {
+            "operationId": "replayLog", "security": key,
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["models"], "properties": {
+                    "models": {"type": "array", "items": text, "minItems": 1},
+                    "overrides": {"type": "object"}}}}}},
+            "responses": {"200": _json({"type": "object"}), **_errors(400, 401, 404, 503)}}},
+    }
+
+
 @lru_cache(maxsize=1)
 def document() -> dict:
     key = [{"bearer": []}]
@@ -230,7 +295,7 @@ def document() -> dict:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Lunos gateway", "version": "1",
-                 "description": "OpenAI Chat Completions and Anthropic Messages to every provider (see SPEC.md)."},
+                 "description": "OpenAI Chat Completions, Responses, embeddings, images, audio and Anthropic Messages to every provider (see SPEC.md)."},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
@@ -295,5 +360,6 @@ def document() -> dict:
             "/metrics": {"get": {"operationId": "metrics", "responses": {"200": {"description": "Prometheus"}}}},
             **_messages_paths(key),
             **_stored_responses_paths(key),
+            **_more_paths(key),
         },
     }
