@@ -164,8 +164,10 @@ def _headers(content_type: bytes, extra: Iterable[tuple[str, str]]) -> list[tupl
 
 async def send_bytes(send, status: int, body: bytes, content_type: bytes = JSON,
                      headers: Iterable[tuple[str, str]] = ()) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": _headers(content_type, headers)})
+    """A whole answer, its length declared (no chunked framing for the server to add)."""
+    out = _headers(content_type, headers)
+    out.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": out})
     await send({"type": "http.response.body", "body": body})
 
 
