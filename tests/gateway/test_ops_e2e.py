@@ -80,7 +80,9 @@ def test_json_logs_have_one_line_per_request_without_the_key(standins, tmp_path,
     try:
         created = httpx.post(f"{g.url}/admin/keys", headers=MASTER, json={"name": "app"}).json()
         key = {"authorization": f"Bearer {created['key']}", "x-app-id": "billing"}
-        ok = httpx.post(f"{g.url}/v1/chat/completions", headers=key, json=ask("hello"), timeout=30)
+        trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+        ok = httpx.post(f"{g.url}/v1/chat/completions", json=ask("hello"), timeout=30,
+                        headers={**key, "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
         failed = httpx.post(f"{g.url}/v1/chat/completions", headers=key,
                             json=ask("no [[status:400]]"), timeout=30)
         streamed = httpx.post(f"{g.url}/v1/chat/completions", headers=key,
@@ -97,7 +99,9 @@ def test_json_logs_have_one_line_per_request_without_the_key(standins, tmp_path,
         assert first["status"] == 200 and first["latency_ms"] > 0
         assert first["tokens"]["prompt"] == usage["prompt_tokens"]
         assert first["tokens"]["completion"] == usage["completion_tokens"]
+        assert first["trace_id"] == trace_id  # the caller's trace
         assert second["status"] == 400 and second["error"]
+        assert second["trace_id"] is None  # no traceparent, no OpenTelemetry: no trace
         assert third["stream"] is True and third["tokens"]["completion"] > 0
         assert created["key"] not in g.log_path.read_text()
         assert MASTER_KEY not in g.log_path.read_text()

@@ -4,6 +4,7 @@ is a child span, and a dead collector costs dropped spans, never requests."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import signal
 
@@ -36,7 +37,7 @@ def collector():
 
 @pytest.fixture(scope="module")
 def traced(standins, collector, tmp_path_factory):
-    env = {**standins.env(), **FAST, "LUNOS_OTLP_ENDPOINT": collector[1]}
+    env = {**standins.env(), **FAST, "LUNOS_OTLP_ENDPOINT": collector[1], "LUNOS_LOG_FORMAT": "json"}
     g = GatewayProcess(tmp_path_factory.mktemp("otel"), env).start()
     yield g
     g.stop()
@@ -44,6 +45,14 @@ def traced(standins, collector, tmp_path_factory):
 
 def request_span(collector: OtlpCollector, request_id: str):
     return until(lambda: collector.by_attribute("lunos.request_id", request_id))[0]
+
+
+def log_line(g: GatewayProcess, request_id: str) -> dict:
+    """The request's JSON log line (LUNOS_LOG_FORMAT=json)."""
+    def found():
+        lines = [json.loads(line) for line in g.log_path.read_text().splitlines() if line.startswith("{")]
+        return [line for line in lines if line["request_id"] == request_id]
+    return until(found)[0]
 
 
 def test_a_request_joins_the_callers_trace_with_genai_attributes(traced, collector, upstreams):
@@ -54,6 +63,7 @@ def test_a_request_joins_the_callers_trace_with_genai_attributes(traced, collect
     assert r.status_code == 200, r.text
     span = request_span(app, r.headers["x-request-id"])
     assert (span.trace_id, span.parent_span_id) == (trace_id, parent_id)
+    assert log_line(traced, r.headers["x-request-id"])["trace_id"] == trace_id
     assert span.name == "chat openai/gpt-4o"  # as the caller named it
     assert span.kind == 2  # SERVER
     a = span.attributes
@@ -81,6 +91,7 @@ def test_without_traceparent_a_request_starts_its_own_trace(traced, collector, u
     r = httpx.post(f"{traced.url}/v1/chat/completions", headers=AUTH, json=ask("hi"), timeout=30)
     span = request_span(app, r.headers["x-request-id"])
     assert span.parent_span_id == "" and len(span.trace_id) == 32
+    assert log_line(traced, r.headers["x-request-id"])["trace_id"] == span.trace_id  # the same trace
 
 
 def test_the_prompt_is_not_exported_by_default(traced, collector, upstreams):

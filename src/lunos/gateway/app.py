@@ -30,6 +30,7 @@ from .keys import hash_key, master_key
 from .limits import Limits, backend_for
 from .metrics import Metrics
 from .records import CallRecord
+from .request_log import RequestLog, trace_id_of
 from .routing import Router
 from .store import HistoryWriter, KeySync, Store, StoreUnavailable
 from .transports import make_transport
@@ -180,8 +181,6 @@ class LunosApp:
         )
         self.gw.cache = open_cache(settings, store.engine, self.gw.engine)
         if settings.log_format == "json":
-            from .request_log import RequestLog
-
             self.gw.request_log = RequestLog()
         if settings.otel is not None:
             self.gw.telemetry = start_telemetry(settings.otel)
@@ -374,11 +373,14 @@ class LunosApp:
                     gw.metrics.inc("lunos_limited_total", (("reason", "rate_or_budget"),))
                 gw.history.put(record)
                 gw.metrics.observe(record)
+                traceparent = request.header(b"traceparent")
+                record.trace_id = trace_id_of(traceparent)
+                if record.trace_id is None and gw.telemetry is not None:
+                    record.trace_id = gw.telemetry.new_trace_id()
                 if gw.request_log is not None:
                     gw.request_log.put(record)
                 if gw.telemetry is not None:
-                    gw.telemetry.put(record, request.header(b"traceparent"),
-                                     request.header(b"tracestate"))
+                    gw.telemetry.put(record, traceparent, request.header(b"tracestate"))
 
     async def _shutting_down(self, send, record: CallRecord | None, request_id: str | None,
                              anthropic: bool = False) -> None:

@@ -60,6 +60,7 @@ class CallRecord:
     requested_model: str | None = None  # what the caller named, kept after a fallback (§12)
     session_id: str | None = None  # header x-lunos-session-id (§12)
     replay_of: str | None = None  # the row this one replays (POST /v1/logs/{id}/replay)
+    trace_id: str | None = None  # W3C trace id: the caller's `traceparent`, or the gateway's span's
 
     def attempt(self, model: str, provider: str) -> Attempt:
         """A new upstream attempt, starting now (its offset from the request's start)."""

@@ -5,18 +5,30 @@ its history row is queued) and written after the response, batched: lines wait i
 and one `os.write` per event-loop turn sends them all (in writes of at most PIPE_BUF bytes,
 cut between lines, so the lines of `--workers N` processes sharing one pipe never
 interleave), so a request pays one orjson dump and a list append. The line has the key's
-id, never the key.
+id, never the key, and the request's W3C trace id (`trace_id`): the caller's `traceparent`
+one, or, with OpenTelemetry export on, the one of the span the gateway exports.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import select
 
 import orjson
 
 from .records import CallRecord
+
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+def trace_id_of(traceparent: str | None) -> str | None:
+    """The trace id of a W3C `traceparent` header, or None when it is not a valid one."""
+    found = _TRACEPARENT.match(traceparent.strip()) if traceparent else None
+    if found is None or found[1] == "ff" or found[2] == "0" * 32:
+        return None
+    return found[2]
 
 
 class RequestLog:
@@ -43,6 +55,7 @@ class RequestLog:
             "cost": record.cost,
             "attempts": len(record.attempts),
             "error": record.error,
+            "trace_id": record.trace_id,
         }, option=orjson.OPT_APPEND_NEWLINE)
         if not self.pending:
             asyncio.get_running_loop().call_soon(self.flush)

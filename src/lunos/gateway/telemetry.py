@@ -27,6 +27,7 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
     SpanExportResult,
 )
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -77,6 +78,21 @@ def make_exporter(otel: Mapping[str, Any]) -> SpanExporter:
     return OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces" if endpoint else None, timeout=timeout)
 
 
+class ChosenTraceIds(RandomIdGenerator):
+    """Trace ids chosen when the request ends (`Telemetry.new_trace_id`), so that its JSON log
+    line can name the trace before the span is made; the next root span takes the one set."""
+
+    def __init__(self) -> None:
+        self.next: int | None = None
+
+    def random_trace_id(self) -> int:
+        return super().generate_trace_id()
+
+    def generate_trace_id(self) -> int:
+        chosen, self.next = self.next, None
+        return chosen or self.random_trace_id()
+
+
 class Telemetry:
     def __init__(self, otel: Mapping[str, Any], version: str,
                  exporter: SpanExporter | None = None) -> None:
@@ -87,7 +103,8 @@ class Telemetry:
             "service.version": version,
             "service.instance.id": f"{socket.gethostname()}-{uuid.uuid4().hex[:12]}",
         })
-        self.provider = TracerProvider(resource=resource)
+        self.ids = ChosenTraceIds()
+        self.provider = TracerProvider(resource=resource, id_generator=self.ids)
         self.processor = BatchSpanProcessor(self.exporter, export_timeout_millis=otel["timeout"] * 1000)
         self.provider.add_span_processor(self.processor)
         self.tracer = self.provider.get_tracer("lunos", version)
@@ -96,6 +113,10 @@ class Telemetry:
     @property
     def dropped(self) -> int:
         return self.exporter.dropped + self.queue_dropped
+
+    def new_trace_id(self) -> str:
+        """A trace id for a request that came without one (32 hex digits)."""
+        return format(self.ids.random_trace_id(), "032x")
 
     def put(self, record: CallRecord, traceparent: str | None, tracestate: str | None) -> None:
         """Queue the request's spans, built on the next event-loop turn."""
@@ -146,8 +167,11 @@ class Telemetry:
                 attributes["gen_ai.input.messages"] = record.request.decode("utf-8", "replace")
             if record.response is not None:
                 attributes["gen_ai.output.messages"] = orjson.dumps(record.response).decode()
+        if record.trace_id and not trace.get_current_span(parent).get_span_context().is_valid:
+            self.ids.next = int(record.trace_id, 16)  # a root span: the trace its log line names
         span = self.tracer.start_span(f"{operation} {request_model}", context=parent,
                                       kind=SpanKind.SERVER, attributes=attributes, start_time=start)
+        self.ids.next = None
         if record.status >= 400:
             span.set_status(Status(StatusCode.ERROR, record.error or None))
         inside = trace.set_span_in_context(span)
