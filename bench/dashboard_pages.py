@@ -74,7 +74,7 @@ async def main(rows: int, kind: str) -> None:
                 page = await client.get("/dashboard/login")
                 token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
                 await client.post("/dashboard/login", data={"csrf": token, "key": MASTER})
-                for path in PATHS + (f"/dashboard/logs/chatcmpl-bench-{rows // 2:07d}",):
+                for path in (*PATHS, f"/dashboard/logs/chatcmpl-bench-{rows // 2:07d}"):
                     times = []
                     for _ in range(8):
                         began = time.perf_counter()

@@ -4,6 +4,7 @@ on a timeline, usage percentiles and groups, replay."""
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import time
 
@@ -98,7 +99,7 @@ def test_fallback_row_keeps_the_requested_model_and_a_timeline(gw, upstreams):
     starts = [a["started_ms"] for a in attempts]
     assert starts == sorted(starts) and starts[0] >= 0
     # backoff shows: each retry starts after the previous attempt ended
-    for before, after in zip(attempts, attempts[1:]):
+    for before, after in itertools.pairwise(attempts):
         assert after["started_ms"] >= before["started_ms"] + before["latency_ms"]
     assert all(a["error"] for a in attempts[:3]) and attempts[3]["error"] is None
     by_requested = logs(gw, requested_model="openai/gpt-4o", model="anthropic/claude-haiku-4-5")

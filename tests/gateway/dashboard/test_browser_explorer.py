@@ -86,7 +86,7 @@ def shot(watch: Watch, name: str) -> None:
 
 
 @pytest.fixture
-def sized(browser):  # noqa: F811
+def sized(browser):
     contexts = []
 
     def make(width: int) -> Watch:
@@ -209,7 +209,7 @@ def test_a_click_on_a_chart_opens_that_hours_requests(sized, gw, history):
     assert set(history["ids"]) <= set(row_ids(page)) or len(row_ids(page)) >= 46
 
 
-def test_dark_mode_and_local_time(browser, gw, history):  # noqa: F811
+def test_dark_mode_and_local_time(browser, gw, history):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark",
                                   timezone_id="Asia/Kolkata")
     try:
