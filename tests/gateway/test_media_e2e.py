@@ -505,6 +505,21 @@ def test_speech_on_gemini_tts_is_wav(client, gateway, stand_ins):
     assert caught.value.body["param"] == "response_format"  # mp3 by default: Gemini gives PCM
 
 
+def test_speech_on_gemini_tts_takes_openai_voice_names_and_any_case(client, stand_ins):
+    sent = []
+    for voice in ("alloy", "onyx", "puck", "SULAFAT"):
+        audio = client.audio.speech.create(model="google/gemini-2.5-flash-preview-tts", voice=voice,
+                                           input="Say hi", response_format="wav").content
+        assert audio[:4] == b"RIFF"
+        config = stand_ins.gemini.last.json["generationConfig"]
+        sent.append(config["speechConfig"]["voiceConfig"]["prebuiltVoiceConfig"]["voiceName"])
+    assert sent == ["Kore", "Orus", "Puck", "Sulafat"]
+    with pytest.raises(openai.APIStatusError) as caught:  # a name neither knows: Gemini's answer
+        client.audio.speech.create(model="google/gemini-2.5-flash-preview-tts", voice="Nobody",
+                                   input="x", response_format="wav")
+    assert caught.value.status_code == 400 and "Nobody" in str(caught.value)
+
+
 def test_completions_stream_usage_is_counted_even_when_not_asked(client, gateway, stand_ins):
     stream = client.completions.create(model="openai/gpt-3.5-turbo-instruct", prompt="a b c", stream=True)
     chunks = list(stream)

@@ -206,7 +206,11 @@ class OpenAIMediaStandIn(StandInApp):
 
 IMAGE_MODEL = re.compile(r"gemini-[0-9.]+-flash-image.*")
 TTS_MODEL = re.compile(r"gemini-[0-9.]+-(flash|pro)-preview-tts")
-VOICES = {"Kore", "Puck", "Charon", "Zephyr", "Fenrir", "Leda", "Aoede"}
+VOICES = {  # Gemini's prebuilt TTS voices, as its speech generation guide lists them
+    "Zephyr", "Puck", "Charon", "Kore", "Fenrir", "Leda", "Orus", "Aoede", "Callirrhoe", "Autonoe",
+    "Enceladus", "Iapetus", "Umbriel", "Algieba", "Despina", "Erinome", "Algenib", "Rasalgethi",
+    "Laomedeia", "Achernar", "Alnilam", "Schedar", "Gacrux", "Pulcherrima", "Achird",
+    "Zubenelgenubi", "Vindemiatrix", "Sadachbia", "Sadaltager", "Sulafat"}
 MODALITIES = {"TEXT", "IMAGE", "AUDIO"}
 
 

@@ -131,9 +131,31 @@ def _model_path(model: str) -> str:
 SPEECH_RATE = 24000  # Gemini's TTS answers 16-bit mono PCM at 24 kHz
 
 
+GEMINI_VOICES = (
+    "Zephyr", "Puck", "Charon", "Kore", "Fenrir", "Leda", "Orus", "Aoede", "Callirrhoe", "Autonoe",
+    "Enceladus", "Iapetus", "Umbriel", "Algieba", "Despina", "Erinome", "Algenib", "Rasalgethi",
+    "Laomedeia", "Achernar", "Alnilam", "Schedar", "Gacrux", "Pulcherrima", "Achird",
+    "Zubenelgenubi", "Vindemiatrix", "Sadachbia", "Sadaltager", "Sulafat",
+)
+# OpenAI's voice names, so code written for OpenAI's TTS works on Gemini's unchanged.
+OPENAI_VOICES = {
+    "alloy": "Kore", "ash": "Puck", "ballad": "Enceladus", "coral": "Aoede", "echo": "Charon",
+    "fable": "Fenrir", "nova": "Leda", "onyx": "Orus", "sage": "Sulafat", "shimmer": "Zephyr",
+    "verse": "Iapetus", "marin": "Despina", "cedar": "Algieba",
+}
+_VOICES = {**{v.lower(): v for v in GEMINI_VOICES}, **OPENAI_VOICES}
+
+
+def gemini_voice(voice: str) -> str:
+    """A Gemini voice name for `voice`: Gemini's own in any case, or one of OpenAI's names
+    (docs/modalities.md has the table); any other name goes to Gemini as given."""
+    return _VOICES.get(voice.strip().lower(), voice)
+
+
 def speech_request(req: MediaRequest, base: str, headers: list[tuple[str, str]]) -> UpstreamRequest:
     """`POST /v1/audio/speech` on Gemini's TTS models: `generateContent` asked for AUDIO,
-    `voice` as a prebuilt Gemini voice (`Kore`, `Puck`, …), `instructions` before the text."""
+    `voice` as a prebuilt Gemini voice (`Kore`, `Puck`, …, or an OpenAI voice name mapped to
+    one), `instructions` before the text."""
     body = req.body
     kind = body.get("response_format") or "mp3"
     if kind not in ("wav", "pcm"):
@@ -145,7 +167,7 @@ def speech_request(req: MediaRequest, base: str, headers: list[tuple[str, str]])
     text = body["input"] if not body.get("instructions") else f"{body['instructions']}: {body['input']}"
     payload = {"contents": [{"role": "user", "parts": [{"text": text}]}],
                "generationConfig": {"responseModalities": ["AUDIO"], "speechConfig": {
-                   "voiceConfig": {"prebuiltVoiceConfig": {"voiceName": body["voice"]}}}}}
+                   "voiceConfig": {"prebuiltVoiceConfig": {"voiceName": gemini_voice(body["voice"])}}}}}
     url = f"{base}/v1beta/{quote(_model_path(req.upstream_model), safe='/-._')}:generateContent"
     return UpstreamRequest("POST", url, headers, orjson.dumps(payload))
 
