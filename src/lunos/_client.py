@@ -19,6 +19,7 @@ from ._base_client import (
 from ._exceptions import LunosError
 from .resources.audio import AsyncAudio, Audio
 from .resources.chat import AsyncChat, Chat
+from .resources.completions import AsyncTextCompletions, TextCompletions
 from .resources.embeddings import AsyncEmbeddings, Embeddings
 from .resources.images import AsyncImages, Images
 from .resources.logs import AsyncLogs, Logs
@@ -88,6 +89,10 @@ class Lunos(SyncAPIClient):
         return Responses(self)
 
     @cached_property
+    def completions(self) -> TextCompletions:
+        return TextCompletions(self)
+
+    @cached_property
     def embeddings(self) -> Embeddings:
         return Embeddings(self)
 
@@ -148,6 +153,10 @@ class AsyncLunos(AsyncAPIClient):
     @cached_property
     def responses(self) -> AsyncResponses:
         return AsyncResponses(self)
+
+    @cached_property
+    def completions(self) -> AsyncTextCompletions:
+        return AsyncTextCompletions(self)
 
     @cached_property
     def embeddings(self) -> AsyncEmbeddings:

@@ -391,6 +391,53 @@ async def test_async_lunos_sdk_images_and_speech(gateway, stand_ins):
         assert await speech.read() == wav("Yo")
 
 
+def test_lunos_sdk_completions_json_and_streamed(gateway, stand_ins):
+    import lunos
+
+    stand_ins.reset()
+    with lunos.Lunos(base_url=gateway.url, api_key=MASTER_KEY, max_retries=0) as client:
+        result = client.completions.create(model="openai/gpt-3.5-turbo-instruct", prompt="Say this is a test",
+                                           max_tokens=16, temperature=None, observability=True)
+        assert isinstance(result, lunos.Completion) and result.object == "text_completion"
+        assert result.choices[0].text == "completed: Say this is a test"
+        assert result.choices[0].finish_reason == "stop"
+        assert (result.model, result.provider) == ("openai/gpt-3.5-turbo-instruct", "openai")
+        assert result.usage.completion_tokens == 6
+        assert result.usage.cost == pytest.approx((5 * 1.5 + 6 * 2.0) / 1e6)
+        assert stand_ins.openai.last.json == {"model": "gpt-3.5-turbo-instruct", "prompt": "Say this is a test",
+                                              "max_tokens": 16}
+
+        with client.completions.create(model="openai/gpt-3.5-turbo-instruct", prompt="one two", stream=True,
+                                       stream_options={"include_usage": True}, observability=True) as stream:
+            chunks = list(stream)
+        assert all(isinstance(c, lunos.Completion) for c in chunks)
+        assert "".join(c.choices[0].text for c in chunks if c.choices) == "completed: one two"
+        assert chunks[0].provider == "openai"
+        assert all(c.model == "openai/gpt-3.5-turbo-instruct" for c in chunks)
+        assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 3
+        row = wait_for_row(gateway.url, stream.request_id)
+        assert row["endpoint"] == "completions" and row["stream"] is True and row["usage"]["cost"] > 0
+        assert row["response"]["content"] == "completed: one two"
+
+        with pytest.raises(lunos.BadRequestError) as caught:
+            client.completions.create(model="anthropic/claude-sonnet-4-5", prompt="x")
+        assert caught.value.param == "model" and caught.value.code == "unsupported_endpoint"
+
+
+async def test_async_lunos_sdk_completions(gateway, stand_ins):
+    import lunos
+
+    stand_ins.reset()
+    async with lunos.AsyncLunos(base_url=gateway.url, api_key=MASTER_KEY, max_retries=0) as client:
+        result = await client.completions.create(model="openai/gpt-3.5-turbo-instruct", prompt="a b")
+        assert result.choices[0].text == "completed: a b" and result.usage.cost > 0
+        stream = await client.completions.create(model="openai/gpt-3.5-turbo-instruct", prompt="a b c",
+                                                 stream=True)
+        chunks = [chunk async for chunk in stream]
+        assert "".join(c.choices[0].text for c in chunks) == "completed: a b c"
+        assert all(c.usage is None for c in chunks) and chunks[-1].choices[0].finish_reason == "stop"
+
+
 def test_cli_image_writes_the_png(gateway, stand_ins, tmp_path):
     import os
     import subprocess

@@ -17,6 +17,7 @@ from .chat import (
     ToolCall,
     URLCitation,
 )
+from .completion import Completion, CompletionChoice, CompletionLogprobs
 from .embeddings import CreateEmbeddingResponse, Embedding, EmbeddingUsage
 from .log import LogEntry, LogList, LogUsage
 from .media import Image, ImagesResponse, MediaUsage, Transcription
@@ -56,6 +57,9 @@ __all__ = [
     "ChoiceDeltaToolCall",
     "ChoiceDeltaToolCallFunction",
     "ChunkChoice",
+    "Completion",
+    "CompletionChoice",
+    "CompletionLogprobs",
     "CompletionTokensDetails",
     "CompletionUsage",
     "CreateEmbeddingResponse",
