@@ -248,6 +248,8 @@ def test_completions_streamed(client, gateway, stand_ins):
     request_id = stream.response.headers["x-request-id"]
     row = wait_for_row(gateway.url, request_id)
     assert row["endpoint"] == "completions" and row["stream"] is True and row["usage"]["prompt_tokens"] == 2
+    assert row["usage"]["cost"] > 0
+    assert chunks[-1].usage.model_extra["cost"] == pytest.approx(row["usage"]["cost"])  # priced as chat's
 
 
 def test_completions_on_anthropic_name_the_missing_route(gateway):
@@ -417,6 +419,7 @@ def test_lunos_sdk_completions_json_and_streamed(gateway, stand_ins):
         assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 3
         row = wait_for_row(gateway.url, stream.request_id)
         assert row["endpoint"] == "completions" and row["stream"] is True and row["usage"]["cost"] > 0
+        assert chunks[-1].usage.cost == pytest.approx(row["usage"]["cost"])
         assert row["response"]["content"] == "completed: one two"
 
         with pytest.raises(lunos.BadRequestError) as caught:

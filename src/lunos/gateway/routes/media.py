@@ -375,7 +375,7 @@ async def _completions(gw, request, raw: bytes, send, principal, record: CallRec
 async def _relay_completions(gw, route, response, send, record: CallRecord, show_usage: bool) -> None:
     """The provider's SSE events as they arrive, each with the Lunos model id (and the
     provider on the first); `[DONE]` at the end, or an error event if the stream breaks.
-    The usage chunk reaches only a client that asked for it (`show_usage`)."""
+    The usage chunk, priced, reaches only a client that asked for it (`show_usage`)."""
     headers = SSE_HEADERS + [(k.encode(), v.encode()) for k, v in lunos_headers(record, overhead_ms(record))]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     decoder, text, first, usage, finish = SSEDecoder(), [], True, None, None
@@ -400,6 +400,9 @@ async def _relay_completions(gw, route, response, send, record: CallRecord, show
                     finish = choice.get("finish_reason") or finish
                 if isinstance(chunk.get("usage"), dict):
                     usage = chunk["usage"]
+                    cost = cost_of(TokenCounts.of(usage), route.model_info)
+                    if cost is not None:  # as on the JSON answer and chat's usage chunk
+                        usage["cost"] = round(cost, 10)
                     if not show_usage:
                         if not chunk.get("choices"):
                             continue  # the usage-only chunk
