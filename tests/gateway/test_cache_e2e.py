@@ -119,14 +119,29 @@ def test_cache_false_skips_and_no_cache_asked_is_null(gateway, upstreams):
     assert on_by_header["x-lunos-cache"] == "hit" and calls(upstreams, "openai") == 4
 
 
+def usage_of(base: str, key: str, requests: int) -> dict:
+    """The key's `/v1/usage` totals once its `requests` rows are written."""
+    deadline = time.monotonic() + 2
+    while True:
+        totals = httpx.get(f"{base}/v1/usage", headers={"authorization": f"Bearer {key}"},
+                           params={"group_by": "model"}).json()["totals"]
+        if totals["requests"] >= requests or time.monotonic() > deadline:
+            return totals
+        time.sleep(0.05)
+
+
 def test_another_key_misses(gateway, upstreams):
     prompt = unique("mine")
     key = make_key(gateway.url)["key"]
     ask(gateway.url, prompt, extra_body={"cache": True})
-    _, other = ask(gateway.url, prompt, key=key, extra_body={"cache": True})
+    first, other = ask(gateway.url, prompt, key=key, extra_body={"cache": True})
     _, again = ask(gateway.url, prompt, key=key, extra_body={"cache": True})
     assert (other["x-lunos-cache"], again["x-lunos-cache"]) == ("miss", "hit")
     assert calls(upstreams, "openai") == 2
+    ask(gateway.url, prompt, key=key)  # not asked: no lookup
+    totals = usage_of(gateway.url, key, requests=3)
+    assert (totals["requests"], totals["cache_hits"], totals["cache_lookups"]) == (3, 1, 2)
+    assert totals["cache_saved_usd"] == first["usage"]["cost"] > 0
 
 
 def test_a_paraphrase_hits_by_meaning_and_an_unrelated_prompt_misses(gateway, upstreams):

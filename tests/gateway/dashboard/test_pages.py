@@ -365,6 +365,27 @@ async def test_usage_page_embeds_chart_data(site):
     assert '<script src="/dashboard/static/uplot/uPlot.iife.min.js" defer>' in page.text
 
 
+async def test_usage_page_shows_the_cache_hit_rate_and_savings(site):
+    key, raw = await site.new_key("cached")
+    await site.add_row("chatcmpl-cache-hit-1", key["id"], cache="hit", cost=0.0,
+                       extra={"cache_saved_usd": 0.125})
+    await site.add_row("chatcmpl-cache-hit-2", key["id"], cache="hit", cost=0.0,
+                       extra={"cache_saved_usd": 0.25})
+    await site.add_row("chatcmpl-cache-miss", key["id"], cache="miss", cost=0.125)
+    await site.add_row("chatcmpl-cache-none", key["id"], cost=0.5)
+    await site.add_row("chatcmpl-cache-other", key["id"], model="openai/gpt-4o", cost=0.5)
+    async with site.client() as client:
+        await site.sign_in(client, raw)
+        page = (await client.get("/dashboard/usage?days=7")).text
+    card = re.search(r'<div class="total" id="cache-total">(.*?)</div>', page, re.S).group(1)
+    assert 'id="cache-hit-rate">66.7%<' in card
+    assert "2 of 3 lookups, $0.375 saved" in card
+    by_model = re.search(r'<table class="data" id="by-model">(.*?)</table>', page, re.S).group(1)
+    rows = dict(re.findall(r'<a href="[^"]*">([^<]+)</a>.*?<td data-label="Cache hit rate / saved" '
+                           r'class="num">([^<]*)</td>', by_model, re.S))
+    assert rows == {"openai/gpt-4o-mini": "66.7% / $0.375", "openai/gpt-4o": "— / $0"}
+
+
 async def test_static_files(site):
     async with site.client() as client:
         js = await client.get("/dashboard/static/uplot/uPlot.iife.min.js")

@@ -71,7 +71,8 @@ def key_row() -> dict:
 def usage_rows() -> list[dict]:
     return [{"day": "2030-01-02", "model": XSS, "app_id": XSS, "requests": 2, "errors": 1,
              "prompt_tokens": 10, "completion_tokens": 5, "cached_tokens": 0,
-             "reasoning_tokens": 0, "total_tokens": 15, "cost": 0.25}]
+             "reasoning_tokens": 0, "total_tokens": 15, "cost": 0.25, "cache_hits": 1,
+             "cache_lookups": 2, "cache_saved_usd": 0.5}]
 
 
 def _usage_values() -> dict:
@@ -80,7 +81,8 @@ def _usage_values() -> dict:
     days = charts.day_list(datetime.date(2030, 1, 1), datetime.date(2030, 1, 3))
     table = [{"model": XSS, "endpoint": XSS, "key": XSS, "key_name": XSS, "requests": 2,
               "error_rate": 0.5, "latency_p50_ms": 1.0, "latency_p95_ms": 2.0, "ttft_p50_ms": None,
-              "prompt_tokens": 1, "completion_tokens": 1, "cost": 0.1}]
+              "prompt_tokens": 1, "completion_tokens": 1, "cost": 0.1, "cache_hit_rate": None,
+              "cache_saved_usd": 0.0}]
     return {"days": 30, "periods": views.USAGE_PERIODS, "since_param": XSS, "until_param": XSS,
             "budget": {"budget": 1.0, "spent": 0.5, "left": 0.5},
             **charts.usage_view(usage_rows(), days),
@@ -208,11 +210,14 @@ def test_usage_view_fills_days_and_groups():
 
     rows = [
         {"day": "2030-01-01", "model": "a", "app_id": "x", "requests": 2, "errors": 0,
-         "prompt_tokens": 10, "completion_tokens": 5, "cached_tokens": 1, "cost": 0.5},
+         "prompt_tokens": 10, "completion_tokens": 5, "cached_tokens": 1, "cost": 0.5,
+         "cache_hits": 1, "cache_lookups": 2, "cache_saved_usd": 0.25},
         {"day": "2030-01-03", "model": "b", "app_id": "x", "requests": 1, "errors": 1,
-         "prompt_tokens": 4, "completion_tokens": 0, "cached_tokens": 0, "cost": 0.0},
+         "prompt_tokens": 4, "completion_tokens": 0, "cached_tokens": 0, "cost": 0.0,
+         "cache_hits": 0, "cache_lookups": 0, "cache_saved_usd": 0.0},
         {"day": "2029-12-01", "model": "old", "app_id": "y", "requests": 9, "errors": 0,
-         "prompt_tokens": 9, "completion_tokens": 9, "cached_tokens": 0, "cost": 9.0},
+         "prompt_tokens": 9, "completion_tokens": 9, "cached_tokens": 0, "cost": 9.0,
+         "cache_hits": 9, "cache_lookups": 9, "cache_saved_usd": 9.0},
     ]
     days = charts.day_list(datetime.date(2030, 1, 1), datetime.date(2030, 1, 3))
     view = charts.usage_view(rows, days)
@@ -224,13 +229,17 @@ def test_usage_view_fills_days_and_groups():
     assert by_id["tokens"]["series"][0]["values"] == [10, 0, 4]
     assert by_id["apps"]["series"] == [{"label": "x", "values": [2, 0, 1]}]
     assert view["totals"]["requests"] == 3 and view["totals"]["cost"] == 0.5
+    assert (view["totals"]["cache_hit_rate"], view["totals"]["cache_saved_usd"]) == (0.5, 0.25)
     assert [r["label"] for r in view["by_model"]] == ["a", "b"]
+    ranked = charts.ranked_table(rows[:2], "model", {})
+    assert [(r["model"], r["cache_hit_rate"]) for r in ranked] == [("a", 0.5), ("b", None)]
 
 
 def test_usage_view_folds_small_series_into_other():
     rows = [{"day": "2030-01-01", "model": f"m{i}", "app_id": "x", "requests": 10 - i,
              "errors": 0, "prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0,
-             "cost": 0.0} for i in range(charts.TOP + 2)]
+             "cost": 0.0, "cache_hits": 0, "cache_lookups": 0, "cache_saved_usd": 0.0}
+            for i in range(charts.TOP + 2)]
     view = charts.usage_view(rows, ["2030-01-01"])
     series = view["chart_data"]["charts"][0]["series"]
     assert len(series) == charts.TOP + 1

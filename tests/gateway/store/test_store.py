@@ -365,6 +365,30 @@ async def test_endpoint_is_kept_filtered_and_grouped(store):
         ("chat", "openai/gpt-4o", 1), ("messages", "openai/gpt-4o", 2)]
 
 
+async def test_usage_counts_cache_hits_lookups_and_savings(store):
+    """Hits and misses are lookups, rows without `cache` are not; the saving is summed from
+    the hits' `extra.cache_saved_usd` (JSON text), per group and on both databases."""
+    await store.insert_rows([row_values(r) for r in (
+        record(1, cache="hit", cost=0.0, extra={"cache_saved_usd": 0.0125}),
+        record(2, cache="hit", cost=0.0, extra={"cache_saved_usd": 0.0075, "cache_similarity": 0.93}),
+        record(3, cache="miss", cost=0.0125),
+        record(4, cost=0.5, extra={"passthrough": True}),  # did not ask the cache
+        record(5, cache="hit", cost=0.0, model="google/gemini-2.5-flash"),  # an entry with no price
+        record(6, cache="miss", cost=0.002, model="google/gemini-2.5-flash", status=502),
+        record(7, cache="hit", cost=0.0, key_id="key_b", extra={"cache_saved_usd": 1.0}),
+    )])
+    by_model = await store.usage(key_id="key_a", group_by=("model",))
+    assert [(r["model"], r["requests"], r["cache_hits"], r["cache_lookups"], r["cache_saved_usd"])
+            for r in by_model] == [("google/gemini-2.5-flash", 2, 1, 2, 0.0),
+                                   ("openai/gpt-4o", 4, 2, 3, 0.02)]
+    (everyone,) = await store.usage(key_id=None, group_by=("app_id",))
+    assert (everyone["cache_hits"], everyone["cache_lookups"], everyone["cache_saved_usd"]) == (4, 6, 1.02)
+    (uncached,) = await store.usage(key_id="key_a", group_by=("model",), model="openai/gpt-4o",
+                                    since=1_700_000_004.0, until=1_700_000_005.0)
+    assert (uncached["requests"], uncached["cache_hits"], uncached["cache_lookups"],
+            uncached["cache_saved_usd"]) == (1, 0, 0, 0.0)
+
+
 async def test_purge_traces_keeps_rows(store):
     old = record(1, trace=True, request={"m": 1}, response={"c": 2}, created_at=time.time() - 40 * 86400)
     new = record(2, trace=True, request={"m": 1}, response={"c": 2}, created_at=time.time())

@@ -12,7 +12,8 @@ import datetime
 from collections import defaultdict
 
 TOP = 6  # series per chart; the rest are summed into "other"
-FIELDS = ("requests", "errors", "prompt_tokens", "completion_tokens", "cached_tokens", "cost")
+FIELDS = ("requests", "errors", "prompt_tokens", "completion_tokens", "cached_tokens", "cost",
+          "cache_hits", "cache_lookups", "cache_saved_usd")
 
 
 def day_list(first: datetime.date, last: datetime.date) -> list[str]:
@@ -62,6 +63,11 @@ def _daily(rows: list[dict], days: list[str], field: str) -> list[float]:
     return values
 
 
+def hit_rate(entry: dict) -> float | None:
+    """The response cache's hits / lookups; None when no request asked the cache."""
+    return entry["cache_hits"] / entry["cache_lookups"] if entry["cache_lookups"] else None
+
+
 def _table(rows: list[dict], group: str) -> list[dict]:
     totals: dict[str, dict] = {}
     for row in rows:
@@ -93,6 +99,7 @@ def usage_view(rows: list[dict], days: list[str]) -> dict:
     for row in kept:
         for field in FIELDS:
             totals[field] += row[field]
+    totals["cache_hit_rate"] = hit_rate(totals)
     return {
         "chart_data": {"x": [_epoch(d) for d in days], "per": per, "charts": charts},
         "by_model": _table(kept, "model"),
@@ -103,11 +110,13 @@ def usage_view(rows: list[dict], days: list[str]) -> dict:
 
 def ranked_table(rows: list[dict], field: str, ranks: dict) -> list[dict]:
     """Rows folded by `field` (model, endpoint, key), largest first, each with its error
-    rate and its latency and TTFT percentiles from `ranks` ({value: (p50, p95, ttft p50)})."""
+    rate, cache hit rate and its latency and TTFT percentiles from `ranks`
+    ({value: (p50, p95, ttft p50)})."""
     out = []
     for entry in _table(rows, field):
         value = next(r[field] for r in rows if str(r[field]) == entry["label"])
         p50, p95, ttft = ranks.get(value, (None, None, None))
         out.append({**entry, field: value, "error_rate": entry["errors"] / entry["requests"],
+                    "cache_hit_rate": hit_rate(entry),
                     "latency_p50_ms": p50, "latency_p95_ms": p95, "ttft_p50_ms": ttft})
     return out

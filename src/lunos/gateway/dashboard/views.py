@@ -93,6 +93,10 @@ def _usd(value: Any) -> str:
     return f"${text}"
 
 
+def _percent(value: Any) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
 def _ms(value: Any) -> str:
     if value is None:
         return "—"
@@ -113,7 +117,7 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_env.filters.update(num=_num, usd=_usd, ms=_ms, when=_when, md=markdown.render)
+_env.filters.update(num=_num, usd=_usd, percent=_percent, ms=_ms, when=_when, md=markdown.render)
 
 
 def render(name: str, ctx: Context | None = None, status: int = 200, **values: Any) -> Response:

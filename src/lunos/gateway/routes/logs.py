@@ -93,7 +93,9 @@ async def usage(gw, request: Request, send, principal) -> None:
         for row in rows:
             row["key_name"] = "master" if row["key"] == "master" else names.get(row["key"])
     totals = {k: sum(r[k] for r in rows) for k in
-              ("requests", "prompt_tokens", "completion_tokens", "total_tokens", "cost", "errors")}
+              ("requests", "prompt_tokens", "completion_tokens", "total_tokens", "cost", "errors",
+               "cache_hits", "cache_lookups", "cache_saved_usd")}
     totals["cost"] = round(totals["cost"], 10)
+    totals["cache_saved_usd"] = round(totals["cache_saved_usd"], 10)
     await send_json(send, 200, {"object": "usage", "group_by": list(fields), "data": rows,
                                 "totals": totals})

@@ -21,9 +21,11 @@ import asyncpg
 import orjson
 from sqlalchemy import (
     BigInteger,
+    Float,
     Integer,
     and_,
     case,
+    cast,
     delete,
     func,
     insert,
@@ -33,6 +35,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -597,13 +600,22 @@ class Store:
             return hours.label("hour")
         return (c.key_id if name == "key" else getattr(c, name)).label(name)
 
+    def _cache_saved(self):
+        """A cache hit's `extra.cache_saved_usd`, read from the row's JSON text."""
+        extra = schema.requests.c.extra
+        if self.is_sqlite:
+            return func.json_extract(extra, "$.cache_saved_usd")
+        return cast(cast(extra, JSONB).op("->>")("cache_saved_usd"), Float)
+
     async def usage(self, *, key_id: str | None, since: float | None = None,
                     until: float | None = None, group_by: tuple[str, ...] = ("day", "model", "app_id"),
                     model: str | None = None, app_id: str | None = None,
                     endpoint: str | None = None, percentiles: bool = False) -> list[dict]:
         """Totals per group, and with `percentiles` latency and time-to-first-token
-        percentiles (nearest rank, `_percentiles`)."""
+        percentiles (nearest rank, `_percentiles`). A row that asked the response cache has
+        `cache` "hit" or "miss" (else NULL): those are its lookups."""
         c = schema.requests.c
+        hit = c.cache == "hit"
         columns = [self._group_column(g) for g in group_by]
         where = self._filters(key_id, model, app_id, None, since, until, endpoint)
         q = (
@@ -616,6 +628,9 @@ class Store:
                 func.coalesce(func.sum(c.reasoning_tokens), 0).label("reasoning_tokens"),
                 func.coalesce(func.sum(c.cost), 0.0).label("cost"),
                 func.sum(case((c.status >= 400, 1), else_=0)).label("errors"),
+                func.sum(case((hit, 1), else_=0)).label("cache_hits"),
+                func.count(c.cache).label("cache_lookups"),
+                func.coalesce(func.sum(case((hit, self._cache_saved()))), 0.0).label("cache_saved_usd"),
             )
             .where(*where)
             .group_by(*columns)
@@ -630,9 +645,10 @@ class Store:
             group = tuple(row[:len(columns)])
             m["total_tokens"] = int(m["prompt_tokens"]) + int(m["completion_tokens"])
             m["cost"] = round(float(m["cost"] or 0.0), 10)
+            m["cache_saved_usd"] = round(float(m["cache_saved_usd"] or 0.0), 10)
             m["errors"] = int(m["errors"] or 0)
             for k in ("prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens",
-                      "requests"):
+                      "requests", "cache_hits", "cache_lookups"):
                 m[k] = int(m[k])
             m["error_rate"] = round(m["errors"] / m["requests"], 4) if m["requests"] else 0.0
             if percentiles:
