@@ -233,6 +233,19 @@ def test_a_deeply_nested_tool_schema_is_a_400(depth):
     assert "nested too deep" in error.message and error.code == "invalid_schema"
 
 
+def test_a_schema_seen_before_is_not_walked_again_and_a_refused_one_is_refused_again(monkeypatch):
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "title": "seen-once"}
+    validate_chat(body(tools=[tool(schema)]))
+    walks = []
+    measure = schemas._measure
+    monkeypatch.setattr(schemas, "_measure", lambda s: walks.append(s) or measure(s))
+    validate_chat(body(tools=[tool(dict(reversed(schema.items())))]))  # the same JSON, keys reordered
+    assert walks == []  # found by its canonical JSON
+    for _ in range(2):  # never cached: walked, and refused, every time
+        assert "nested too deep" in rejects(body(tools=[tool(nested(80))]), "tools[0].function.parameters").message
+    assert len(walks) == 2
+
+
 def test_a_large_schema_is_a_400_naming_it():
     huge = {"type": "object", "properties": {f"p{i}": {"type": "string", "description": "x" * 200}
                                              for i in range(2000)}}
