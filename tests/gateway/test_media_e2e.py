@@ -212,6 +212,33 @@ def test_transcription_as_text_and_token_usage(client, stand_ins):
     assert str(text).startswith("Transcript of")
 
 
+def test_transcription_streamed_from_openai_and_from_gemini(client, gateway, stand_ins):
+    audio = wav("stream this sentence please")
+    stream = client.audio.transcriptions.create(model="openai/gpt-4o-transcribe", stream=True,
+                                                file=("s.wav", audio, "audio/wav"),
+                                                extra_headers={"x-lunos-observability": "true"})
+    events = list(stream)
+    deltas = [e.delta for e in events if e.type == "transcript.text.delta"]
+    [done] = [e for e in events if e.type == "transcript.text.done"]
+    digest = hashlib.sha256(audio).hexdigest()
+    assert len(deltas) > 3 and "".join(deltas) == done.text == f"Transcript of {len(audio)} bytes, sha256 {digest}"
+    assert done.usage.input_tokens == 60 and done.usage.output_tokens == 20  # as OpenAI sent it
+    assert stand_ins.openai.files[-1]["bytes"] == audio
+    row = wait_for_row(gateway.url, stream.response.headers["x-request-id"])
+    assert row["endpoint"] == "audio" and row["stream"] is True
+    assert (row["usage"]["prompt_tokens"], row["usage"]["completion_tokens"]) == (60, 20)
+    assert row["usage"]["cost"] > 0 and row["response"]["content"] == done.text
+    # Gemini answers whole: the same two events, the transcript in one delta
+    events = list(client.audio.transcriptions.create(model="google/gemini-2.5-flash", stream=True,
+                                                     file=("g.wav", wav("gemini hears this"), "audio/wav")))
+    assert [e.type for e in events] == ["transcript.text.delta", "transcript.text.done"]
+    assert events[0].delta == events[1].text and events[1].text
+    # whisper-1 does not stream: OpenAI's 400 comes back
+    with pytest.raises(openai.BadRequestError):
+        client.audio.transcriptions.create(model="openai/whisper-1", stream=True,
+                                           file=("w.wav", audio, "audio/wav"))
+
+
 def test_transcription_without_file_is_a_400(gateway):
     r = httpx.post(gateway.url + "/v1/audio/transcriptions", headers=MASTER, timeout=10,
                    files={"model": (None, "openai/whisper-1")})

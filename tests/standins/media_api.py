@@ -161,6 +161,9 @@ class OpenAIMediaStandIn(StandInApp):
             raise Reject(400, _error("Invalid file format.", "file"))
         self.files.append(upload)
         text = f"Transcript of {len(upload['bytes'])} bytes, sha256 {hashlib.sha256(upload['bytes']).hexdigest()}"
+        if fields.get("stream") == "true":
+            await self._transcript_events(fields["model"], text, send)
+            return
         if fields.get("response_format") == "text":
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
@@ -173,6 +176,25 @@ class OpenAIMediaStandIn(StandInApp):
             answer["usage"] = {"type": "tokens", "input_tokens": 60, "output_tokens": 20, "total_tokens": 80,
                                "input_token_details": {"audio_tokens": 60, "text_tokens": 0}}
         await send_json(send, 200, answer)
+
+    async def _transcript_events(self, model: str, text: str, send) -> None:
+        """`stream=true`: `transcript.text.delta` events, a word each, then
+        `transcript.text.done` with the whole text and the usage (gpt-4o-transcribe only:
+        whisper-1 does not stream)."""
+        if model == "whisper-1":
+            raise Reject(400, _error("Streaming is not supported for model whisper-1.", "stream"))
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream; charset=utf-8")]})
+        words = text.split(" ")
+        for i, word in enumerate(words):
+            delta = word if i == 0 else " " + word
+            event = {"type": "transcript.text.delta", "delta": delta}
+            await send({"type": "http.response.body", "more_body": True,
+                        "body": b"data: " + orjson.dumps(event) + b"\n\n"})
+        done = {"type": "transcript.text.done", "text": text,
+                "usage": {"type": "tokens", "input_tokens": 60, "output_tokens": 20, "total_tokens": 80,
+                          "input_token_details": {"audio_tokens": 60, "text_tokens": 0}}}
+        await send({"type": "http.response.body", "body": b"data: " + orjson.dumps(done) + b"\n\n"})
 
     async def _complete(self, rec: Recorded, send) -> None:
         body = self._json(rec)

@@ -269,8 +269,10 @@ def _more_paths(key: list) -> dict:
                 "model": text, "file": {"type": "string", "format": "binary"},
                 "language": {"type": "string"}, "prompt": {"type": "string"},
                 "response_format": {"enum": ["json", "text", "srt", "verbose_json", "vtt"]},
-                "temperature": {"type": "number", "minimum": 0, "maximum": 1}}},
-            "the transcript (JSON, or text)", "multipart/form-data"),
+                "temperature": {"type": "number", "minimum": 0, "maximum": 1},
+                "stream": {"type": "boolean"}}},
+            "the transcript (JSON, text, or text/event-stream of transcript events)",
+            "multipart/form-data"),
         "/v1/logs/{id}/replay": {"post": {
             "operationId": "replayLog", "security": key,
             "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],

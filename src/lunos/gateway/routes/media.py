@@ -279,8 +279,8 @@ async def _transcriptions(gw, request, raw: bytes, send, principal, record: Call
         except ValueError:
             raise _bad("'temperature' must be a number", "temperature") from None
         _number(fields, "temperature", 0, 1)
-    if fields.get("stream") in ("true", "True", "1"):
-        raise _bad("'stream' is not supported on this route; ask for the whole transcript", "stream")
+    stream = fields.get("stream") in ("true", "True", "1")
+    record.stream = stream
     if options.observability:
         record.trace = True
         audio = memoryview(raw)[upload.start:upload.end]
@@ -289,12 +289,15 @@ async def _transcriptions(gw, request, raw: bytes, send, principal, record: Call
     ticket = await _admitted(gw, principal, fields, options, fields.get("prompt") or "", 4096)
     try:
         route, req, response = await gw.engine.media("transcriptions", fields, options, record,
-                                                     raw=(raw, content_type))
+                                                     stream=stream, raw=(raw, content_type))
+        if stream and not hasattr(route.adapter, "transcription_answer"):
+            await _relay_transcript(gw, route, response, send, record)
+            return
         answer = await gw.engine.read_body(route, response, record.attempts[-1])
         kind = response.headers.get("content-type") or "application/json"
         if hasattr(route.adapter, "transcription_answer"):  # a provider with its own shape
             answer, kind, _ = route.adapter.transcription_answer(req, answer)
-        usage, seconds, text = None, None, None
+        usage, seconds, text, found = None, None, None, {}
         if kind.startswith("application/json"):
             data = orjson.loads(answer) if answer else {}
             if isinstance(data, dict):
@@ -310,7 +313,56 @@ async def _transcriptions(gw, request, raw: bytes, send, principal, record: Call
     if record.trace:
         record.response = {"content": text or "", "finish_reason": None}
     record.responded = True
+    if stream:  # a provider that answers whole (Gemini): its transcript as OpenAI's two events
+        done = {"type": "transcript.text.done", "text": text or ""}
+        if found:
+            done["usage"] = found
+        events = [{"type": "transcript.text.delta", "delta": text or ""}, done]
+        headers = SSE_HEADERS + [(k.encode(), v.encode()) for k, v in lunos_headers(record, overhead_ms(record))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"".join(b"data: " + orjson.dumps(e) + b"\n\n"
+                                                                   for e in events)})
+        return
     await send_bytes(send, 200, answer, kind.encode("latin-1"), lunos_headers(record, overhead_ms(record)))
+
+
+async def _relay_transcript(gw, route, response, send, record: CallRecord) -> None:
+    """OpenAI's transcript events as they arrive (`transcript.text.delta`s, then
+    `transcript.text.done` with the usage), relayed as sent; an error event in OpenAI's
+    shape if the stream breaks or the provider sends one."""
+    headers = SSE_HEADERS + [(k.encode(), v.encode()) for k, v in lunos_headers(record, overhead_ms(record))]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    decoder, text, usage = SSEDecoder(), [], None
+    ended = b""
+    try:
+        async for piece in response.aiter_bytes():
+            for event in decoder.feed(piece):
+                data = orjson.loads(event.data) if event.data and event.data != "[DONE]" else None
+                if not isinstance(data, dict):
+                    continue
+                if data.get("type") == "error" or ("error" in data and "type" not in data):
+                    raise GatewayError(502, f"{route.provider}: {data.get('error') or data}", code="upstream_error")
+                if data.get("type") == "transcript.text.delta":
+                    if not text:
+                        record.ttft_ms = round((time.perf_counter() - record.started) * 1000, 3)
+                    text.append(data.get("delta") or "")
+                elif data.get("type") == "transcript.text.done" and isinstance(data.get("usage"), dict):
+                    usage = data["usage"]
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+    except GatewayError as exc:
+        record.status, record.error = exc.status, exc.message
+        ended = error_event(exc)
+    except Exception as exc:
+        error = GatewayError(502, f"{route.provider}: the stream broke off ({exc.__class__.__name__})",
+                             code="upstream_error")
+        record.status, record.error = error.status, error.message
+        ended = error_event(error)
+    found = usage or {}
+    _settle_cost(gw, record, _openai_usage(found) if found.get("type", "tokens") == "tokens" else None, route)
+    if record.trace:
+        record.response = {"content": "".join(text), "finish_reason": None}
+    record.responded = True
+    await send({"type": "http.response.body", "body": ended})
 
 
 # ------------------------------------------------------------------ completions
