@@ -47,6 +47,12 @@ def overhead_ms(record: CallRecord) -> float:
     return max(total - upstream - searching, 0.0)
 
 
+async def start_sse(send, record: CallRecord) -> None:
+    """Open an SSE answer: its headers, with the row's id and the gateway's time so far."""
+    headers = SSE_HEADERS + [(k.encode(), v.encode()) for k, v in lunos_headers(record, overhead_ms(record))]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+
+
 async def chat_completions(gw, request, raw: bytes, send, principal, record: CallRecord) -> None:
     try:
         body = parse_json(raw)
@@ -109,9 +115,7 @@ async def _stream(runner, body: dict, options, record: CallRecord, send) -> None
     except StopAsyncIteration:  # pragma: no cover - the engine always yields once
         return
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-    headers = SSE_HEADERS + [(k.encode(), v.encode()) for k, v in
-                             lunos_headers(record, overhead_ms(record))]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await start_sse(send, record)
     try:
         last, error = await sse.relay(first, batches, include_usage, send)
     finally:

@@ -34,7 +34,7 @@ from ..validation import (
     lunos_options,
     parse_json,
 )
-from .chat import SSE_HEADERS, candidate_infos, lunos_headers, overhead_ms, recorded
+from .chat import candidate_infos, lunos_headers, overhead_ms, recorded, start_sse
 
 IMAGE_FORMATS = ("url", "b64_json")
 IMAGE_SIZES = ("auto", "256x256", "512x512", "1024x1024", "1536x1024", "1024x1536", "1792x1024",
@@ -318,20 +318,27 @@ async def _transcriptions(gw, request, raw: bytes, send, principal, record: Call
         if found:
             done["usage"] = found
         events = [{"type": "transcript.text.delta", "delta": text or ""}, done]
-        headers = SSE_HEADERS + [(k.encode(), v.encode()) for k, v in lunos_headers(record, overhead_ms(record))]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await start_sse(send, record)
         await send({"type": "http.response.body", "body": b"".join(b"data: " + orjson.dumps(e) + b"\n\n"
                                                                    for e in events)})
         return
     await send_bytes(send, 200, answer, kind.encode("latin-1"), lunos_headers(record, overhead_ms(record)))
 
 
+def _broken_off(exc: Exception, route, record: CallRecord) -> bytes:
+    """A relayed stream's failure after it started: the row says why, and the client gets
+    an error event in OpenAI's shape (the provider's error, or a 502 naming it)."""
+    error = exc if isinstance(exc, GatewayError) else GatewayError(
+        502, f"{route.provider}: the stream broke off ({exc.__class__.__name__})", code="upstream_error")
+    record.status, record.error = error.status, error.message
+    return error_event(error)
+
+
 async def _relay_transcript(gw, route, response, send, record: CallRecord) -> None:
     """OpenAI's transcript events as they arrive (`transcript.text.delta`s, then
     `transcript.text.done` with the usage), relayed as sent; an error event in OpenAI's
     shape if the stream breaks or the provider sends one."""
-    headers = SSE_HEADERS + [(k.encode(), v.encode()) for k, v in lunos_headers(record, overhead_ms(record))]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await start_sse(send, record)
     decoder, text, usage = SSEDecoder(), [], None
     ended = b""
     try:
@@ -349,14 +356,8 @@ async def _relay_transcript(gw, route, response, send, record: CallRecord) -> No
                 elif data.get("type") == "transcript.text.done" and isinstance(data.get("usage"), dict):
                     usage = data["usage"]
             await send({"type": "http.response.body", "body": piece, "more_body": True})
-    except GatewayError as exc:
-        record.status, record.error = exc.status, exc.message
-        ended = error_event(exc)
     except Exception as exc:
-        error = GatewayError(502, f"{route.provider}: the stream broke off ({exc.__class__.__name__})",
-                             code="upstream_error")
-        record.status, record.error = error.status, error.message
-        ended = error_event(error)
+        ended = _broken_off(exc, route, record)
     found = usage or {}
     _settle_cost(gw, record, _openai_usage(found) if found.get("type", "tokens") == "tokens" else None, route)
     if record.trace:
@@ -428,8 +429,7 @@ async def _relay_completions(gw, route, response, send, record: CallRecord, show
     """The provider's SSE events as they arrive, each with the Lunos model id (and the
     provider on the first); `[DONE]` at the end, or an error event if the stream breaks.
     The usage chunk, priced, reaches only a client that asked for it (`show_usage`)."""
-    headers = SSE_HEADERS + [(k.encode(), v.encode()) for k, v in lunos_headers(record, overhead_ms(record))]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await start_sse(send, record)
     decoder, text, first, usage, finish = SSEDecoder(), [], True, None, None
     ended = b""
     try:
@@ -463,14 +463,8 @@ async def _relay_completions(gw, route, response, send, record: CallRecord, show
             if out:
                 await send({"type": "http.response.body", "body": b"".join(out), "more_body": True})
         ended = DONE
-    except GatewayError as exc:
-        record.status, record.error = exc.status, exc.message
-        ended = error_event(exc)
     except Exception as exc:
-        error = GatewayError(502, f"{route.provider}: the stream broke off ({exc.__class__.__name__})",
-                             code="upstream_error")
-        record.status, record.error = error.status, error.message
-        ended = error_event(error)
+        ended = _broken_off(exc, route, record)
     _settle_cost(gw, record, usage, route)
     if record.trace:
         record.response = {"content": "".join(text), "finish_reason": finish}

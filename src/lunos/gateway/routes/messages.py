@@ -36,7 +36,7 @@ from ..validation import (
     parse_json,
     validate_chat,
 )
-from .chat import SSE_HEADERS, UPSTREAM_RETRY_AFTER, candidate_infos, lunos_headers, overhead_ms
+from .chat import UPSTREAM_RETRY_AFTER, candidate_infos, lunos_headers, overhead_ms, start_sse
 
 DOOR = "messages"
 
@@ -172,8 +172,7 @@ async def _stream(runner, chat: dict, options, record: CallRecord, native: Nativ
         if events is None:  # the provider's own events, framed already
             return b"".join(batch)
         return b"".join(sse_event(name, data) for chunk in batch for name, data in events.feed(chunk))
-    headers = SSE_HEADERS + [(k.encode(), v.encode()) for k, v in lunos_headers(record, overhead_ms(record))]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await start_sse(send, record)
     last = b""
     try:
         await send({"type": "http.response.body", "body": encode(first), "more_body": True})

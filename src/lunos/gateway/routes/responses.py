@@ -41,7 +41,7 @@ from ..validation import (
     parse_json,
     validate_chat,
 )
-from .chat import SSE_HEADERS, candidate_infos, lunos_headers, overhead_ms
+from .chat import candidate_infos, lunos_headers, overhead_ms, start_sse
 
 DOOR = "responses"
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
@@ -222,8 +222,7 @@ async def _stream(turn: _Turn, runner, chat: dict, native: NativeBody | None, se
             await turn.save(events.response)
         return out
 
-    headers = SSE_HEADERS + [(k.encode(), v.encode()) for k, v in lunos_headers(record, overhead_ms(record))]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await start_sse(send, record)
     last = b""
     try:
         await send({"type": "http.response.body", "body": await encode(first), "more_body": True})
